@@ -1,0 +1,47 @@
+# Entry points of every workflow. A newcomer needs two: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test test-unit lint typecheck bench k8s-render venv clean
+
+venv: $(VENV)/.synced
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --all-packages --frozen
+	touch $@
+
+run: venv
+	$(PY) scripts/run.py
+
+test: venv
+	$(PY) scripts/bootstrap.py
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy shared/src services/upload/src services/converter/src
+
+bench: venv
+	$(PY) scripts/bootstrap.py
+	$(PY) bench/conversion.py
+
+k8s-render:
+	kubectl kustomize k8s/overlays/dev > /dev/null
+	kubectl kustomize k8s/overlays/production
+
+clean:
+	rm -rf $(VENV) .tools .data .pytest_cache

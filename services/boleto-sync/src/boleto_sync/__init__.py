@@ -1,0 +1,1 @@
+"""Banco Inter charges and boleto PDFs; built in issue 3."""

@@ -1,0 +1,1 @@
+"""MPXJ conversion worker."""

@@ -1,0 +1,30 @@
+"""The JVM worker process: starts MPXJ once, then converts one job at a time from its pipe."""
+
+import os
+import signal
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from converter import engine
+from converter.errors import ConversionError
+
+
+def serve(conn: Connection, heap_mb: int, work_dir: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
+    work = Path(work_dir) / f"jvm-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    engine.start_jvm(heap_mb, work)
+    engine.warm_up(work)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            job: dict[str, Any] = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        try:
+            conn.send(("ok", engine.convert(**job)))
+        except ConversionError as exc:
+            conn.send(("error", exc.code, exc.message))
+        except Exception as exc:
+            conn.send(("error", "internal", f"{type(exc).__name__}: {str(exc)[:300]}"))

@@ -1,0 +1,145 @@
+"""MPXJ inside one JVM: read any format MPXJ detects by content, write the target, count both.
+
+Runs in a converter child process (the JVM cannot be restarted or forked), never in the
+service's own process.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import jpype
+
+from converter.errors import ConversionError
+from converter.written import count_written
+
+LOG4J_QUIET = "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
+_CONTAINERS = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"MPX", b"ERMHDR", b"PK\x03\x04", b"<", b"SQLite")
+_FILE_FORMATS = {"mspdi": "MSPDI", "mpx": "MPX", "json": "JSON", "pmxml": "PMXML", "xer": "XER",
+                 "planner": "PLANNER", "sdef": "SDEF"}
+_BASELINE_SAMPLE = 100
+
+
+def start_jvm(heap_mb: int, tmp_dir: Path) -> None:
+    import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
+
+    jpype.startJVM(f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError", f"-Djava.io.tmpdir={tmp_dir}",
+                   LOG4J_QUIET, convertStrings=True)
+
+
+def convert(source: Path, output: Path, target: str, password: str | None = None,
+            timephased: bool = False) -> dict[str, Any]:
+    """Convert ``source`` into ``output``; returns the manifest or raises ConversionError."""
+    _refuse_doctype(source)
+    project, reader_name = _read(source, password)
+    _write(project, output, target, timephased)
+    read = _count_read(project)
+    written = count_written(target, output)
+    warnings = [f"{key}: read {read[key]}, wrote {written[key]}"
+                for key in written if key in read and written[key] < read[key]]
+    return {"source_format": _source_format(project, reader_name), "read": read,
+            "written": written, "warnings": warnings}
+
+
+def _refuse_doctype(source: Path) -> None:
+    with source.open("rb") as fh:
+        head = fh.read(65536)
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<!DOCTYPE" in head.upper():
+        raise ConversionError("corrupt_file", "XML with a DOCTYPE is refused (entities are not expanded)")
+
+
+def _read(source: Path, password: str | None) -> tuple[Any, str]:
+    from java.io import File
+    from org.mpxj import MPXJException
+    from org.mpxj.reader import UniversalProjectReader
+
+    try:
+        proxy = UniversalProjectReader().getProjectReaderProxy(File(str(source)))
+    except Exception as exc:
+        raise ConversionError("corrupt_file", f"the file could not be read: {_message(exc)}") from None
+    if proxy is None:
+        with source.open("rb") as fh:
+            head = fh.read(16).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if head.startswith(_CONTAINERS):
+            raise ConversionError("corrupt_file", "the file looks like a schedule but cannot be read")
+        raise ConversionError("unsupported_format", "not a schedule format MPXJ can read")
+    try:
+        reader = proxy.getProjectReader()
+        if password and hasattr(reader, "setReadPassword"):
+            reader.setReadPassword(password)
+        project = proxy.read()
+    except MPXJException as exc:
+        if "password" in str(exc.getMessage() or "").lower():
+            raise ConversionError("password_protected", "the file is password protected; "
+                                  "give its read password in the 'password' field") from None
+        raise ConversionError("corrupt_file", f"the file could not be read: {_message(exc)}") from None
+    except jpype.JException as exc:
+        raise ConversionError("corrupt_file", f"the file could not be read: {_message(exc)}") from None
+    finally:
+        proxy.close()
+    if project is None:
+        raise ConversionError("corrupt_file", "the file looks like a schedule but holds no project")
+    return project, str(reader.getClass().getSimpleName())
+
+
+def _write(project: Any, output: Path, target: str, timephased: bool) -> None:
+    from java.io import File
+    from org.mpxj.mspdi import MSPDIWriter
+    from org.mpxj.writer import FileFormat, UniversalProjectWriter
+
+    try:
+        if target == "mspdi" and timephased:
+            writer = MSPDIWriter()
+            writer.setWriteTimephasedData(True)
+            writer.write(project, File(str(output)))
+        else:
+            UniversalProjectWriter(getattr(FileFormat, _FILE_FORMATS[target])).write(project, File(str(output)))
+    except jpype.JException as exc:
+        raise ConversionError("internal", f"writing {target} failed: {_message(exc)}") from None
+
+
+def _count_read(project: Any) -> dict[str, int]:
+    tasks = project.getTasks()
+    return {
+        "tasks": int(tasks.size()),
+        "resources": int(project.getResources().size()),
+        "assignments": int(project.getResourceAssignments().size()),
+        "calendars": int(project.getCalendars().size()),
+        "custom_fields": int(project.getCustomFields().size()),
+        "baselines": _baselines(tasks),
+    }
+
+
+def _baselines(tasks: Any) -> int:
+    """Baselines in use (0-10), judged on the first tasks to keep the cost per file small."""
+    used = set()
+    for task in tasks.subList(0, min(tasks.size(), _BASELINE_SAMPLE)):
+        if task.getBaselineStart() is not None:
+            used.add(0)
+        for number in range(1, 11):
+            if number not in used and task.getBaselineStart(number) is not None:
+                used.add(number)
+    return len(used)
+
+
+def _source_format(project: Any, reader_name: str) -> str:
+    file_type = project.getProjectProperties().getFileType()
+    return str(file_type).lower() if file_type else reader_name.removesuffix("Reader").lower()
+
+
+def _message(exc: BaseException) -> str:
+    text = exc.getMessage() if isinstance(exc, jpype.JException) else str(exc)
+    return str(text or type(exc).__name__)[:300]
+
+
+def warm_up(work_dir: Path) -> None:
+    """Load the reader and writer classes once, so the first real job is not the slow one."""
+    from java.io import File
+    from org.mpxj import ProjectFile
+    from org.mpxj.mspdi import MSPDIWriter
+
+    project = ProjectFile()
+    project.addTask().setName("warm-up")
+    sample = work_dir / "warm-up.xml"
+    MSPDIWriter().write(project, File(str(sample)))
+    for target in _FILE_FORMATS:
+        convert(sample, work_dir / f"warm-up.{target}", target)

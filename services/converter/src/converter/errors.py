@@ -1,0 +1,10 @@
+from shared.events import ErrorCode
+
+
+class ConversionError(Exception):
+    """A conversion failure with a stable code (design.md section 5)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message

@@ -1,0 +1,101 @@
+"""Decisions of the converter: convert a requested job once, and announce its outcome once."""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from converter.errors import ConversionError
+from converter.pool import ConverterPool
+from converter.repository import ConversionRecords
+from shared.events import ConversionCompleted, ConversionFailed, ConversionRequested, ConversionStarted, Event
+from shared.formats import media_type
+from shared.messaging import Broker, Delivery, OutboxRelay, encode, outbox_entry
+from shared.storage import ObjectNotFound, ObjectStore
+
+log = structlog.get_logger()
+SOURCE = "/services/converter"
+
+
+@dataclass
+class ConverterDeps:
+    pool: ConverterPool
+    store: ObjectStore
+    records: ConversionRecords
+    relay: OutboxRelay
+    broker: Broker
+    work_dir: Path
+    max_source_bytes: int
+
+
+async def conversion_requested(event: ConversionRequested, delivery: Delivery, deps: ConverterDeps) -> None:
+    record = await deps.records.get(event.job_id)
+    if record is not None:
+        # converted before (a redelivery): only make sure its outcome was announced
+        await deps.relay.flush(event.job_id, record.get("outbox", []))
+        log.info("conversion.duplicate_skipped", job_id=event.job_id, attempt=delivery.attempt)
+        return
+    await _announce_start(event, deps.broker)
+    outcome: Event
+    try:
+        outcome = await _convert(event, deps)
+    except ConversionError as exc:
+        outcome = ConversionFailed(tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code,
+                                   message=exc.message)
+    await record_outcome(event.job_id, outcome, deps)
+
+
+async def record_outcome(job_id: str, outcome: Event, deps: ConverterDeps) -> None:
+    entry = outbox_entry(encode(outcome, SOURCE))
+    await deps.records.finish(job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry)
+    await deps.relay.flush(job_id, [entry])
+    log.info("conversion.finished", job_id=job_id, outcome=outcome.routing_key(),
+             code=getattr(outcome, "code", None))
+
+
+async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
+    """Best effort: the status 'converting' is informative, the outcome event is what counts."""
+    try:
+        await broker.publish(encode(ConversionStarted(tenant_id=event.tenant_id, job_id=event.job_id), SOURCE))
+    except Exception:
+        log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
+
+
+async def _convert(event: ConversionRequested, deps: ConverterDeps) -> ConversionCompleted:
+    if event.source_size > deps.max_source_bytes:
+        raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
+    with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
+        source = await _local_source(event.source_key, deps.store, Path(tmp))
+        output = Path(tmp) / "result"
+        job: dict[str, Any] = {"source": source, "output": output, "target": event.options.target,
+                               "password": event.options.password, "timephased": event.options.timephased}
+        manifest = await deps.pool.convert(job)
+        stored = await deps.store.put_file(event.result_key, output)
+    return ConversionCompleted(
+        tenant_id=event.tenant_id, job_id=event.job_id, result_key=stored.key, size=stored.size,
+        sha256=stored.sha256, media_type=media_type(event.options.target), manifest=manifest,
+    )
+
+
+async def _local_source(key: str, store: ObjectStore, tmp: Path) -> Path:
+    local = store.local_path(key)
+    if local is not None:
+        if not local.exists():
+            raise ConversionError("internal", "the source file is no longer stored")
+        return local
+    target = tmp / "source"
+    try:
+        await store.get_file(key, target)
+    except ObjectNotFound:
+        raise ConversionError("internal", "the source file is no longer stored") from None
+    return target
+
+
+async def conversion_dead(event: Event, reason: str, deps: ConverterDeps) -> None:
+    """After the last retry: the job fails with a reason instead of vanishing."""
+    if isinstance(event, ConversionRequested):
+        failed = ConversionFailed(tenant_id=event.tenant_id, job_id=event.job_id, code="internal",
+                                  message=f"gave up after repeated failures: {reason[:300]}")
+        await record_outcome(event.job_id, failed, deps)

@@ -1,0 +1,131 @@
+"""A pool of warm JVM worker processes, one conversion at a time in each.
+
+Process isolation makes the time and heap budgets enforceable: a job over its time is
+killed with its process, a heap exhaustion ends its process (ExitOnOutOfMemoryError), and
+either way a fresh process takes the slot while the other processes keep converting.
+"""
+
+import asyncio
+import multiprocessing
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from converter import child
+from converter.errors import ConversionError
+
+log = structlog.get_logger()
+_SPAWN = multiprocessing.get_context("spawn")  # a JVM does not survive fork
+_OOM_EXIT = 3
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class ConverterPool:
+    def __init__(self, size: int, heap_mb: int, timeout_s: float, work_dir: Path) -> None:
+        self.size, self.heap_mb, self.timeout_s, self.work_dir = size, heap_mb, timeout_s, work_dir
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._all: set[_Worker] = set()
+        self.restarts = 0
+
+    @property
+    def warm(self) -> int:
+        return len(self._all)
+
+    async def start(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+        for worker in workers:
+            self._idle.put_nowait(worker)
+
+    async def close(self) -> None:
+        for worker in list(self._all):
+            worker.kill()
+        self._all.clear()
+
+    async def convert(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Run one conversion in an idle worker; raises ConversionError with a stable code."""
+        worker = await self._idle.get()
+        started = time.perf_counter()
+        try:
+            reply = await asyncio.wait_for(self._exchange(worker, job), self.timeout_s)
+        except TimeoutError:
+            self._replace(worker, "timeout")
+            raise ConversionError("timeout", f"the conversion took longer than {self.timeout_s:g} s") from None
+        except WorkerDied:
+            oom = worker.process.exitcode == _OOM_EXIT
+            self._replace(worker, "heap_exhausted" if oom else "died")
+            raise ConversionError("internal", f"the conversion exhausted the converter's "
+                                  f"{self.heap_mb} MB heap" if oom else "the converter process died") from None
+        except BaseException:
+            self._replace(worker, "cancelled")
+            raise
+        self._idle.put_nowait(worker)
+        log.debug("pool.converted", ms=round((time.perf_counter() - started) * 1000, 1))
+        if reply[0] == "ok":
+            return reply[1]  # type: ignore[no-any-return]
+        raise ConversionError(reply[1], reply[2])
+
+    async def _exchange(self, worker: _Worker, job: dict[str, Any]) -> tuple[Any, ...]:
+        worker.conn.send(job)
+        return await self._receive(worker)
+
+    async def _receive(self, worker: _Worker) -> tuple[Any, ...]:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = worker.conn.fileno()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            return worker.conn.recv()  # type: ignore[no-any-return]
+        except (EOFError, OSError):
+            worker.process.join(5)
+            raise WorkerDied from None
+
+    def _replace(self, worker: _Worker, reason: str) -> None:
+        worker.kill()
+        self._all.discard(worker)
+        self.restarts += 1
+        log.warning("pool.worker_replaced", reason=reason, pid=worker.process.pid)
+        asyncio.get_running_loop().create_task(self._respawn())
+
+    async def _respawn(self) -> None:
+        try:
+            self._idle.put_nowait(await self._spawn())
+        except Exception:
+            log.exception("pool.respawn_failed")
+
+    async def _spawn(self) -> _Worker:
+        parent, child_end = _SPAWN.Pipe()
+        process = _SPAWN.Process(target=child.serve, args=(child_end, self.heap_mb, str(self.work_dir)),
+                                 daemon=True, name="mpxj-jvm")
+        process.start()
+        child_end.close()
+        worker = _Worker(process, parent)
+        reply = await self._receive(worker)
+        if reply[0] != "ready":
+            raise RuntimeError(f"JVM worker failed to start: {reply}")
+        self._all.add(worker)
+        log.info("pool.worker_ready", pid=process.pid, heap_mb=self.heap_mb)
+        return worker

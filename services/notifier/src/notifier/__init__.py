@@ -1,0 +1,1 @@
+"""Completion messages to subscribers; built in issue 4."""

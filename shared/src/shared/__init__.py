@@ -1,0 +1,1 @@
+"""Settings, logging, telemetry, messaging, events, storage, persistence and auth."""

@@ -1,0 +1,50 @@
+"""``/v1/admin/api-keys``: create (key shown once) and revoke."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from shared.auth.dependencies import require_admin
+from shared.auth.repository import ApiKeyRepository
+from shared.auth.service import Principal
+from shared.http.problems import Problem
+
+router = APIRouter(prefix="/v1/admin/api-keys", tags=["admin"])
+
+
+class ApiKeyCreate(BaseModel):
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    admin: bool = False
+
+
+class ApiKeyCreated(BaseModel):
+    id: str
+    key: str = Field(description="shown once; only its hash is stored")
+    tenant: str
+    admin: bool
+
+
+def _repository(request: Request) -> ApiKeyRepository:
+    return request.app.state.api_keys  # type: ignore[no-any-return]
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(
+    body: ApiKeyCreate,
+    _: Annotated[Principal, Depends(require_admin)],
+    keys: Annotated[ApiKeyRepository, Depends(_repository)],
+) -> ApiKeyCreated:
+    key_id, key = await keys.create(body.tenant, body.admin)
+    return ApiKeyCreated(id=key_id, key=key, tenant=body.tenant, admin=body.admin)
+
+
+@router.delete("/{key_id}", status_code=204)
+async def revoke_api_key(
+    key_id: str,
+    _: Annotated[Principal, Depends(require_admin)],
+    keys: Annotated[ApiKeyRepository, Depends(_repository)],
+) -> Response:
+    if not await keys.revoke(key_id):
+        raise Problem(404, "not_found", f"no active API key {key_id}")
+    return Response(status_code=204)

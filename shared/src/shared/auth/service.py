@@ -1,0 +1,33 @@
+"""Resolves a presented key to its principal, with a short cache (revocation lands within it)."""
+
+import time
+from dataclasses import dataclass
+
+from shared.auth.repository import ApiKeyRepository, hash_key
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    tenant: str
+    admin: bool
+
+
+class Authenticator:
+    def __init__(self, repository: ApiKeyRepository, cache_seconds: float = 5.0) -> None:
+        self.repository = repository
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached and cached[0] > now:
+            return cached[1]
+        doc = await self.repository.find_active(key)
+        principal = Principal(doc["_id"], doc["tenant"], bool(doc.get("admin"))) if doc else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now + self.cache_seconds, principal)
+        return principal

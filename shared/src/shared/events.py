@@ -1,0 +1,104 @@
+"""The event contract: frozen, versioned pydantic models; the routing key derives from each.
+
+Every event carries ``tenant_id``. The CloudEvents ``type`` equals the routing key
+(e.g. ``conversion.completed.v1``), so a subscriber binds to exactly what it reads.
+"""
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ErrorCode = Literal[
+    "unsupported_format", "password_protected", "corrupt_file", "timeout", "too_large", "internal"
+]
+TargetFormat = Literal["mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"]
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    registry: ClassVar[dict[str, type["Event"]]] = {}
+
+    tenant_id: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Event.registry[cls.routing_key()] = cls
+
+    @classmethod
+    def routing_key(cls) -> str:
+        return f"{cls.name}.v{cls.version}"
+
+    def subject(self) -> str | None:
+        return None
+
+
+class ConversionOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    target: TargetFormat = "mspdi"
+    password: str | None = Field(default=None, repr=False)
+    timephased: bool = False
+
+
+class Manifest(BaseModel):
+    """What the converter read and wrote, so a user can judge the result's fidelity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_format: str
+    read: dict[str, int]
+    written: dict[str, int]
+    warnings: list[str] = []
+
+
+class ConversionRequested(Event):
+    name = "conversion.requested"
+
+    job_id: str
+    source_key: str
+    source_sha256: str
+    source_size: int
+    filename: str
+    options: ConversionOptions
+    result_key: str
+
+    def subject(self) -> str:
+        return self.job_id
+
+
+class ConversionStarted(Event):
+    name = "conversion.started"
+
+    job_id: str
+
+    def subject(self) -> str:
+        return self.job_id
+
+
+class ConversionCompleted(Event):
+    name = "conversion.completed"
+
+    job_id: str
+    result_key: str
+    size: int
+    sha256: str
+    media_type: str
+    manifest: Manifest
+
+    def subject(self) -> str:
+        return self.job_id
+
+
+class ConversionFailed(Event):
+    name = "conversion.failed"
+
+    job_id: str
+    code: ErrorCode
+    message: str
+
+    def subject(self) -> str:
+        return self.job_id

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every service: RFC 9457 problems, ops endpoints, app wiring."""

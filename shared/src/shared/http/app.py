@@ -1,0 +1,33 @@
+"""The common shape of every HTTP service: problems, metrics, ops endpoints, auth state."""
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+
+from shared.bootstrap import Infra
+from shared.http.ops import install_request_metrics, ops_router
+from shared.http.problems import install_problem_handlers
+
+
+def build_app(
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    routers: list[APIRouter],
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    install_request_metrics(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    for router in [*routers, ops_router()]:
+        app.include_router(router)
+    return app
+
+
+async def attach_infra(app: FastAPI, infra: Infra) -> None:
+    """The start-up every HTTP service shares: readiness checks and API-key auth."""
+    app.state.infra = infra
+    app.state.checks = infra.checks()
+    app.state.api_keys, app.state.authenticator = await infra.authenticator()

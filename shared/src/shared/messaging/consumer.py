@@ -1,0 +1,151 @@
+"""Subscribers: ack only after the handler persisted its effects; retries with backoff; DLQ.
+
+A failing handler's message is republished (with confirms) to a TTL delay queue that
+dead-letters back into the main queue; after ``max_attempts`` it goes to ``<queue>.dlq`` and
+``on_dead`` lets the owning service mark the job failed with a reason.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from shared.events import Event
+from shared.messaging.broker import Broker, retry_delays
+from shared.messaging.envelope import MalformedEvent, decode
+from shared.telemetry import consume_span
+
+log = structlog.get_logger()
+
+ATTEMPT_HEADER = "x-attempt"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    attempt: int
+    redelivered: bool
+
+
+class PermanentError(Exception):
+    """Retrying cannot help: dead-letter at once."""
+
+
+Handler = Callable[[Any, Delivery], Awaitable[None]]
+DeadHandler = Callable[[Event, str], Awaitable[None]]
+
+
+class Subscription:
+    def __init__(
+        self,
+        broker: Broker,
+        queue: str,
+        handlers: dict[type[Event], Handler],
+        *,
+        prefetch: int = 16,
+        max_attempts: int = 5,
+        base_delay_ms: int = 1000,
+        on_dead: DeadHandler | None = None,
+    ) -> None:
+        self.broker = broker
+        self.queue = queue
+        self.handlers = handlers
+        self.prefetch = prefetch
+        self.max_attempts = max_attempts
+        self.delays = retry_delays(base_delay_ms, max_attempts)
+        self.on_dead = on_dead
+        self._channel: AbstractChannel | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._tag: str | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def start(self) -> None:
+        self._channel = await self.broker.connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        keys = [model.routing_key() for model in self.handlers]
+        self._queue = await self.broker.declare_consumer_queue(self._channel, self.queue, keys, self.delays)
+        self._tag = await self._queue.consume(self._on_message)
+        log.info("subscription.started", queue=self.queue, routing_keys=keys, prefetch=self.prefetch)
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Stop taking messages, let the ones in flight finish (and ack), then close."""
+        if self._channel is None or self._channel.is_closed:
+            return
+        if self._queue is not None and self._tag is not None:
+            await self._queue.cancel(self._tag)
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        except TimeoutError:
+            log.warning("subscription.stop_timeout", queue=self.queue, in_flight=self._in_flight)
+        await self._channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._process(message)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        headers = dict(message.headers or {})
+        attempt = int(headers.get(ATTEMPT_HEADER, 1))  # type: ignore[call-overload]
+        try:
+            event_id, event = decode(headers, message.content_type, message.body)
+        except MalformedEvent as exc:
+            log.warning("message.malformed", queue=self.queue, reason=str(exc))
+            await self._to_queue(message, f"{self.queue}.dlq", attempt, str(exc))
+            return
+        handler = self.handlers.get(type(event))
+        if handler is None:
+            await self._to_queue(message, f"{self.queue}.dlq", attempt, "no handler")
+            return
+        delivery = Delivery(event_id, attempt, message.redelivered)
+        with consume_span(headers, event.routing_key(), event_id, event.tenant_id):
+            try:
+                await handler(event, delivery)
+            except PermanentError as exc:
+                await self._give_up(message, event, attempt, str(exc))
+            except Exception as exc:
+                log.exception("message.handler_failed", queue=self.queue, attempt=attempt)
+                if attempt >= self.max_attempts:
+                    await self._give_up(message, event, attempt, f"{type(exc).__name__}: {exc}")
+                else:
+                    delay = self.delays[attempt - 1]
+                    await self._to_queue(message, f"{self.queue}.retry.{delay}ms", attempt + 1)
+            else:
+                await message.ack()
+
+    async def _give_up(
+        self, message: AbstractIncomingMessage, event: Event, attempt: int, reason: str
+    ) -> None:
+        log.error("message.dead_lettered", queue=self.queue, attempt=attempt, reason=reason)
+        if self.on_dead is not None:
+            await self.on_dead(event, reason)
+        await self._to_queue(message, f"{self.queue}.dlq", attempt, reason)
+
+    async def _to_queue(
+        self, message: AbstractIncomingMessage, queue: str, attempt: int, reason: str | None = None
+    ) -> None:
+        """Copy the message (confirmed) to another queue, then ack the original."""
+        assert self._channel is not None
+        headers = {**(message.headers or {}), ATTEMPT_HEADER: attempt}
+        if reason is not None:
+            headers["x-death-reason"] = reason[:1000]
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await self._channel.default_exchange.publish(copy, routing_key=queue)
+        await message.ack()

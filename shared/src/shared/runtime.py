@@ -1,0 +1,21 @@
+"""Running a worker process: signals stop it gracefully, in-flight work finishes first."""
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+
+async def until_stopped() -> None:
+    """Return on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    try:
+        asyncio.run(main())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass

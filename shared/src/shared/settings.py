@@ -1,0 +1,39 @@
+"""Settings every service reads; each service adds its own with its own env prefix."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InfraSettings(BaseSettings):
+    """Where the shared infrastructure lives (unprefixed, shared by every service)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "production"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    mongodb_db: str = "schedule_platform"
+    events_exchange: str = "events"
+    data_dir: Path = Path("./data")
+    storage_backend: Literal["filesystem", "s3"] = "filesystem"
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "minioadmin"
+    s3_secret_key: str = Field(default="minioadmin", repr=False)
+    s3_bucket: str = "schedule-platform"
+    s3_secure: bool = False
+    s3_region: str | None = None
+    log_format: Literal["json", "console", "auto"] = "auto"
+    log_level: str = "INFO"
+    dev_api_key: str | None = Field(default=None, repr=False)
+    dev_admin_key: str | None = Field(default=None, repr=False)
+    api_key_cache_seconds: float = 5.0
+    retention_hours: float = 24.0
+    max_delivery_attempts: int = 5
+    retry_base_delay_ms: int = 1000
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "objects"
