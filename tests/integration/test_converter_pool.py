@@ -1,0 +1,136 @@
+"""The warm JVM pool with real JVMs: conversions, stable error codes, time and heap budgets."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from converter.errors import ConversionError
+from converter.pool import ConverterPool
+from tests.support.schedules import huge_mspdi
+
+
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return huge_mspdi(tmp_path_factory.mktemp("huge") / "huge.xml")
+
+
+@pytest.fixture
+async def pool(tmp_path: Path) -> AsyncIterator[ConverterPool]:
+    converter = ConverterPool(2, 256, 60, tmp_path / "work")
+    await converter.start()
+    yield converter
+    await converter.close()
+
+
+def _job(source: Path, output: Path, target: str = "mspdi", **options: object) -> dict[str, object]:
+    return {"source": source, "output": output, "target": target, **options}
+
+
+async def test_every_target_is_written_with_a_manifest(pool: ConverterPool, mpp_files: list[Path],
+                                                      tmp_path: Path) -> None:
+    source = next(p for p in mpp_files if p.name == "mpp14timephased.mpp")
+    for target in ("mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"):
+        output = tmp_path / f"out.{target}"
+        manifest = await pool.convert(_job(source, output, target))
+        assert output.stat().st_size > 100, target
+        assert manifest["source_format"] == "mpp"
+        assert manifest["read"]["tasks"] > 0
+    manifest = await pool.convert(_job(source, tmp_path / "out.xml"))
+    assert manifest["written"]["tasks"] == manifest["read"]["tasks"]
+
+
+async def test_timephased_option_adds_timephased_data(pool: ConverterPool, mpp_files: list[Path],
+                                                      tmp_path: Path) -> None:
+    source = next(p for p in mpp_files if p.name == "mpp14timephased.mpp")
+    await pool.convert(_job(source, tmp_path / "plain.xml"))
+    await pool.convert(_job(source, tmp_path / "tp.xml", timephased=True))
+    assert b"<TimephasedData>" not in (tmp_path / "plain.xml").read_bytes()
+    assert b"<TimephasedData>" in (tmp_path / "tp.xml").read_bytes()
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"\x00\x01garbage" * 100, "unsupported_format"),
+    (b"hello, this is not a schedule\n" * 10, "unsupported_format"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4000, "corrupt_file"),
+    (b'<?xml version="1.0"?><!DOCTYPE Project [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+     b'<Project xmlns="http://schemas.microsoft.com/project"><Title>&x;</Title></Project>', "corrupt_file"),
+])
+async def test_bad_input_fails_with_its_stable_code(pool: ConverterPool, tmp_path: Path, content: bytes,
+                                                    code: str) -> None:
+    source = tmp_path / "bad"
+    source.write_bytes(content)
+    with pytest.raises(ConversionError) as failure:
+        await pool.convert(_job(source, tmp_path / "out.xml"))
+    assert failure.value.code == code
+
+
+async def test_truncated_mpp_is_corrupt(pool: ConverterPool, mpp_files: list[Path], tmp_path: Path) -> None:
+    source = tmp_path / "half.mpp"
+    data = mpp_files[0].read_bytes()
+    source.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConversionError) as failure:
+        await pool.convert(_job(source, tmp_path / "out.xml"))
+    assert failure.value.code == "corrupt_file"
+
+
+async def test_password_protected_file_needs_its_password(pool: ConverterPool, fixtures_dir: Path,
+                                                          tmp_path: Path) -> None:
+    for source in sorted((fixtures_dir / "password").glob("*.mpp")):
+        if source.name == "legacy__writepassword9.mpp":
+            continue
+        with pytest.raises(ConversionError) as failure:
+            await pool.convert(_job(source, tmp_path / "out.xml"))
+        assert failure.value.code == "password_protected", source.name
+        with pytest.raises(ConversionError) as wrong:
+            await pool.convert(_job(source, tmp_path / "out.xml", password="not-it"))
+        assert wrong.value.code == "password_protected", source.name
+    protected = fixtures_dir / "password" / "password-protected-mpp9.mpp"
+    if protected.exists():
+        manifest = await pool.convert(_job(protected, tmp_path / "ok.xml", password="password"))
+        assert manifest["read"]["tasks"] > 0
+
+
+async def test_a_hanging_job_times_out_while_other_jobs_complete(
+    tmp_path: Path, huge: Path, mpp_files: list[Path]
+) -> None:
+    pool = ConverterPool(2, 512, 1.5, tmp_path / "work")
+    await pool.start()
+    try:
+        hang = asyncio.create_task(pool.convert(_job(huge, tmp_path / "huge.out.xml")))
+        others = [await pool.convert(_job(p, tmp_path / f"{i}.xml")) for i, p in enumerate(mpp_files[:10])]
+        with pytest.raises(ConversionError) as failure:
+            await hang
+        assert failure.value.code == "timeout"
+        assert all(m["read"]["tasks"] >= 0 for m in others)
+        assert pool.restarts == 1
+        # the slot is refilled with a fresh warm JVM and serves again
+        for i, source in enumerate(mpp_files[10:14]):
+            await pool.convert(_job(source, tmp_path / f"after{i}.xml"))
+        await _until(lambda: pool.warm == 2)
+    finally:
+        await pool.close()
+
+
+async def test_heap_exhaustion_fails_the_job_not_the_pool(tmp_path: Path, huge: Path,
+                                                          mpp_files: list[Path]) -> None:
+    pool = ConverterPool(1, 48, 120, tmp_path / "work")
+    await pool.start()
+    try:
+        with pytest.raises(ConversionError) as failure:
+            await pool.convert(_job(huge, tmp_path / "huge.out.xml"))
+        assert failure.value.code == "internal"
+        assert "heap" in failure.value.message
+        manifest = await pool.convert(_job(mpp_files[0], tmp_path / "after.xml"))
+        assert manifest["read"]["tasks"] > 0
+    finally:
+        await pool.close()
+
+
+async def _until(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached")

@@ -1,0 +1,168 @@
+"""The messaging layer against a real RabbitMQ: confirms, retries with backoff, DLQ, outbox."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import aio_pika
+import pytest
+
+from shared.bootstrap import Infra
+from shared.events import ConversionFailed, ConversionStarted
+from shared.messaging import Delivery, OutboxRelay, PermanentError, Subscription, encode, outbox_entry
+
+
+def _queue() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+async def _drain(infra: Infra, queue: str, timeout: float = 5.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    channel = await infra.broker.connection.channel()
+    q = await channel.get_queue(queue, ensure=True)
+    messages = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        message = await q.get(fail=False)
+        if message is None:
+            if messages:
+                break
+            await asyncio.sleep(0.1)
+            continue
+        await message.ack()
+        messages.append(message)
+    await channel.close()
+    return messages
+
+
+async def test_published_event_reaches_its_subscriber_with_the_same_id(infra: Infra) -> None:
+    received: list[tuple[ConversionStarted, Delivery]] = []
+    done = asyncio.Event()
+
+    async def handle(event: ConversionStarted, delivery: Delivery) -> None:
+        received.append((event, delivery))
+        done.set()
+
+    sub = Subscription(infra.broker, _queue(), {ConversionStarted: handle})
+    await sub.start()
+    envelope = encode(ConversionStarted(tenant_id="t1", job_id="cv_1"), "/test")
+    await infra.broker.publish(envelope)
+    await asyncio.wait_for(done.wait(), 10)
+    await sub.stop()
+    event, delivery = received[0]
+    assert event == ConversionStarted(tenant_id="t1", job_id="cv_1")
+    assert delivery.event_id == envelope.id
+    assert delivery.attempt == 1
+
+
+async def test_failing_handler_is_retried_with_backoff_until_it_succeeds(infra: Infra) -> None:
+    attempts: list[float] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def flaky(event: ConversionStarted, delivery: Delivery) -> None:
+        attempts.append(loop.time())
+        if delivery.attempt < 3:
+            raise RuntimeError("transient")
+        done.set()
+
+    sub = Subscription(infra.broker, _queue(), {ConversionStarted: flaky}, max_attempts=3, base_delay_ms=200)
+    await sub.start()
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j"), "/test"))
+    await asyncio.wait_for(done.wait(), 15)
+    await sub.stop()
+    assert len(attempts) == 3
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert gaps[0] >= 0.18 and gaps[1] >= 0.38  # 200 ms, then 400 ms
+
+
+async def test_exhausted_retries_dead_letter_and_report_the_reason(infra: Infra) -> None:
+    queue = _queue()
+    dead: list[tuple[str, str]] = []
+
+    async def broken(event: ConversionStarted, delivery: Delivery) -> None:
+        raise RuntimeError("always")
+
+    async def on_dead(event: ConversionStarted, reason: str) -> None:  # type: ignore[override]
+        dead.append((event.job_id, reason))
+
+    sub = Subscription(infra.broker, queue, {ConversionStarted: broken}, max_attempts=2,
+                       base_delay_ms=100, on_dead=on_dead)  # type: ignore[arg-type]
+    await sub.start()
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j9"), "/test"))
+    letters = await _drain(infra, f"{queue}.dlq", timeout=15)
+    await sub.stop()
+    assert dead == [("j9", "RuntimeError: always")]
+    assert len(letters) == 1
+    assert letters[0].headers["x-death-reason"] == "RuntimeError: always"
+
+
+async def test_permanent_error_goes_to_the_dlq_without_retries(infra: Infra) -> None:
+    queue = _queue()
+    calls = 0
+
+    async def refuse(event: ConversionStarted, delivery: Delivery) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermanentError("bad data")
+
+    sub = Subscription(infra.broker, queue, {ConversionStarted: refuse}, max_attempts=5)
+    await sub.start()
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j"), "/test"))
+    letters = await _drain(infra, f"{queue}.dlq", timeout=10)
+    await sub.stop()
+    assert calls == 1 and len(letters) == 1
+
+
+@pytest.mark.parametrize("body, headers", [
+    (b"not json", {"ce-id": "1", "ce-source": "/x", "ce-type": "conversion.started.v1", "ce-specversion": "1.0"}),
+    (b'{"tenant_id": "t"}', {"ce-id": "1", "ce-source": "/x", "ce-type": "conversion.started.v1",
+                             "ce-specversion": "1.0"}),
+    (b'{"tenant_id": "t", "job_id": "j"}', {"ce-id": "1", "ce-source": "/x", "ce-type": "nope.v1",
+                                            "ce-specversion": "1.0"}),
+    (b"{}", {}),
+])
+async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going(
+    infra: Infra, body: bytes, headers: dict[str, str]
+) -> None:
+    queue = _queue()
+    good = asyncio.Event()
+
+    async def handle(event: ConversionStarted, delivery: Delivery) -> None:
+        good.set()
+
+    sub = Subscription(infra.broker, queue, {ConversionStarted: handle})
+    await sub.start()
+    bad = aio_pika.Message(body, headers=headers, content_type="application/json")  # type: ignore[arg-type]
+    await infra.broker.publish_direct(queue, bad)
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="ok"), "/test"))
+    await asyncio.wait_for(good.wait(), 10)
+    letters = await _drain(infra, f"{queue}.dlq")
+    await sub.stop()
+    assert [m.body for m in letters] == [body]
+    assert "x-death-reason" in letters[0].headers
+
+
+async def test_outbox_relay_publishes_pending_entries_once_and_clears_them(infra: Infra) -> None:
+    collection = infra.db["outbox_test"]
+    relay = OutboxRelay(collection, infra.broker)
+    await relay.ensure_indexes()
+    seen: list[str] = []
+
+    async def handle(event: ConversionFailed, delivery: Delivery) -> None:
+        seen.append(delivery.event_id)
+
+    sub = Subscription(infra.broker, _queue(), {ConversionFailed: handle})
+    await sub.start()
+    envelope = encode(ConversionFailed(tenant_id="t", job_id="j", code="internal", message="x"), "/test")
+    # a writer that crashed right after its write: the entry is stored, never published
+    await collection.insert_one({"_id": "doc1", "state": "failed", "outbox": [outbox_entry(envelope)]})
+    assert await relay.sweep(older_than=timedelta(seconds=5)) == 0  # too recent: the writer may still flush
+    assert await relay.sweep(older_than=timedelta(0)) == 1
+    assert await relay.sweep(older_than=timedelta(0)) == 0
+    for _ in range(50):
+        if seen:
+            break
+        await asyncio.sleep(0.1)
+    await sub.stop()
+    assert seen == [envelope.id]
+    assert (await collection.find_one({"_id": "doc1"}))["outbox"] == []
