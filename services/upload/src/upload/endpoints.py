@@ -150,7 +150,7 @@ async def get_result(
         raise Problem(422, error.get("code", "internal"), error.get("message", "the conversion failed"))
     if job["status"] != "completed":
         raise Problem(409, "not_ready", f"the conversion is {job['status']}; poll the job until completed",
-                      status=job["status"])
+                      job_status=job["status"])
     result = job["result"]
     try:
         size = await service.store.size(result["key"])

@@ -5,10 +5,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shared.http.problems import UNEXPECTED, problem_response
+
+log = structlog.get_logger()
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -52,7 +57,11 @@ def install_request_metrics(app: FastAPI) -> None:
     @app.middleware("http")
     async def _measure(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # an error no handler turned into a response
+            log.exception("http.unhandled_error", error=type(exc).__name__)
+            response = problem_response(500, "internal", UNEXPECTED)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         HTTP_REQUESTS.labels(request.method, route, response.status_code).observe(
             time.perf_counter() - started

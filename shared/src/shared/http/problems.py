@@ -16,6 +16,7 @@ from shared.telemetry import current_trace_id
 log = structlog.get_logger()
 
 PROBLEM = "application/problem+json"
+UNEXPECTED = "internal error; quote the trace id when reporting it"
 
 
 class Problem(Exception):
@@ -60,4 +61,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled_error", error=type(exc).__name__)
-        return problem_response(500, "internal", "internal error; quote the trace id when reporting it")
+        return problem_response(500, "internal", UNEXPECTED)

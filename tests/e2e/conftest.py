@@ -1,0 +1,30 @@
+"""One running system per test session, reached only through its public HTTP API."""
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.support.infra import components
+from tests.support.system import System, running_system
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    root = tmp_path_factory.mktemp("system")
+    with components(root) as parts, running_system(root, parts.rabbitmq_url, parts.mongodb_url) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {system.api_key}"}
+    async with httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+async def admin(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {system.admin_key}"}
+    async with httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=60) as c:
+        yield c

@@ -1,0 +1,48 @@
+"""Every sample schedule converts through the whole system into exactly what MPXJ writes."""
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.api import convert
+from tests.support.mspdi import normalise
+from tests.support.reference import reference_outputs
+
+
+async def test_every_mpp_fixture_equals_mpxj_own_mspdi(
+    client: httpx.AsyncClient, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    references = await asyncio.to_thread(reference_outputs, mpp_files, tmp_path / "ref")
+    semaphore = asyncio.Semaphore(8)
+
+    async def one(path: Path) -> tuple[Path, dict, bytes]:  # type: ignore[type-arg]
+        async with semaphore:
+            job = await convert(client, path)
+            result = await client.get(f"/v1/conversions/{job['id']}/result")
+            return path, job, result.content
+
+    outcomes = await asyncio.gather(*(one(p) for p in mpp_files))
+    differing = []
+    for path, job, body in outcomes:
+        assert job["status"] == "completed", (path.name, job.get("error"))
+        reference = references[path]
+        assert reference is not None, f"MPXJ itself failed on {path.name}"
+        if normalise(body) != normalise(reference):
+            differing.append(path.name)
+        assert job["result"]["sha256"] and job["result"]["manifest"]["read"]["tasks"] >= 0
+    assert differing == []
+    assert len(outcomes) == len(mpp_files) >= 70
+
+
+@pytest.mark.parametrize("name", ["PredecessorCalendar.xer", "legacy__sample.mpx", "legacy__sample.xml",
+                                  "mspditimephased.xml", "planner-calendar.planner",
+                                  "generated__task-percentcomplete__percent-complete-8.4.pmxml",
+                                  "mpxrecurring.mpx", "assignment__resource-rates-test.xer"])
+async def test_other_formats_convert_to_mspdi(client: httpx.AsyncClient, fixtures_dir: Path, name: str) -> None:
+    job = await convert(client, fixtures_dir / "other" / name)
+    assert job["status"] == "completed", job.get("error")
+    result = await client.get(f"/v1/conversions/{job['id']}/result")
+    assert result.status_code == 200
+    assert b"<Project" in result.content[:500]

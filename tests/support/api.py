@@ -1,0 +1,34 @@
+"""Small client-side helpers for the conversions API, as a user's code would write them."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+async def upload(client: httpx.AsyncClient, path: Path | None = None, *, content: bytes | None = None,
+                 name: str | None = None, headers: dict[str, str] | None = None,
+                 **fields: str) -> httpx.Response:
+    data = content if content is not None else path.read_bytes()  # type: ignore[union-attr]
+    filename = name or (path.name if path else "upload.bin")
+    return await client.post("/v1/conversions", files={"file": (filename, data, "application/octet-stream")},
+                              data=fields, headers=headers)
+
+
+async def wait_final(client: httpx.AsyncClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        response = await client.get(f"/v1/conversions/{job_id}")
+        response.raise_for_status()
+        job = response.json()
+        if job["status"] in ("completed", "failed"):
+            return job  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
+
+
+async def convert(client: httpx.AsyncClient, path: Path, **fields: str) -> dict[str, Any]:
+    response = await upload(client, path, **fields)
+    assert response.status_code == 202, response.text
+    return await wait_final(client, response.json()["id"])

@@ -1,0 +1,86 @@
+"""The whole system as real processes (upload api + worker, converter), as ``make run`` starts it."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bootstrap import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class System:
+    base_url: str
+    api_key: str
+    admin_key: str
+    env: dict[str, str]
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str], ops_port: int, extra_env: dict[str, str] | None = None) -> None:
+        env = {**self.env, **(extra_env or {})}
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=ROOT,
+                                                    stdout=log, stderr=subprocess.STDOUT)
+        _wait_ready(ops_port, self.processes[name], self.logs / f"{name}.log")
+
+    def start_converter(self, name: str = "converter", **extra_env: str) -> None:
+        port = free_port()
+        self.start(name, ["converter"], port, {"CONVERTER_OPS_PORT": str(port), **extra_env})
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"not ready within {timeout} s; see {log}")
+
+
+@contextmanager
+def running_system(root: Path, rabbitmq_url: str, mongodb_url: str, **settings: str) -> Iterator[System]:
+    api_port, worker_port = free_port(), free_port()
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ENVIRONMENT": "test", "RABBITMQ_URL": rabbitmq_url, "MONGODB_URL": mongodb_url,
+           "MONGODB_DB": "e2e", "DATA_DIR": str(root / "data"), "DEV_API_KEY": "e2e-key",
+           "DEV_ADMIN_KEY": "e2e-admin-key", "LOG_FORMAT": "json", "UPLOAD_PORT": str(api_port),
+           "UPLOAD_OPS_PORT": str(worker_port), "CONVERTER_WORK_DIR": str(root / "work"),
+           "API_KEY_CACHE_SECONDS": "1", "RETRY_BASE_DELAY_MS": "200", **settings}
+    system = System(f"http://127.0.0.1:{api_port}", "e2e-key", "e2e-admin-key", env, logs)
+    try:
+        system.start("upload-api", ["upload", "api"], api_port)
+        system.start("upload-worker", ["upload", "worker"], worker_port)
+        system.start_converter()
+        yield system
+    finally:
+        system.stop()
