@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support.api import convert, upload, wait_final
-from tests.support.system import System
+from system import System
 
 
 @pytest.fixture

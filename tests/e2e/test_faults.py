@@ -9,7 +9,7 @@ import aio_pika
 import httpx
 
 from tests.support.api import upload, wait_final
-from tests.support.system import System
+from system import System
 
 
 async def _completion_listener(system: System) -> tuple[aio_pika.abc.AbstractRobustConnection, dict[str, set[str]]]:

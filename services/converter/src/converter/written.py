@@ -7,6 +7,9 @@ from pathlib import Path
 _MSPDI = {("Tasks", "Task"): "tasks", ("Resources", "Resource"): "resources",
           ("Assignments", "Assignment"): "assignments", ("Calendars", "Calendar"): "calendars"}
 _MPX = {"70": "tasks", "50": "resources", "75": "assignments", "20": "calendars"}
+_PMXML = {"Activity": "tasks", "Resource": "resources", "ResourceAssignment": "assignments",
+          "Calendar": "calendars"}
+_PLANNER = {"task": "tasks", "resource": "resources", "allocation": "assignments", "calendar": "calendars"}
 _XER = {"TASK": "tasks", "RSRC": "resources", "TASKRSRC": "assignments", "CALENDAR": "calendars"}
 
 
@@ -19,6 +22,10 @@ def count_written(target: str, path: Path) -> dict[str, int]:
         return _count_xer(path)
     if target == "json":
         return _count_json(path)
+    if target == "pmxml":
+        return _count_elements(path, _PMXML)
+    if target == "planner":
+        return _count_elements(path, _PLANNER)
     return {}
 
 
@@ -35,6 +42,21 @@ def _count_mspdi(path: Path) -> dict[str, int]:
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda _: stack.pop()
+    with path.open("rb") as fh:
+        parser.ParseFile(fh)
+    return counts
+
+
+def _count_elements(path: Path, names: dict[str, str]) -> dict[str, int]:
+    """Elements counted by local name wherever they are (Planner nests subtasks in tasks)."""
+    counts = dict.fromkeys(names.values(), 0)
+
+    def start(name: str, _: object) -> None:
+        if key := names.get(name.rsplit("}", 1)[-1]):
+            counts[key] += 1
+
+    parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    parser.StartElementHandler = start
     with path.open("rb") as fh:
         parser.ParseFile(fh)
     return counts

@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.events import ConversionCompleted, ConversionOptions, ConversionRequested, Event
 from shared.formats import extension
 from shared.messaging import OutboxRelay, encode, outbox_entry
-from shared.storage import ObjectStore, StoredObject
+from shared.storage import ObjectNotFound, ObjectStore, StoredObject
 from upload.repository import JobRepository, now
 
 log = structlog.get_logger()
@@ -72,7 +72,7 @@ class UploadService:
         """Record the job with its event in one write, then publish. Returns the job document."""
         options = upload.options
         job_print = fingerprint(upload.source.sha256, options)
-        prior = await self.jobs.find_reusable(upload.tenant, job_print)
+        prior = await self._reusable(upload.tenant, job_print)
         created = now()
         job: dict[str, Any] = {
             "_id": upload.job_id, "tenant": upload.tenant, "created_at": created,
@@ -114,6 +114,17 @@ class UploadService:
         await self._publish(upload.job_id, entry)
         del job["outbox"]
         return job
+
+    async def _reusable(self, tenant: str, job_print: str) -> dict[str, Any] | None:
+        prior = await self.jobs.find_reusable(tenant, job_print)
+        if prior is None:
+            return None
+        try:
+            await self.store.size(prior["result"]["key"])
+        except ObjectNotFound:
+            log.warning("conversion.reuse_skipped_result_missing", prior=prior["_id"])
+            return None
+        return prior
 
     async def _existing(self, upload: Upload) -> dict[str, Any]:
         await self.store.delete(upload.source.key)

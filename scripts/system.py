@@ -1,4 +1,4 @@
-"""The whole system as real processes (upload api + worker, converter), as ``make run`` starts it."""
+"""The whole system as real processes (upload api + worker, converter): for make run, tests, bench."""
 
 import os
 import subprocess
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bootstrap import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -35,6 +35,9 @@ class System:
         port = free_port()
         self.start(name, ["converter"], port, {"CONVERTER_OPS_PORT": str(port), **extra_env})
 
+    def exited(self) -> list[str]:
+        return [name for name, process in self.processes.items() if process.poll() is not None]
+
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
         process.kill()
@@ -51,32 +54,38 @@ class System:
         self.processes.clear()
 
 
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if ready(port):
+            return
         time.sleep(0.2)
     raise RuntimeError(f"not ready within {timeout} s; see {log}")
 
 
 @contextmanager
-def running_system(root: Path, rabbitmq_url: str, mongodb_url: str, **settings: str) -> Iterator[System]:
-    api_port, worker_port = free_port(), free_port()
+def running_system(root: Path, rabbitmq_url: str, mongodb_url: str, *, api_key: str = "e2e-key",
+                   admin_key: str = "e2e-admin-key", api_port: int | None = None,
+                   **settings: str) -> Iterator[System]:
+    """Every service as its own process, sharing one broker, database and data folder under root."""
+    api_port, worker_port = api_port or free_port(), free_port()
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ENVIRONMENT": "test", "RABBITMQ_URL": rabbitmq_url, "MONGODB_URL": mongodb_url,
-           "MONGODB_DB": "e2e", "DATA_DIR": str(root / "data"), "DEV_API_KEY": "e2e-key",
-           "DEV_ADMIN_KEY": "e2e-admin-key", "LOG_FORMAT": "json", "UPLOAD_PORT": str(api_port),
-           "UPLOAD_OPS_PORT": str(worker_port), "CONVERTER_WORK_DIR": str(root / "work"),
-           "API_KEY_CACHE_SECONDS": "1", "RETRY_BASE_DELAY_MS": "200", **settings}
-    system = System(f"http://127.0.0.1:{api_port}", "e2e-key", "e2e-admin-key", env, logs)
+           "DATA_DIR": str(root), "DEV_API_KEY": api_key, "DEV_ADMIN_KEY": admin_key,
+           "LOG_FORMAT": "json", "UPLOAD_PORT": str(api_port), "UPLOAD_OPS_PORT": str(worker_port),
+           "CONVERTER_WORK_DIR": str(root / "work"), "PYTHONUNBUFFERED": "1", **settings}
+    system = System(f"http://127.0.0.1:{api_port}", api_key, admin_key, env, logs)
     try:
         system.start("upload-api", ["upload", "api"], api_port)
         system.start("upload-worker", ["upload", "worker"], worker_port)

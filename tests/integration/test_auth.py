@@ -1,0 +1,67 @@
+"""API keys against the real database: hashed storage, revocation, dev keys, the command line."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from shared.auth.repository import ApiKeyRepository, hash_key
+from shared.auth.service import Authenticator
+from shared.bootstrap import Infra
+from shared.settings import InfraSettings
+
+
+async def test_keys_are_stored_hashed_and_resolve_to_their_tenant(infra: Infra) -> None:
+    keys = ApiKeyRepository(infra.db)
+    await keys.ensure_indexes()
+    key_id, key = await keys.create("acme", admin=False)
+    stored = await infra.db["api_keys"].find_one({"_id": key_id})
+    assert stored is not None and key not in json.dumps(stored, default=str)
+    assert stored["hash"] == hash_key(key)
+    principal = await Authenticator(keys, cache_seconds=0).authenticate(key)
+    assert principal is not None and (principal.tenant, principal.admin) == ("acme", False)
+    assert await Authenticator(keys).authenticate(key + "x") is None
+
+
+async def test_revocation_lands_once_the_cache_expires(infra: Infra) -> None:
+    keys = ApiKeyRepository(infra.db)
+    await keys.ensure_indexes()
+    key_id, key = await keys.create("acme")
+    auth = Authenticator(keys, cache_seconds=0.3)
+    assert await auth.authenticate(key) is not None
+    assert await keys.revoke(key_id)
+    assert not await keys.revoke(key_id)
+    await asyncio.sleep(0.35)
+    assert await auth.authenticate(key) is None
+
+
+async def test_configured_dev_keys_are_honoured_idempotently(infra_settings: InfraSettings) -> None:
+    settings = infra_settings.model_copy(update={"dev_api_key": "dev-k", "dev_admin_key": "admin-k"})
+    infra = await Infra.open(settings)
+    try:
+        for _ in range(2):  # a second replica starting changes nothing
+            _, auth = await infra.authenticator()
+        dev, admin = await auth.authenticate("dev-k"), await auth.authenticate("admin-k")
+        assert dev is not None and (dev.tenant, dev.admin) == ("dev", False)
+        assert admin is not None and admin.admin
+        assert await infra.db["api_keys"].count_documents({}) == 2
+    finally:
+        await infra.mongo.drop_database(settings.mongodb_db)
+        await infra.close()
+
+
+def test_command_line_creates_lists_and_revokes(infra_settings: InfraSettings) -> None:
+    env = {**os.environ, "MONGODB_URL": infra_settings.mongodb_url, "MONGODB_DB": infra_settings.mongodb_db}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "shared.auth", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    created = json.loads(cli("create", "--tenant", "acme", "--admin").stdout)
+    assert created["tenant"] == "acme" and created["admin"] is True and created["key"].startswith("sk_")
+    listed = cli("list", "--tenant", "acme").stdout
+    assert created["id"] in listed and created["key"] not in listed
+    assert cli("revoke", created["id"]).returncode == 0
+    again = cli("revoke", created["id"])
+    assert again.returncode == 1 and "no active API key" in again.stderr

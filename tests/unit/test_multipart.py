@@ -1,0 +1,48 @@
+import pytest
+
+from upload.multipart import FormStream, MalformedForm, Part
+
+BODY = (b"--xyz\r\n"
+        b'Content-Disposition: form-data; name="target"\r\n\r\n'
+        b"mpx\r\n"
+        b"--xyz\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="plan.mpp"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n"
+        + bytes(range(256)) * 40 + b"\r\n"
+        b"--xyz--\r\n")
+
+
+def _parse(chunk_size: int) -> tuple[dict[str, bytes], list[Part]]:
+    form = FormStream("multipart/form-data; boundary=xyz")
+    values: dict[str, bytearray] = {}
+    parts: list[Part] = []
+    current = None
+    for start in range(0, len(BODY), chunk_size):
+        for kind, payload in form.feed(BODY[start:start + chunk_size]):
+            if kind == "part":
+                current = payload
+                parts.append(payload)  # type: ignore[arg-type]
+                values[current.name] = bytearray()  # type: ignore[union-attr]
+            elif kind == "data":
+                values[current.name].extend(payload)  # type: ignore[union-attr, arg-type]
+    form.finish()
+    return {k: bytes(v) for k, v in values.items()}, parts
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 4096, len(BODY)])
+def test_parts_survive_any_chunking(chunk_size: int) -> None:
+    values, parts = _parse(chunk_size)
+    assert parts == [Part("target", None), Part("file", "plan.mpp")]
+    assert values == {"target": b"mpx", "file": bytes(range(256)) * 40}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data", "text/plain; boundary=x"])
+def test_non_multipart_content_types_are_refused(content_type: str) -> None:
+    with pytest.raises(MalformedForm):
+        FormStream(content_type)
+
+
+def test_part_without_a_name_is_malformed() -> None:
+    form = FormStream("multipart/form-data; boundary=b")
+    with pytest.raises(MalformedForm):
+        form.feed(b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n")
