@@ -1,0 +1,112 @@
+"""Raw MPXJ in one warm JVM: the reference the pipeline is measured against.
+
+    python bench/raw_mpxj.py [--threads N] [--passes N] [--engine] FILE... > result.json
+
+One warm-up pass (class loading, JIT), then timed passes over the same files, every file in
+every pass. With ``--engine`` each file goes through the converter's own ``engine.convert``
+(MPXJ plus the fidelity manifest) instead of the bare reader and writer, which tells how
+much the converter adds inside its JVM process.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+HEAP_MB = 512  # the converter's default CONVERTER_JVM_HEAP_MB
+LOG4J_QUIET = "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
+
+Convert = Callable[[Path, Path], None]
+
+
+def bare_mpxj(_: Path) -> Convert:
+    import jpype
+    import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
+
+    jpype.startJVM(f"-Xmx{HEAP_MB}m", LOG4J_QUIET)
+    from java.io import File
+    from org.mpxj.reader import UniversalProjectReader
+    from org.mpxj.writer import FileFormat, UniversalProjectWriter
+
+    def convert(source: Path, output: Path) -> None:
+        project = UniversalProjectReader().read(str(source))
+        UniversalProjectWriter(FileFormat.MSPDI).write(project, File(str(output)))
+
+    return convert
+
+
+def converter_engine(work: Path) -> Convert:
+    from converter import engine
+
+    engine.start_jvm(HEAP_MB, work)
+
+    def convert(source: Path, output: Path) -> None:
+        engine.convert(source, output, "mspdi")
+
+    return convert
+
+
+def timed(convert: Convert, source: Path, output: Path) -> tuple[float, bool]:
+    started = time.perf_counter()
+    try:
+        convert(source, output)
+        ok = True
+    except Exception:  # a file MPXJ cannot read counts as done, as in the pipeline
+        ok = False
+    return time.perf_counter() - started, ok
+
+
+@contextmanager
+def runner(threads: int) -> Iterator[Callable[..., Iterator[tuple[float, bool]]]]:
+    if threads == 1:
+        yield map
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        yield pool.map
+
+
+def measure(make: Callable[[Path], Convert], files: list[Path], threads: int, passes: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="raw-mpxj-") as tmp, runner(threads) as run:
+        convert = make(Path(tmp))
+        outputs = [Path(tmp) / f"{index}.out" for index in range(len(files))]
+
+        def one_pass() -> tuple[float, list[tuple[float, bool]]]:
+            started = time.perf_counter()
+            results = list(run(lambda s, o: timed(convert, s, o), files, outputs))
+            return time.perf_counter() - started, results
+
+        _, warm_up = one_pass()
+        cpu_before = time.process_time()
+        timed_passes = [one_pass() for _ in range(passes)]
+        cpu = time.process_time() - cpu_before
+    per_file = zip(*(results for _, results in timed_passes), strict=True)
+    return {
+        "threads": threads,
+        "files": len(files),
+        "pass_seconds": [wall for wall, _ in timed_passes],
+        "cpu_seconds": cpu,
+        "per_file_ms": {str(path): statistics.median(t for t, _ in runs) * 1000
+                        for path, runs in zip(files, per_file, strict=True)},
+        "failed": [str(path) for path, (_, ok) in zip(files, warm_up, strict=True) if not ok],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--engine", action="store_true")
+    args = parser.parse_args()
+    make = converter_engine if args.engine else bare_mpxj
+    json.dump(measure(make, args.files, args.threads, args.passes), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
