@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 from pydantic.json_schema import models_json_schema
-
 from shared.events import Event
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
@@ -57,7 +56,7 @@ def render() -> str:
     return header + yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=100)
 
 
-def is_current(path: Path = DOCUMENT) -> bool:
+def is_current(path: Path) -> bool:
     return path.is_file() and path.read_text(encoding="utf-8") == render()
 
 
@@ -98,7 +97,10 @@ def _channel(key: str, model: type[Event]) -> dict[str, Any]:
             "amqp": {
                 "is": "routingKey",
                 "exchange": {
-                    "name": EXCHANGE, "type": "topic", "durable": True, "autoDelete": False,
+                    "name": EXCHANGE,
+                    "type": "topic",
+                    "durable": True,
+                    "autoDelete": False,
                     "vhost": "/",
                 },
                 "bindingVersion": AMQP_BINDING,
@@ -130,7 +132,7 @@ def _message(key: str, model: type[Event]) -> dict[str, Any]:
             "allOf": [
                 {"$ref": f"#/components/schemas/{HEADERS}"},
                 {"type": "object", "properties": {"ce-type": {"const": key}}},
-            ]
+            ],
         },
         "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
         "bindings": {
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the document is stale")
     args = parser.parse_args(argv)
     if args.check:
-        if is_current():
+        if is_current(DOCUMENT):
             return 0
         print(f"{DOCUMENT} is stale: run python scripts/asyncapi.py", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.api import convert, upload, wait_final
+from tests.support.events import outcome_listener
 from system import System
 
 
@@ -254,3 +255,21 @@ async def test_ops_endpoints_and_openapi(system: System) -> None:
         spec = (await anonymous.get("/openapi.json")).json()
         assert {"/v1/conversions", "/v1/conversions/{job_id}", "/v1/conversions/{job_id}/result",
                 "/v1/admin/api-keys"} <= set(spec["paths"])
+
+
+async def test_one_trace_spans_the_upload_the_broker_and_the_converter(
+    system: System, client: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
+    connection, _, traces = await outcome_listener(system.env["RABBITMQ_URL"])
+    try:
+        response = await upload(client, mpp_files[11], target="planner")
+        trace_id = response.headers["x-trace-id"]
+        job = await wait_final(client, response.json()["id"])
+        for _ in range(50):
+            if job["id"] in traces:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+    assert len(trace_id) == 32
+    assert traces[job["id"]].split("-")[1] == trace_id

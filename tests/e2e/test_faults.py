@@ -5,36 +5,18 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-import aio_pika
 import httpx
 
 from tests.support.api import upload, wait_final
+from tests.support.events import outcome_listener
 from system import System
-
-
-async def _completion_listener(system: System) -> tuple[aio_pika.abc.AbstractRobustConnection, dict[str, set[str]]]:
-    """A queue of our own on the events exchange: which event ids announced each job's outcome."""
-    seen: dict[str, set[str]] = defaultdict(set)
-    connection = await aio_pika.connect_robust(system.env["RABBITMQ_URL"])
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange("events", aio_pika.ExchangeType.TOPIC, durable=True)
-    queue = await channel.declare_queue(f"test-outcomes-{uuid.uuid4().hex[:6]}", exclusive=True)
-    for key in ("conversion.completed.v1", "conversion.failed.v1"):
-        await queue.bind(exchange, key)
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        async with message.process():
-            seen[str(message.headers["ce-subject"])].add(str(message.headers["ce-id"]))
-
-    await queue.consume(on_message)
-    return connection, seen
 
 
 async def test_converter_killed_mid_batch_loses_no_job_and_converts_none_twice(
     system: System, admin: httpx.AsyncClient, mpp_files: list[Path]
 ) -> None:
     key = (await admin.post("/v1/admin/api-keys", json={"tenant": f"faults-{uuid.uuid4().hex[:6]}"})).json()
-    connection, outcomes = await _completion_listener(system)
+    connection, outcomes, _ = await outcome_listener(system.env["RABBITMQ_URL"])
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60,
                                  headers={"Authorization": f"Bearer {key['key']}"}) as client:
         responses = await asyncio.gather(*(upload(client, p) for p in mpp_files))

@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from shared.bootstrap import Infra
-from shared.http.ops import install_request_metrics, ops_router
+from shared.http.ops import install_request_telemetry, ops_router
 from shared.http.problems import install_problem_handlers
 
 
@@ -19,7 +19,7 @@ def build_app(
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
-    install_request_metrics(app)
+    install_request_telemetry(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     for router in [*routers, ops_router()]:
         app.include_router(router)
