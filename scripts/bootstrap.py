@@ -52,16 +52,24 @@ def wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyp
 
 def _install_rabbitmq() -> None:
     if os.geteuid() != 0:
-        raise BootstrapError("RabbitMQ is not installed. Install it with: "
-                             "sudo apt-get update && sudo apt-get install -y rabbitmq-server")
+        raise BootstrapError(
+            "RabbitMQ is not installed. Install it with: "
+            "sudo apt-get update && sudo apt-get install -y rabbitmq-server"
+        )
     if shutil.which("apt-get") is None:
-        raise BootstrapError("RabbitMQ is not installed and apt-get is unavailable: install "
-                             "rabbitmq-server (>= 3.10) with your package manager, or set RABBITMQ_URL")
+        raise BootstrapError(
+            "RabbitMQ is not installed and apt-get is unavailable: install "
+            "rabbitmq-server (>= 3.10) with your package manager, or set RABBITMQ_URL"
+        )
     say("installing rabbitmq-server with apt-get (once)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "rabbitmq-server"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "rabbitmq-server"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def ensure_rabbitmq() -> None:
@@ -72,8 +80,13 @@ def ensure_rabbitmq() -> None:
         _install_rabbitmq()
     if not port_open(RABBIT_PORT):
         say("starting rabbitmq-server -detached")
-        subprocess.run(["rabbitmq-server", "-detached"], check=False, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, env={**os.environ, "PATH": f"/usr/sbin:{os.environ['PATH']}"})
+        subprocess.run(
+            ["rabbitmq-server", "-detached"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PATH": f"/usr/sbin:{os.environ['PATH']}"},
+        )
     wait_for(lambda: port_open(RABBIT_PORT) and _rabbit_ready(), 90, "RabbitMQ")
     say("RabbitMQ is up on 127.0.0.1:5672")
 
@@ -97,7 +110,9 @@ def rabbitmq_vhost(prefix: str = "test") -> Iterator[str]:
     for args in (("add_vhost", name), ("set_permissions", "-p", name, "guest", ".*", ".*", ".*")):
         result = _rabbitmqctl(*args)
         if result.returncode != 0:
-            raise BootstrapError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.decode()[:300]}")
+            raise BootstrapError(
+                f"rabbitmqctl {' '.join(args)} failed: {result.stderr.decode()[:300]}"
+            )
     try:
         yield f"amqp://guest:guest@127.0.0.1:{RABBIT_PORT}/{quote(name, safe='')}"
     finally:
@@ -128,8 +143,12 @@ def start_secantus(storage: Path, log_file: Path, port: int | None = None) -> Se
     port = port or free_port()
     storage.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        process = subprocess.Popen([str(binary), "--port", str(port), "--storage-path", str(storage)],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(binary), "--port", str(port), "--storage-path", str(storage)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Secantus(process, port)
     try:
         wait_for(lambda: process.poll() is None and port_open(port), 60, "SecantusDB")

@@ -39,9 +39,16 @@ def main() -> int:
         return 1
     amqp_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
     try:
-        with running_system(data_dir, amqp_url, mongo.url, api_key=api_key, admin_key=admin_key,
-                            api_port=API_PORT, ENVIRONMENT="development",
-                            LOG_FORMAT=os.environ.get("LOG_FORMAT", "json")) as system:
+        with running_system(
+            data_dir,
+            amqp_url,
+            mongo.url,
+            api_key=api_key,
+            admin_key=admin_key,
+            api_port=API_PORT,
+            ENVIRONMENT="development",
+            LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
+        ) as system:
             _banner(api_key, admin_key, data_dir)
             while not (dead := system.exited()):
                 time.sleep(0.5)
@@ -59,7 +66,8 @@ def main() -> int:
 
 
 def _banner(api_key: str, admin_key: str, data_dir: Path) -> None:
-    print(f"""
+    print(
+        f"""
   Conversion API   http://127.0.0.1:{API_PORT}   (OpenAPI: http://127.0.0.1:{API_PORT}/docs)
   API key (dev)    {api_key}
   Admin key        {admin_key}
@@ -68,7 +76,9 @@ def _banner(api_key: str, admin_key: str, data_dir: Path) -> None:
 
   Try: curl -H "Authorization: Bearer {api_key}" -F file=@plan.mpp http://127.0.0.1:{API_PORT}/v1/conversions
   Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

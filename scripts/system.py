@@ -1,4 +1,4 @@
-"""The whole system as real processes (upload api + worker, converter): for make run, tests, bench."""
+"""The whole system as real processes (upload api and worker, converter): run, tests, bench."""
 
 import os
 import subprocess
@@ -24,11 +24,18 @@ class System:
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, name: str, args: list[str], ops_port: int, extra_env: dict[str, str] | None = None) -> None:
+    def start(
+        self, name: str, args: list[str], ops_port: int, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {**self.env, **(extra_env or {})}
         with (self.logs / f"{name}.log").open("ab") as log:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=ROOT,
-                                                    stdout=log, stderr=subprocess.STDOUT)
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         _wait_ready(ops_port, self.processes[name], self.logs / f"{name}.log")
 
     def start_converter(self, name: str = "converter", **extra_env: str) -> None:
@@ -62,7 +69,9 @@ def ready(port: int) -> bool:
         return False
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+def _wait_ready(
+    port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -74,17 +83,35 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout:
 
 
 @contextmanager
-def running_system(root: Path, rabbitmq_url: str, mongodb_url: str, *, api_key: str = "e2e-key",
-                   admin_key: str = "e2e-admin-key", api_port: int | None = None,
-                   **settings: str) -> Iterator[System]:
+def running_system(
+    root: Path,
+    rabbitmq_url: str,
+    mongodb_url: str,
+    *,
+    api_key: str = "e2e-key",
+    admin_key: str = "e2e-admin-key",
+    api_port: int | None = None,
+    **settings: str,
+) -> Iterator[System]:
     """Every service as its own process, sharing one broker, database and data folder under root."""
     api_port, worker_port = api_port or free_port(), free_port()
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "ENVIRONMENT": "test", "RABBITMQ_URL": rabbitmq_url, "MONGODB_URL": mongodb_url,
-           "DATA_DIR": str(root), "DEV_API_KEY": api_key, "DEV_ADMIN_KEY": admin_key,
-           "LOG_FORMAT": "json", "UPLOAD_PORT": str(api_port), "UPLOAD_OPS_PORT": str(worker_port),
-           "CONVERTER_WORK_DIR": str(root / "work"), "PYTHONUNBUFFERED": "1", **settings}
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "RABBITMQ_URL": rabbitmq_url,
+        "MONGODB_URL": mongodb_url,
+        "DATA_DIR": str(root),
+        "DEV_API_KEY": api_key,
+        "DEV_ADMIN_KEY": admin_key,
+        "LOG_FORMAT": "json",
+        "UPLOAD_PORT": str(api_port),
+        "UPLOAD_OPS_PORT": str(worker_port),
+        "CONVERTER_WORK_DIR": str(root / "work"),
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
     system = System(f"http://127.0.0.1:{api_port}", api_key, admin_key, env, logs)
     try:
         system.start("upload-api", ["upload", "api"], api_port)

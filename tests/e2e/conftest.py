@@ -4,18 +4,25 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from system import System, running_system
 
 from tests.support.infra import components
-from system import System, running_system
 
 
 @pytest.fixture(scope="session")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     root = tmp_path_factory.mktemp("system")
-    with components(root) as parts, running_system(
-        root, parts.rabbitmq_url, parts.mongodb_url, MONGODB_DB="e2e", API_KEY_CACHE_SECONDS="1",
-        RETRY_BASE_DELAY_MS="200",
-    ) as running:
+    with (
+        components(root) as parts,
+        running_system(
+            root,
+            parts.rabbitmq_url,
+            parts.mongodb_url,
+            MONGODB_DB="e2e",
+            API_KEY_CACHE_SECONDS="1",
+            RETRY_BASE_DELAY_MS="200",
+        ) as running,
+    ):
         yield running
 
 

@@ -1,4 +1,4 @@
-"""``/v1/conversions`` as a user calls it: formats, options, idempotency, reuse, listing, deletion."""
+"""``/v1/conversions`` as a user calls it: formats, options, idempotency, reuse, lists, deletion."""
 
 import asyncio
 import gzip
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from system import System
 
 from tests.support.api import convert, upload, wait_final
 from tests.support.events import outcome_listener
-from system import System
 
 
 @pytest.fixture
@@ -19,7 +19,9 @@ def sample(mpp_files: list[Path]) -> Path:
     return next(p for p in mpp_files if p.name == "mpp14timephased.mpp")
 
 
-async def test_job_document_has_the_documented_shape(client: httpx.AsyncClient, sample: Path) -> None:
+async def test_job_document_has_the_documented_shape(
+    client: httpx.AsyncClient, sample: Path
+) -> None:
     response = await upload(client, sample)
     assert response.status_code == 202
     assert response.headers["location"] == f"/v1/conversions/{response.json()['id']}"
@@ -32,19 +34,34 @@ async def test_job_document_has_the_documented_shape(client: httpx.AsyncClient, 
     assert job["result"]["media_type"] == "application/vnd.ms-project+xml"
     manifest = job["result"]["manifest"]
     assert manifest["read"]["tasks"] == manifest["written"]["tasks"] > 0
-    assert job["links"] == {"self": f"/v1/conversions/{job['id']}",
-                            "result": f"/v1/conversions/{job['id']}/result"}
+    assert job["links"] == {
+        "self": f"/v1/conversions/{job['id']}",
+        "result": f"/v1/conversions/{job['id']}/result",
+    }
     assert job["error"] is None
 
 
-@pytest.mark.parametrize("target, marker", [("mpx", b"MPX,"), ("json", b"{"), ("pmxml", b"<APIBusinessObjects"),
-                                            ("xer", b"ERMHDR"), ("planner", b"<project"), ("sdef", b"VOLM")])
-async def test_each_target_format(client: httpx.AsyncClient, sample: Path, target: str, marker: bytes) -> None:
+@pytest.mark.parametrize(
+    "target, marker",
+    [
+        ("mpx", b"MPX,"),
+        ("json", b"{"),
+        ("pmxml", b"<APIBusinessObjects"),
+        ("xer", b"ERMHDR"),
+        ("planner", b"<project"),
+        ("sdef", b"VOLM"),
+    ],
+)
+async def test_each_target_format(
+    client: httpx.AsyncClient, sample: Path, target: str, marker: bytes
+) -> None:
     job = await convert(client, sample, target=target)
     assert job["status"] == "completed", job["error"]
     result = await client.get(f"/v1/conversions/{job['id']}/result")
     assert marker in result.content[:2000]
-    assert result.headers["content-disposition"].startswith('attachment; filename="mpp14timephased.')
+    assert result.headers["content-disposition"].startswith(
+        'attachment; filename="mpp14timephased.'
+    )
     if target == "json":
         assert json.loads(result.content)
 
@@ -57,9 +74,12 @@ async def test_timephased_option(client: httpx.AsyncClient, sample: Path) -> Non
 
 async def test_result_is_gzipped_when_asked(client: httpx.AsyncClient, sample: Path) -> None:
     job = await convert(client, sample)
-    raw = await client.get(f"/v1/conversions/{job['id']}/result", headers={"Accept-Encoding": "identity"})
-    async with client.stream("GET", f"/v1/conversions/{job['id']}/result",
-                             headers={"Accept-Encoding": "gzip"}) as zipped:
+    raw = await client.get(
+        f"/v1/conversions/{job['id']}/result", headers={"Accept-Encoding": "identity"}
+    )
+    async with client.stream(
+        "GET", f"/v1/conversions/{job['id']}/result", headers={"Accept-Encoding": "gzip"}
+    ) as zipped:
         assert zipped.headers["content-encoding"] == "gzip"
         body = b"".join([chunk async for chunk in zipped.aiter_raw()])
     assert gzip.decompress(body) == raw.content
@@ -85,22 +105,35 @@ async def test_result_while_pending_is_409_and_failed_is_422_with_code(
 async def test_password_protected_fixture(client: httpx.AsyncClient, fixtures_dir: Path) -> None:
     job = await convert(client, fixtures_dir / "password" / "legacy__bothpassword9.mpp")
     assert job["status"] == "failed" and job["error"]["code"] == "password_protected"
-    job = await convert(client, fixtures_dir / "password" / "legacy__bothpassword9.mpp", password="password1")
+    job = await convert(
+        client, fixtures_dir / "password" / "legacy__bothpassword9.mpp", password="password1"
+    )
     assert job["error"]["code"] == "password_protected"  # MPXJ cannot open this one even with it
 
 
-@pytest.mark.parametrize("content, name", [(b"", "empty.mpp"), (b"%PDF-1.4\n" + b"0" * 900, "doc.mpp"),
-                                           (b"\x89PNG\r\n\x1a\n" + b"0" * 100, "x.mpp")])
-async def test_non_schedules_are_refused_with_415(client: httpx.AsyncClient, content: bytes, name: str) -> None:
+@pytest.mark.parametrize(
+    "content, name",
+    [
+        (b"", "empty.mpp"),
+        (b"%PDF-1.4\n" + b"0" * 900, "doc.mpp"),
+        (b"\x89PNG\r\n\x1a\n" + b"0" * 100, "x.mpp"),
+    ],
+)
+async def test_non_schedules_are_refused_with_415(
+    client: httpx.AsyncClient, content: bytes, name: str
+) -> None:
     response = await upload(client, content=content, name=name)
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_format"
 
 
-@pytest.mark.parametrize("content, code", [
-    (b"\x00\x01\x02\x03" * 300, "unsupported_format"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4096, "corrupt_file"),
-])
+@pytest.mark.parametrize(
+    "content, code",
+    [
+        (b"\x00\x01\x02\x03" * 300, "unsupported_format"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4096, "corrupt_file"),
+    ],
+)
 async def test_undecidable_content_fails_in_the_converter_with_its_code(
     client: httpx.AsyncClient, content: bytes, code: str
 ) -> None:
@@ -111,15 +144,20 @@ async def test_undecidable_content_fails_in_the_converter_with_its_code(
 
 async def test_over_limit_upload_is_413_without_buffering(client: httpx.AsyncClient) -> None:
     async def body():  # type: ignore[no-untyped-def]
-        yield (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mpp"\r\n'
-               b"Content-Type: application/octet-stream\r\n\r\n" + b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+        yield (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mpp"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        )
         for _ in range(101):
             yield b"\0" * (1 << 20)
         yield b"\r\n--b--\r\n"
 
     try:
-        response = await client.post("/v1/conversions", content=body(),
-                                     headers={"Content-Type": "multipart/form-data; boundary=b"})
+        response = await client.post(
+            "/v1/conversions",
+            content=body(),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
     except httpx.HTTPError:
         return  # closing the connection early is acceptable
     assert response.status_code == 413
@@ -129,20 +167,25 @@ async def test_over_limit_upload_is_413_without_buffering(client: httpx.AsyncCli
 async def test_declared_over_limit_length_is_refused_before_reading(system: System) -> None:
     host, port = system.base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(f"POST /v1/conversions HTTP/1.1\r\nHost: {host}\r\n"
-                 f"Authorization: Bearer {system.api_key}\r\n"
-                 "Content-Type: multipart/form-data; boundary=b\r\n"
-                 f"Content-Length: {500 * 1024 * 1024}\r\n\r\n".encode())
+    writer.write(
+        f"POST /v1/conversions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {system.api_key}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {500 * 1024 * 1024}\r\n\r\n".encode()
+    )
     await writer.drain()  # not one byte of the declared 500 MB follows
     status_line = await asyncio.wait_for(reader.readline(), 10)
     writer.close()
     assert status_line.split()[1] == b"413"
 
 
-@pytest.mark.parametrize("fields, code", [({"target": "docx"}, "validation_error"),
-                                          ({"timephased": "maybe"}, "validation_error")])
-async def test_invalid_options_are_422(client: httpx.AsyncClient, sample: Path, fields: dict[str, str],
-                                       code: str) -> None:
+@pytest.mark.parametrize(
+    "fields, code",
+    [({"target": "docx"}, "validation_error"), ({"timephased": "maybe"}, "validation_error")],
+)
+async def test_invalid_options_are_422(
+    client: httpx.AsyncClient, sample: Path, fields: dict[str, str], code: str
+) -> None:
     response = await upload(client, sample, **fields)
     assert response.status_code == 422
     assert response.json()["code"] == code
@@ -155,8 +198,9 @@ async def test_form_without_file_and_non_multipart_bodies(client: httpx.AsyncCli
     assert not_form.status_code == 415
 
 
-async def test_idempotency_key_returns_the_same_job(client: httpx.AsyncClient, sample: Path,
-                                                    mpp_files: list[Path]) -> None:
+async def test_idempotency_key_returns_the_same_job(
+    client: httpx.AsyncClient, sample: Path, mpp_files: list[Path]
+) -> None:
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first = await upload(client, sample, headers=key)
     second = await upload(client, sample, headers=key)
@@ -166,7 +210,9 @@ async def test_idempotency_key_returns_the_same_job(client: httpx.AsyncClient, s
     assert other.json()["id"] != first.json()["id"]
 
 
-async def test_same_file_and_options_reuse_the_prior_result(client: httpx.AsyncClient, mpp_files: list[Path]) -> None:
+async def test_same_file_and_options_reuse_the_prior_result(
+    client: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
     source = mpp_files[3]
     first = await convert(client, source, target="xer")
     second = await convert(client, source, target="xer")
@@ -180,11 +226,15 @@ async def test_same_file_and_options_reuse_the_prior_result(client: httpx.AsyncC
     assert (await client.get(f"/v1/conversions/{second['id']}/result")).status_code == 200
 
 
-async def test_list_pages_with_a_cursor_and_filters_by_status(system: System, admin: httpx.AsyncClient,
-                                                              mpp_files: list[Path]) -> None:
-    key = (await admin.post("/v1/admin/api-keys", json={"tenant": f"lister-{uuid.uuid4().hex[:6]}"})).json()
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=60,
-                                 headers={"Authorization": f"Bearer {key['key']}"}) as mine:
+async def test_list_pages_with_a_cursor_and_filters_by_status(
+    system: System, admin: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
+    key = (
+        await admin.post("/v1/admin/api-keys", json={"tenant": f"lister-{uuid.uuid4().hex[:6]}"})
+    ).json()
+    async with httpx.AsyncClient(
+        base_url=system.base_url, timeout=60, headers={"Authorization": f"Bearer {key['key']}"}
+    ) as mine:
         ids = [(await convert(mine, p))["id"] for p in mpp_files[:5]]
         failed = await upload(mine, content=b"\x00\x01" * 600, name="bad.bin")
         await wait_final(mine, failed.json()["id"])
@@ -203,8 +253,9 @@ async def test_list_pages_with_a_cursor_and_filters_by_status(system: System, ad
         assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
 
 
-async def test_delete_removes_the_job_and_its_files(client: httpx.AsyncClient, system: System,
-                                                    mpp_files: list[Path]) -> None:
+async def test_delete_removes_the_job_and_its_files(
+    client: httpx.AsyncClient, system: System, mpp_files: list[Path]
+) -> None:
     job = await convert(client, mpp_files[7], target="sdef")
     stored = list((Path(system.env["DATA_DIR"]) / "objects" / "dev" / job["id"]).iterdir())
     assert len(stored) == 2  # source and result
@@ -214,8 +265,9 @@ async def test_delete_removes_the_job_and_its_files(client: httpx.AsyncClient, s
     assert (await client.delete(f"/v1/conversions/{job['id']}")).status_code == 404
 
 
-async def test_auth_and_tenant_isolation(system: System, client: httpx.AsyncClient, admin: httpx.AsyncClient,
-                                         sample: Path) -> None:
+async def test_auth_and_tenant_isolation(
+    system: System, client: httpx.AsyncClient, admin: httpx.AsyncClient, sample: Path
+) -> None:
     job = await convert(client, sample)
     async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as anonymous:
         assert (await anonymous.get("/v1/conversions")).status_code == 401
@@ -228,10 +280,14 @@ async def test_auth_and_tenant_isolation(system: System, client: httpx.AsyncClie
         assert (await client.get(path, headers=other)).status_code == 404
     assert (await client.delete(f"/v1/conversions/{job['id']}", headers=other)).status_code == 404
     assert (await client.get("/v1/conversions", headers=other)).json()["items"] == []
-    assert (await client.post("/v1/admin/api-keys", json={"tenant": "x"}, headers=other)).status_code == 403
+    assert (
+        await client.post("/v1/admin/api-keys", json={"tenant": "x"}, headers=other)
+    ).status_code == 403
 
 
-async def test_revoked_key_is_refused_within_seconds(system: System, admin: httpx.AsyncClient) -> None:
+async def test_revoked_key_is_refused_within_seconds(
+    system: System, admin: httpx.AsyncClient
+) -> None:
     created = (await admin.post("/v1/admin/api-keys", json={"tenant": "revokee"})).json()
     headers = {"Authorization": f"Bearer {created['key']}"}
     async with httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=30) as user:
@@ -253,8 +309,12 @@ async def test_ops_endpoints_and_openapi(system: System) -> None:
         metrics = await anonymous.get("/metrics")
         assert "http_request_duration_seconds" in metrics.text
         spec = (await anonymous.get("/openapi.json")).json()
-        assert {"/v1/conversions", "/v1/conversions/{job_id}", "/v1/conversions/{job_id}/result",
-                "/v1/admin/api-keys"} <= set(spec["paths"])
+        assert {
+            "/v1/conversions",
+            "/v1/conversions/{job_id}",
+            "/v1/conversions/{job_id}/result",
+            "/v1/admin/api-keys",
+        } <= set(spec["paths"])
 
 
 async def test_one_trace_spans_the_upload_the_broker_and_the_converter(

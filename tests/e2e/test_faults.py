@@ -1,4 +1,4 @@
-"""Faults through the whole system: a converter killed mid-batch loses nothing and doubles nothing."""
+"""Faults through the whole system: a converter killed mid-batch loses and doubles nothing."""
 
 import asyncio
 import uuid
@@ -6,19 +6,22 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+from system import System
 
 from tests.support.api import upload, wait_final
 from tests.support.events import outcome_listener
-from system import System
 
 
 async def test_converter_killed_mid_batch_loses_no_job_and_converts_none_twice(
     system: System, admin: httpx.AsyncClient, mpp_files: list[Path]
 ) -> None:
-    key = (await admin.post("/v1/admin/api-keys", json={"tenant": f"faults-{uuid.uuid4().hex[:6]}"})).json()
+    key = (
+        await admin.post("/v1/admin/api-keys", json={"tenant": f"faults-{uuid.uuid4().hex[:6]}"})
+    ).json()
     connection, outcomes, _ = await outcome_listener(system.env["RABBITMQ_URL"])
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=60,
-                                 headers={"Authorization": f"Bearer {key['key']}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=system.base_url, timeout=60, headers={"Authorization": f"Bearer {key['key']}"}
+    ) as client:
         responses = await asyncio.gather(*(upload(client, p) for p in mpp_files))
         ids = [r.json()["id"] for r in responses]
         for _ in range(600):
@@ -27,15 +30,21 @@ async def test_converter_killed_mid_batch_loses_no_job_and_converts_none_twice(
             await asyncio.sleep(0.05)
         finished_before_kill = sum(1 for job_id in ids if job_id in outcomes)
         system.kill("converter")
-        assert finished_before_kill < len(ids), "the batch finished before the kill; nothing was tested"
+        assert finished_before_kill < len(ids), (
+            "the batch finished before the kill; nothing was tested"
+        )
         system.start_converter("converter")
         jobs = await asyncio.gather(*(wait_final(client, job_id, timeout=180) for job_id in ids))
     await asyncio.sleep(1)  # let any duplicate announcement arrive before counting
     await connection.close()
-    assert [j["status"] for j in jobs] == ["completed"] * len(ids), [j["error"] for j in jobs if j["error"]]
+    assert [j["status"] for j in jobs] == ["completed"] * len(ids), [
+        j["error"] for j in jobs if j["error"]
+    ]
     assert {job_id: len(outcomes[job_id]) for job_id in ids} == dict.fromkeys(ids, 1)
     log = (system.logs / "converter.log").read_text()
     finished = defaultdict(int)
     for job_id in ids:
         finished[job_id] = log.count(f'"job_id": "{job_id}", "outcome"')
-    assert all(count == 1 for count in finished.values()), {k: v for k, v in finished.items() if v != 1}
+    assert all(count == 1 for count in finished.values()), {
+        k: v for k, v in finished.items() if v != 1
+    }

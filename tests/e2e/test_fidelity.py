@@ -36,11 +36,22 @@ async def test_every_mpp_fixture_equals_mpxj_own_mspdi(
     assert len(outcomes) == len(mpp_files) >= 70
 
 
-@pytest.mark.parametrize("name", ["PredecessorCalendar.xer", "legacy__sample.mpx", "legacy__sample.xml",
-                                  "mspditimephased.xml", "planner-calendar.planner",
-                                  "generated__task-percentcomplete__percent-complete-8.4.pmxml",
-                                  "mpxrecurring.mpx", "assignment__resource-rates-test.xer"])
-async def test_other_formats_convert_to_mspdi(client: httpx.AsyncClient, fixtures_dir: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PredecessorCalendar.xer",
+        "legacy__sample.mpx",
+        "legacy__sample.xml",
+        "mspditimephased.xml",
+        "planner-calendar.planner",
+        "generated__task-percentcomplete__percent-complete-8.4.pmxml",
+        "mpxrecurring.mpx",
+        "assignment__resource-rates-test.xer",
+    ],
+)
+async def test_other_formats_convert_to_mspdi(
+    client: httpx.AsyncClient, fixtures_dir: Path, name: str
+) -> None:
     job = await convert(client, fixtures_dir / "other" / name)
     assert job["status"] == "completed", job.get("error")
     result = await client.get(f"/v1/conversions/{job['id']}/result")

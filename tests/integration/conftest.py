@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
+
 from tests.support.infra import Components, components
 
 
@@ -20,10 +20,14 @@ def real_components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compon
 @pytest.fixture
 def infra_settings(real_components: Components, tmp_path: Path) -> InfraSettings:
     return InfraSettings(
-        environment="test", rabbitmq_url=real_components.rabbitmq_url,
-        mongodb_url=real_components.mongodb_url, mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
-        events_exchange=f"events-{uuid.uuid4().hex[:8]}", data_dir=tmp_path / "data",
-        retry_base_delay_ms=100, max_delivery_attempts=3,
+        environment="test",
+        rabbitmq_url=real_components.rabbitmq_url,
+        mongodb_url=real_components.mongodb_url,
+        mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
+        events_exchange=f"events-{uuid.uuid4().hex[:8]}",
+        data_dir=tmp_path / "data",
+        retry_base_delay_ms=100,
+        max_delivery_attempts=3,
     )
 
 

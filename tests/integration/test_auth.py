@@ -37,7 +37,9 @@ async def test_revocation_lands_once_the_cache_expires(infra: Infra) -> None:
 
 
 async def test_configured_dev_keys_are_honoured_idempotently(infra_settings: InfraSettings) -> None:
-    settings = infra_settings.model_copy(update={"dev_api_key": "dev-k", "dev_admin_key": "admin-k"})
+    settings = infra_settings.model_copy(
+        update={"dev_api_key": "dev-k", "dev_admin_key": "admin-k"}
+    )
     infra = await Infra.open(settings)
     try:
         for _ in range(2):  # a second replica starting changes nothing
@@ -52,14 +54,27 @@ async def test_configured_dev_keys_are_honoured_idempotently(infra_settings: Inf
 
 
 def test_command_line_creates_lists_and_revokes(infra_settings: InfraSettings) -> None:
-    env = {**os.environ, "MONGODB_URL": infra_settings.mongodb_url, "MONGODB_DB": infra_settings.mongodb_db}
+    env = {
+        **os.environ,
+        "MONGODB_URL": infra_settings.mongodb_url,
+        "MONGODB_DB": infra_settings.mongodb_db,
+    }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "shared.auth", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "shared.auth", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     created = json.loads(cli("create", "--tenant", "acme", "--admin").stdout)
-    assert created["tenant"] == "acme" and created["admin"] is True and created["key"].startswith("sk_")
+    assert (
+        created["tenant"] == "acme"
+        and created["admin"] is True
+        and created["key"].startswith("sk_")
+    )
     listed = cli("list", "--tenant", "acme").stdout
     assert created["id"] in listed and created["key"] not in listed
     assert cli("revoke", created["id"]).returncode == 0

@@ -10,11 +10,14 @@ from tests.support.reference import reference_outputs
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "converter.cli", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "converter.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
-def test_converts_several_files_into_a_folder_like_mpxj(mpp_files: list[Path], tmp_path: Path) -> None:
+def test_converts_several_files_into_a_folder_like_mpxj(
+    mpp_files: list[Path], tmp_path: Path
+) -> None:
     sources = mpp_files[:4]
     done = _cli(*map(str, sources), "-o", str(tmp_path / "out"), "--manifest")
     assert done.returncode == 0, done.stderr
@@ -26,8 +29,12 @@ def test_converts_several_files_into_a_folder_like_mpxj(mpp_files: list[Path], t
         assert normalise(ours) == normalise(references[source] or b""), source.name
 
 
-def test_failures_name_their_code_and_set_the_exit_status(fixtures_dir: Path, tmp_path: Path) -> None:
-    done = _cli(str(fixtures_dir / "password" / "legacy__bothpassword9.mpp"), "-o", str(tmp_path / "x.xml"))
+def test_failures_name_their_code_and_set_the_exit_status(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    done = _cli(
+        str(fixtures_dir / "password" / "legacy__bothpassword9.mpp"), "-o", str(tmp_path / "x.xml")
+    )
     assert done.returncode == 1
     assert "password_protected" in done.stderr
 

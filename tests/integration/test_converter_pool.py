@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from converter.errors import ConversionError
 from converter.pool import ConverterPool
+
 from tests.support.schedules import huge_mspdi
 
 
@@ -28,8 +28,9 @@ def _job(source: Path, output: Path, target: str = "mspdi", **options: object) -
     return {"source": source, "output": output, "target": target, **options}
 
 
-async def test_every_target_is_written_with_a_manifest(pool: ConverterPool, mpp_files: list[Path],
-                                                      tmp_path: Path) -> None:
+async def test_every_target_is_written_with_a_manifest(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
     source = next(p for p in mpp_files if p.name == "mpp14timephased.mpp")
     for target in ("mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"):
         output = tmp_path / f"out.{target}"
@@ -41,8 +42,9 @@ async def test_every_target_is_written_with_a_manifest(pool: ConverterPool, mpp_
     assert manifest["written"]["tasks"] == manifest["read"]["tasks"]
 
 
-async def test_timephased_option_adds_timephased_data(pool: ConverterPool, mpp_files: list[Path],
-                                                      tmp_path: Path) -> None:
+async def test_timephased_option_adds_timephased_data(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
     source = next(p for p in mpp_files if p.name == "mpp14timephased.mpp")
     await pool.convert(_job(source, tmp_path / "plain.xml"))
     await pool.convert(_job(source, tmp_path / "tp.xml", timephased=True))
@@ -50,15 +52,22 @@ async def test_timephased_option_adds_timephased_data(pool: ConverterPool, mpp_f
     assert b"<TimephasedData>" in (tmp_path / "tp.xml").read_bytes()
 
 
-@pytest.mark.parametrize("content, code", [
-    (b"\x00\x01garbage" * 100, "unsupported_format"),
-    (b"hello, this is not a schedule\n" * 10, "unsupported_format"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4000, "corrupt_file"),
-    (b'<?xml version="1.0"?><!DOCTYPE Project [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-     b'<Project xmlns="http://schemas.microsoft.com/project"><Title>&x;</Title></Project>', "corrupt_file"),
-])
-async def test_bad_input_fails_with_its_stable_code(pool: ConverterPool, tmp_path: Path, content: bytes,
-                                                    code: str) -> None:
+@pytest.mark.parametrize(
+    "content, code",
+    [
+        (b"\x00\x01garbage" * 100, "unsupported_format"),
+        (b"hello, this is not a schedule\n" * 10, "unsupported_format"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4000, "corrupt_file"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE Project [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<Project xmlns="http://schemas.microsoft.com/project"><Title>&x;</Title></Project>',
+            "corrupt_file",
+        ),
+    ],
+)
+async def test_bad_input_fails_with_its_stable_code(
+    pool: ConverterPool, tmp_path: Path, content: bytes, code: str
+) -> None:
     source = tmp_path / "bad"
     source.write_bytes(content)
     with pytest.raises(ConversionError) as failure:
@@ -66,7 +75,9 @@ async def test_bad_input_fails_with_its_stable_code(pool: ConverterPool, tmp_pat
     assert failure.value.code == code
 
 
-async def test_truncated_mpp_is_corrupt(pool: ConverterPool, mpp_files: list[Path], tmp_path: Path) -> None:
+async def test_truncated_mpp_is_corrupt(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
     source = tmp_path / "half.mpp"
     data = mpp_files[0].read_bytes()
     source.write_bytes(data[: len(data) // 2])
@@ -75,8 +86,9 @@ async def test_truncated_mpp_is_corrupt(pool: ConverterPool, mpp_files: list[Pat
     assert failure.value.code == "corrupt_file"
 
 
-async def test_password_protected_file_needs_its_password(pool: ConverterPool, fixtures_dir: Path,
-                                                          tmp_path: Path) -> None:
+async def test_password_protected_file_needs_its_password(
+    pool: ConverterPool, fixtures_dir: Path, tmp_path: Path
+) -> None:
     for source in sorted((fixtures_dir / "password").glob("*.mpp")):
         if source.name == "legacy__writepassword9.mpp":
             continue
@@ -99,7 +111,9 @@ async def test_a_hanging_job_times_out_while_other_jobs_complete(
     await pool.start()
     try:
         hang = asyncio.create_task(pool.convert(_job(huge, tmp_path / "huge.out.xml")))
-        others = [await pool.convert(_job(p, tmp_path / f"{i}.xml")) for i, p in enumerate(mpp_files[:10])]
+        others = [
+            await pool.convert(_job(p, tmp_path / f"{i}.xml")) for i, p in enumerate(mpp_files[:10])
+        ]
         with pytest.raises(ConversionError) as failure:
             await hang
         assert failure.value.code == "timeout"
@@ -113,8 +127,9 @@ async def test_a_hanging_job_times_out_while_other_jobs_complete(
         await pool.close()
 
 
-async def test_heap_exhaustion_fails_the_job_not_the_pool(tmp_path: Path, huge: Path,
-                                                          mpp_files: list[Path]) -> None:
+async def test_heap_exhaustion_fails_the_job_not_the_pool(
+    tmp_path: Path, huge: Path, mpp_files: list[Path]
+) -> None:
     pool = ConverterPool(1, 48, 120, tmp_path / "work")
     await pool.start()
     try:

@@ -1,22 +1,31 @@
 """The messaging layer against a real RabbitMQ: confirms, retries with backoff, DLQ, outbox."""
 
 import asyncio
+import itertools
 import uuid
 from datetime import timedelta
 
 import aio_pika
 import pytest
-
 from shared.bootstrap import Infra
 from shared.events import ConversionFailed, ConversionStarted
-from shared.messaging import Delivery, OutboxRelay, PermanentError, Subscription, encode, outbox_entry
+from shared.messaging import (
+    Delivery,
+    OutboxRelay,
+    PermanentError,
+    Subscription,
+    encode,
+    outbox_entry,
+)
 
 
 def _queue() -> str:
     return f"test-{uuid.uuid4().hex[:8]}"
 
 
-async def _drain(infra: Infra, queue: str, timeout: float = 5.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+async def _drain(
+    infra: Infra, queue: str, timeout: float = 5.0
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
     channel = await infra.broker.connection.channel()
     q = await channel.get_queue(queue, ensure=True)
     messages = []
@@ -65,13 +74,15 @@ async def test_failing_handler_is_retried_with_backoff_until_it_succeeds(infra: 
             raise RuntimeError("transient")
         done.set()
 
-    sub = Subscription(infra.broker, _queue(), {ConversionStarted: flaky}, max_attempts=3, base_delay_ms=200)
+    sub = Subscription(
+        infra.broker, _queue(), {ConversionStarted: flaky}, max_attempts=3, base_delay_ms=200
+    )
     await sub.start()
     await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j"), "/test"))
     await asyncio.wait_for(done.wait(), 15)
     await sub.stop()
     assert len(attempts) == 3
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.18 and gaps[1] >= 0.38  # 200 ms, then 400 ms
 
 
@@ -85,8 +96,14 @@ async def test_exhausted_retries_dead_letter_and_report_the_reason(infra: Infra)
     async def on_dead(event: ConversionStarted, reason: str) -> None:  # type: ignore[override]
         dead.append((event.job_id, reason))
 
-    sub = Subscription(infra.broker, queue, {ConversionStarted: broken}, max_attempts=2,
-                       base_delay_ms=100, on_dead=on_dead)  # type: ignore[arg-type]
+    sub = Subscription(
+        infra.broker,
+        queue,
+        {ConversionStarted: broken},
+        max_attempts=2,
+        base_delay_ms=100,
+        on_dead=on_dead,
+    )  # type: ignore[arg-type]
     await sub.start()
     await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j9"), "/test"))
     letters = await _drain(infra, f"{queue}.dlq", timeout=15)
@@ -113,14 +130,34 @@ async def test_permanent_error_goes_to_the_dlq_without_retries(infra: Infra) -> 
     assert calls == 1 and len(letters) == 1
 
 
-@pytest.mark.parametrize("body, headers", [
-    (b"not json", {"ce-id": "1", "ce-source": "/x", "ce-type": "conversion.started.v1", "ce-specversion": "1.0"}),
-    (b'{"tenant_id": "t"}', {"ce-id": "1", "ce-source": "/x", "ce-type": "conversion.started.v1",
-                             "ce-specversion": "1.0"}),
-    (b'{"tenant_id": "t", "job_id": "j"}', {"ce-id": "1", "ce-source": "/x", "ce-type": "nope.v1",
-                                            "ce-specversion": "1.0"}),
-    (b"{}", {}),
-])
+@pytest.mark.parametrize(
+    "body, headers",
+    [
+        (
+            b"not json",
+            {
+                "ce-id": "1",
+                "ce-source": "/x",
+                "ce-type": "conversion.started.v1",
+                "ce-specversion": "1.0",
+            },
+        ),
+        (
+            b'{"tenant_id": "t"}',
+            {
+                "ce-id": "1",
+                "ce-source": "/x",
+                "ce-type": "conversion.started.v1",
+                "ce-specversion": "1.0",
+            },
+        ),
+        (
+            b'{"tenant_id": "t", "job_id": "j"}',
+            {"ce-id": "1", "ce-source": "/x", "ce-type": "nope.v1", "ce-specversion": "1.0"},
+        ),
+        (b"{}", {}),
+    ],
+)
 async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going(
     infra: Infra, body: bytes, headers: dict[str, str]
 ) -> None:
@@ -153,10 +190,16 @@ async def test_outbox_relay_publishes_pending_entries_once_and_clears_them(infra
 
     sub = Subscription(infra.broker, _queue(), {ConversionFailed: handle})
     await sub.start()
-    envelope = encode(ConversionFailed(tenant_id="t", job_id="j", code="internal", message="x"), "/test")
+    envelope = encode(
+        ConversionFailed(tenant_id="t", job_id="j", code="internal", message="x"), "/test"
+    )
     # a writer that crashed right after its write: the entry is stored, never published
-    await collection.insert_one({"_id": "doc1", "state": "failed", "outbox": [outbox_entry(envelope)]})
-    assert await relay.sweep(older_than=timedelta(seconds=5)) == 0  # too recent: the writer may still flush
+    await collection.insert_one(
+        {"_id": "doc1", "state": "failed", "outbox": [outbox_entry(envelope)]}
+    )
+    assert (
+        await relay.sweep(older_than=timedelta(seconds=5)) == 0
+    )  # too recent: the writer may still flush
     assert await relay.sweep(older_than=timedelta(0)) == 1
     assert await relay.sweep(older_than=timedelta(0)) == 0
     for _ in range(50):

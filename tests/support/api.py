@@ -7,16 +7,28 @@ from typing import Any
 import httpx
 
 
-async def upload(client: httpx.AsyncClient, path: Path | None = None, *, content: bytes | None = None,
-                 name: str | None = None, headers: dict[str, str] | None = None,
-                 **fields: str) -> httpx.Response:
+async def upload(
+    client: httpx.AsyncClient,
+    path: Path | None = None,
+    *,
+    content: bytes | None = None,
+    name: str | None = None,
+    headers: dict[str, str] | None = None,
+    **fields: str,
+) -> httpx.Response:
     data = content if content is not None else path.read_bytes()  # type: ignore[union-attr]
     filename = name or (path.name if path else "upload.bin")
-    return await client.post("/v1/conversions", files={"file": (filename, data, "application/octet-stream")},
-                              data=fields, headers=headers)
+    return await client.post(
+        "/v1/conversions",
+        files={"file": (filename, data, "application/octet-stream")},
+        data=fields,
+        headers=headers,
+    )
 
 
-async def wait_final(client: httpx.AsyncClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+async def wait_final(
+    client: httpx.AsyncClient, job_id: str, timeout: float = 120
+) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         response = await client.get(f"/v1/conversions/{job_id}")

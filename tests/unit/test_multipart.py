@@ -1,15 +1,15 @@
 import pytest
-
 from upload.multipart import FormStream, MalformedForm, Part
 
-BODY = (b"--xyz\r\n"
-        b'Content-Disposition: form-data; name="target"\r\n\r\n'
-        b"mpx\r\n"
-        b"--xyz\r\n"
-        b'Content-Disposition: form-data; name="file"; filename="plan.mpp"\r\n'
-        b"Content-Type: application/octet-stream\r\n\r\n"
-        + bytes(range(256)) * 40 + b"\r\n"
-        b"--xyz--\r\n")
+BODY = (
+    b"--xyz\r\n"
+    b'Content-Disposition: form-data; name="target"\r\n\r\n'
+    b"mpx\r\n"
+    b"--xyz\r\n"
+    b'Content-Disposition: form-data; name="file"; filename="plan.mpp"\r\n'
+    b"Content-Type: application/octet-stream\r\n\r\n" + bytes(range(256)) * 40 + b"\r\n"
+    b"--xyz--\r\n"
+)
 
 
 def _parse(chunk_size: int) -> tuple[dict[str, bytes], list[Part]]:
@@ -18,7 +18,7 @@ def _parse(chunk_size: int) -> tuple[dict[str, bytes], list[Part]]:
     parts: list[Part] = []
     current = None
     for start in range(0, len(BODY), chunk_size):
-        for kind, payload in form.feed(BODY[start:start + chunk_size]):
+        for kind, payload in form.feed(BODY[start : start + chunk_size]):
             if kind == "part":
                 current = payload
                 parts.append(payload)  # type: ignore[arg-type]
@@ -36,7 +36,9 @@ def test_parts_survive_any_chunking(chunk_size: int) -> None:
     assert values == {"target": b"mpx", "file": bytes(range(256)) * 40}
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data", "text/plain; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "multipart/form-data", "text/plain; boundary=x"]
+)
 def test_non_multipart_content_types_are_refused(content_type: str) -> None:
     with pytest.raises(MalformedForm):
         FormStream(content_type)

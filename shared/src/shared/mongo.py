@@ -12,7 +12,9 @@ def connect(settings: InfraSettings) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000)
 
 
-def database(client: AsyncMongoClient[dict[str, Any]], settings: InfraSettings) -> AsyncDatabase[dict[str, Any]]:
+def database(
+    client: AsyncMongoClient[dict[str, Any]], settings: InfraSettings
+) -> AsyncDatabase[dict[str, Any]]:
     return client[settings.mongodb_db]
 
 

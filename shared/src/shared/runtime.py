@@ -2,7 +2,6 @@
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
 
 
 async def until_stopped() -> None:
@@ -12,10 +11,3 @@ async def until_stopped() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-
-
-def run(main: Callable[[], Awaitable[None]]) -> None:
-    try:
-        asyncio.run(main())  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        pass

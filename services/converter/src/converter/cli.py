@@ -1,8 +1,8 @@
 """Convert local files with the same core as the service, no servers needed.
 
-    schedule-convert plan.mpp                      # writes plan.xml (MSPDI) beside it
-    schedule-convert a.mpp b.xer -t mpx -o out/    # several files into a folder
-    python -m converter.cli plan.mpp --manifest    # prints the fidelity manifest as JSON
+schedule-convert plan.mpp                      # writes plan.xml (MSPDI) beside it
+schedule-convert a.mpp b.xer -t mpx -o out/    # several files into a folder
+python -m converter.cli plan.mpp --manifest    # prints the fidelity manifest as JSON
 """
 
 import argparse
@@ -11,9 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from shared.formats import TARGETS, extension
+
 from converter import engine
 from converter.errors import ConversionError
-from shared.formats import TARGETS, extension
 
 
 def _output_for(source: Path, out: Path | None, target: str, many: bool) -> Path:
@@ -24,14 +25,21 @@ def _output_for(source: Path, out: Path | None, target: str, many: bool) -> Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="schedule-convert", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="schedule-convert",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("-t", "--target", default="mspdi", choices=sorted(TARGETS))
-    parser.add_argument("-o", "--output", type=Path, help="output file, or folder for several inputs")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="output file, or folder for several inputs"
+    )
     parser.add_argument("--password", help="read password of a protected MPP file")
     parser.add_argument("--timephased", action="store_true", help="write MSPDI timephased data")
-    parser.add_argument("--manifest", action="store_true", help="print each fidelity manifest as JSON")
+    parser.add_argument(
+        "--manifest", action="store_true", help="print each fidelity manifest as JSON"
+    )
     parser.add_argument("--heap-mb", type=int, default=1024)
     args = parser.parse_args(argv)
     many = len(args.files) > 1
@@ -48,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{source}: failed ({code}): {exc}", file=sys.stderr)
             failures += 1
             continue
-        print(json.dumps({"source": str(source), "output": str(output), "manifest": manifest})
-              if args.manifest else f"{source} -> {output}")
+        print(
+            json.dumps({"source": str(source), "output": str(output), "manifest": manifest})
+            if args.manifest
+            else f"{source} -> {output}"
+        )
     return 1 if failures else 0
 
 

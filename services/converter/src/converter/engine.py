@@ -12,39 +12,70 @@ import jpype
 from converter.errors import ConversionError
 from converter.written import count_written
 
-LOG4J_QUIET = "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
-_CONTAINERS = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"MPX", b"ERMHDR", b"PK\x03\x04", b"<", b"SQLite")
-_FILE_FORMATS = {"mspdi": "MSPDI", "mpx": "MPX", "json": "JSON", "pmxml": "PMXML", "xer": "XER",
-                 "planner": "PLANNER", "sdef": "SDEF"}
+LOG4J_QUIET = (
+    "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
+)
+_CONTAINERS = (
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+    b"MPX",
+    b"ERMHDR",
+    b"PK\x03\x04",
+    b"<",
+    b"SQLite",
+)
+_FILE_FORMATS = {
+    "mspdi": "MSPDI",
+    "mpx": "MPX",
+    "json": "JSON",
+    "pmxml": "PMXML",
+    "xer": "XER",
+    "planner": "PLANNER",
+    "sdef": "SDEF",
+}
 _BASELINE_SAMPLE = 100
 
 
 def start_jvm(heap_mb: int, tmp_dir: Path) -> None:
     import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
 
-    jpype.startJVM(f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError", f"-Djava.io.tmpdir={tmp_dir}",
-                   LOG4J_QUIET, convertStrings=True)
+    jpype.startJVM(
+        f"-Xmx{heap_mb}m",
+        "-XX:+ExitOnOutOfMemoryError",
+        f"-Djava.io.tmpdir={tmp_dir}",
+        LOG4J_QUIET,
+        convertStrings=True,
+    )
 
 
-def convert(source: Path, output: Path, target: str, password: str | None = None,
-            timephased: bool = False) -> dict[str, Any]:
+def convert(
+    source: Path, output: Path, target: str, password: str | None = None, timephased: bool = False
+) -> dict[str, Any]:
     """Convert ``source`` into ``output``; returns the manifest or raises ConversionError."""
     _refuse_doctype(source)
     project, reader_name = _read(source, password)
     _write(project, output, target, timephased)
     read = _count_read(project)
     written = count_written(target, output)
-    warnings = [f"{key}: read {read[key]}, wrote {written[key]}"
-                for key in written if key in read and written[key] < read[key]]
-    return {"source_format": _source_format(project, reader_name), "read": read,
-            "written": written, "warnings": warnings}
+    warnings = [
+        f"{key}: read {read[key]}, wrote {written[key]}"
+        for key in written
+        if key in read and written[key] < read[key]
+    ]
+    return {
+        "source_format": _source_format(project, reader_name),
+        "read": read,
+        "written": written,
+        "warnings": warnings,
+    }
 
 
 def _refuse_doctype(source: Path) -> None:
     with source.open("rb") as fh:
         head = fh.read(65536)
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<!DOCTYPE" in head.upper():
-        raise ConversionError("corrupt_file", "XML with a DOCTYPE is refused (entities are not expanded)")
+        raise ConversionError(
+            "corrupt_file", "XML with a DOCTYPE is refused (entities are not expanded)"
+        )
 
 
 def _read(source: Path, password: str | None) -> tuple[Any, str]:
@@ -55,12 +86,16 @@ def _read(source: Path, password: str | None) -> tuple[Any, str]:
     try:
         proxy = UniversalProjectReader().getProjectReaderProxy(File(str(source)))
     except Exception as exc:
-        raise ConversionError("corrupt_file", f"the file could not be read: {_message(exc)}") from None
+        raise ConversionError(
+            "corrupt_file", f"the file could not be read: {_message(exc)}"
+        ) from None
     if proxy is None:
         with source.open("rb") as fh:
             head = fh.read(16).lstrip(b"\xef\xbb\xbf \t\r\n")
         if head.startswith(_CONTAINERS):
-            raise ConversionError("corrupt_file", "the file looks like a schedule but cannot be read")
+            raise ConversionError(
+                "corrupt_file", "the file looks like a schedule but cannot be read"
+            )
         raise ConversionError("unsupported_format", "not a schedule format MPXJ can read")
     try:
         reader = proxy.getProjectReader()
@@ -69,11 +104,17 @@ def _read(source: Path, password: str | None) -> tuple[Any, str]:
         project = proxy.read()
     except MPXJException as exc:
         if "password" in str(exc.getMessage() or "").lower():
-            raise ConversionError("password_protected", "the file is password protected; "
-                                  "give its read password in the 'password' field") from None
-        raise ConversionError("corrupt_file", f"the file could not be read: {_message(exc)}") from None
+            raise ConversionError(
+                "password_protected",
+                "the file is password protected; give its read password in the 'password' field",
+            ) from None
+        raise ConversionError(
+            "corrupt_file", f"the file could not be read: {_message(exc)}"
+        ) from None
     except jpype.JException as exc:
-        raise ConversionError("corrupt_file", f"the file could not be read: {_message(exc)}") from None
+        raise ConversionError(
+            "corrupt_file", f"the file could not be read: {_message(exc)}"
+        ) from None
     finally:
         proxy.close()
     if project is None:
@@ -92,7 +133,9 @@ def _write(project: Any, output: Path, target: str, timephased: bool) -> None:
             writer.setWriteTimephasedData(True)
             writer.write(project, File(str(output)))
         else:
-            UniversalProjectWriter(getattr(FileFormat, _FILE_FORMATS[target])).write(project, File(str(output)))
+            UniversalProjectWriter(getattr(FileFormat, _FILE_FORMATS[target])).write(
+                project, File(str(output))
+            )
     except jpype.JException as exc:
         raise ConversionError("internal", f"writing {target} failed: {_message(exc)}") from None
 

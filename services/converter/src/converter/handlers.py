@@ -6,14 +6,21 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from shared.events import (
+    ConversionCompleted,
+    ConversionFailed,
+    ConversionRequested,
+    ConversionStarted,
+    Event,
+    Manifest,
+)
+from shared.formats import media_type
+from shared.messaging import Broker, Delivery, OutboxRelay, encode, outbox_entry
+from shared.storage import ObjectNotFound, ObjectStore
 
 from converter.errors import ConversionError
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
-from shared.events import ConversionCompleted, ConversionFailed, ConversionRequested, ConversionStarted, Event
-from shared.formats import media_type
-from shared.messaging import Broker, Delivery, OutboxRelay, encode, outbox_entry
-from shared.storage import ObjectNotFound, ObjectStore
 
 log = structlog.get_logger()
 SOURCE = "/services/converter"
@@ -30,7 +37,9 @@ class ConverterDeps:
     max_source_bytes: int
 
 
-async def conversion_requested(event: ConversionRequested, delivery: Delivery, deps: ConverterDeps) -> None:
+async def conversion_requested(
+    event: ConversionRequested, delivery: Delivery, deps: ConverterDeps
+) -> None:
     record = await deps.records.get(event.job_id)
     if record is not None:
         # converted before (a redelivery): only make sure its outcome was announced
@@ -42,8 +51,9 @@ async def conversion_requested(event: ConversionRequested, delivery: Delivery, d
     try:
         outcome = await _convert(event, deps)
     except ConversionError as exc:
-        outcome = ConversionFailed(tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code,
-                                   message=exc.message)
+        outcome = ConversionFailed(
+            tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code, message=exc.message
+        )
     await record_outcome(event.job_id, outcome, deps)
 
 
@@ -51,14 +61,20 @@ async def record_outcome(job_id: str, outcome: Event, deps: ConverterDeps) -> No
     entry = outbox_entry(encode(outcome, SOURCE))
     await deps.records.finish(job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry)
     await deps.relay.flush(job_id, [entry])
-    log.info("conversion.finished", job_id=job_id, outcome=outcome.routing_key(),
-             code=getattr(outcome, "code", None))
+    log.info(
+        "conversion.finished",
+        job_id=job_id,
+        outcome=outcome.routing_key(),
+        code=getattr(outcome, "code", None),
+    )
 
 
 async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
     """Best effort: the status 'converting' is informative, the outcome event is what counts."""
     try:
-        await broker.publish(encode(ConversionStarted(tenant_id=event.tenant_id, job_id=event.job_id), SOURCE))
+        await broker.publish(
+            encode(ConversionStarted(tenant_id=event.tenant_id, job_id=event.job_id), SOURCE)
+        )
     except Exception:
         log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
 
@@ -69,13 +85,23 @@ async def _convert(event: ConversionRequested, deps: ConverterDeps) -> Conversio
     with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
         source = await _local_source(event.source_key, deps.store, Path(tmp))
         output = Path(tmp) / "result"
-        job: dict[str, Any] = {"source": source, "output": output, "target": event.options.target,
-                               "password": event.options.password, "timephased": event.options.timephased}
+        job: dict[str, Any] = {
+            "source": source,
+            "output": output,
+            "target": event.options.target,
+            "password": event.options.password,
+            "timephased": event.options.timephased,
+        }
         manifest = await deps.pool.convert(job)
         stored = await deps.store.put_file(event.result_key, output)
     return ConversionCompleted(
-        tenant_id=event.tenant_id, job_id=event.job_id, result_key=stored.key, size=stored.size,
-        sha256=stored.sha256, media_type=media_type(event.options.target), manifest=manifest,
+        tenant_id=event.tenant_id,
+        job_id=event.job_id,
+        result_key=stored.key,
+        size=stored.size,
+        sha256=stored.sha256,
+        media_type=media_type(event.options.target),
+        manifest=Manifest.model_validate(manifest),
     )
 
 
@@ -96,6 +122,10 @@ async def _local_source(key: str, store: ObjectStore, tmp: Path) -> Path:
 async def conversion_dead(event: Event, reason: str, deps: ConverterDeps) -> None:
     """After the last retry: the job fails with a reason instead of vanishing."""
     if isinstance(event, ConversionRequested):
-        failed = ConversionFailed(tenant_id=event.tenant_id, job_id=event.job_id, code="internal",
-                                  message=f"gave up after repeated failures: {reason[:300]}")
+        failed = ConversionFailed(
+            tenant_id=event.tenant_id,
+            job_id=event.job_id,
+            code="internal",
+            message=f"gave up after repeated failures: {reason[:300]}",
+        )
         await record_outcome(event.job_id, failed, deps)

@@ -69,12 +69,18 @@ class ConverterPool:
             reply = await asyncio.wait_for(self._exchange(worker, job), self.timeout_s)
         except TimeoutError:
             self._replace(worker, "timeout")
-            raise ConversionError("timeout", f"the conversion took longer than {self.timeout_s:g} s") from None
+            raise ConversionError(
+                "timeout", f"the conversion took longer than {self.timeout_s:g} s"
+            ) from None
         except WorkerDied:
             oom = worker.process.exitcode == _OOM_EXIT
             self._replace(worker, "heap_exhausted" if oom else "died")
-            raise ConversionError("internal", f"the conversion exhausted the converter's "
-                                  f"{self.heap_mb} MB heap" if oom else "the converter process died") from None
+            raise ConversionError(
+                "internal",
+                f"the conversion exhausted the converter's {self.heap_mb} MB heap"
+                if oom
+                else "the converter process died",
+            ) from None
         except BaseException:
             self._replace(worker, "cancelled")
             raise
@@ -92,7 +98,12 @@ class ConverterPool:
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
         fd = worker.conn.fileno()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, wake)
         try:
             await ready
         finally:
@@ -118,8 +129,12 @@ class ConverterPool:
 
     async def _spawn(self) -> _Worker:
         parent, child_end = _SPAWN.Pipe()
-        process = _SPAWN.Process(target=child.serve, args=(child_end, self.heap_mb, str(self.work_dir)),
-                                 daemon=True, name="mpxj-jvm")
+        process = _SPAWN.Process(
+            target=child.serve,
+            args=(child_end, self.heap_mb, str(self.work_dir)),
+            daemon=True,
+            name="mpxj-jvm",
+        )
         process.start()
         child_end.close()
         worker = _Worker(process, parent)

@@ -17,12 +17,21 @@ class ConversionRecords:
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return await self.records.find_one({"_id": job_id})
 
-    async def finish(self, job_id: str, tenant: str, outcome: dict[str, Any], entry: dict[str, Any]) -> None:
+    async def finish(
+        self, job_id: str, tenant: str, outcome: dict[str, Any], entry: dict[str, Any]
+    ) -> None:
         """The outcome and the event announcing it, in one write."""
         now = datetime.now(UTC)
         await self.records.update_one(
             {"_id": job_id},
-            {"$set": {"tenant": tenant, "outcome": outcome, "finished_at": now,
-                      "expires_at": now + self.retention, "outbox": [entry]}},
+            {
+                "$set": {
+                    "tenant": tenant,
+                    "outcome": outcome,
+                    "finished_at": now,
+                    "expires_at": now + self.retention,
+                    "outbox": [entry],
+                }
+            },
             upsert=True,
         )

@@ -5,12 +5,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-
-from converter.consumer import conversion_requests
-from converter.handlers import ConverterDeps
-from converter.pool import ConverterPool
-from converter.repository import ConversionRecords
-from converter.settings import ConverterSettings
 from shared.bootstrap import Infra
 from shared.http.ops import serve_ops
 from shared.logging import configure_logging
@@ -18,6 +12,12 @@ from shared.messaging import OutboxRelay
 from shared.runtime import until_stopped
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
+
+from converter.consumer import conversion_requests
+from converter.handlers import ConverterDeps
+from converter.pool import ConverterPool
+from converter.repository import ConversionRecords
+from converter.settings import ConverterSettings
 
 log = structlog.get_logger()
 
@@ -31,18 +31,25 @@ async def run_worker(infra_settings: InfraSettings, settings: ConverterSettings)
     await records.ensure_indexes()
     relay = OutboxRelay(records.records, infra.broker)
     await relay.ensure_indexes()
-    deps = ConverterDeps(pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes)
+    deps = ConverterDeps(
+        pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes
+    )
     subscription = conversion_requests(
-        infra.broker, deps, settings.prefetch or 2 * settings.workers,
-        infra_settings.max_delivery_attempts, infra_settings.retry_base_delay_ms,
+        infra.broker,
+        deps,
+        settings.prefetch or 2 * settings.workers,
+        infra_settings.max_delivery_attempts,
+        infra_settings.retry_base_delay_ms,
     )
 
     async def jvm_warm() -> bool:
         return pool.warm > 0
 
     checks = {**infra.checks(), "jvm": jvm_warm}
-    tasks = [asyncio.create_task(relay.run()),
-             asyncio.create_task(serve_ops(checks, settings.host, settings.ops_port))]
+    tasks = [
+        asyncio.create_task(relay.run()),
+        asyncio.create_task(serve_ops(checks, settings.host, settings.ops_port)),
+    ]
     await subscription.start()
     log.info("converter.started", workers=settings.workers, heap_mb=settings.jvm_heap_mb)
     try:

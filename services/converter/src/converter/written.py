@@ -4,12 +4,25 @@ import json
 import xml.parsers.expat
 from pathlib import Path
 
-_MSPDI = {("Tasks", "Task"): "tasks", ("Resources", "Resource"): "resources",
-          ("Assignments", "Assignment"): "assignments", ("Calendars", "Calendar"): "calendars"}
+_MSPDI = {
+    ("Tasks", "Task"): "tasks",
+    ("Resources", "Resource"): "resources",
+    ("Assignments", "Assignment"): "assignments",
+    ("Calendars", "Calendar"): "calendars",
+}
 _MPX = {"70": "tasks", "50": "resources", "75": "assignments", "20": "calendars"}
-_PMXML = {"Activity": "tasks", "Resource": "resources", "ResourceAssignment": "assignments",
-          "Calendar": "calendars"}
-_PLANNER = {"task": "tasks", "resource": "resources", "allocation": "assignments", "calendar": "calendars"}
+_PMXML = {
+    "Activity": "tasks",
+    "Resource": "resources",
+    "ResourceAssignment": "assignments",
+    "Calendar": "calendars",
+}
+_PLANNER = {
+    "task": "tasks",
+    "resource": "resources",
+    "allocation": "assignments",
+    "calendar": "calendars",
+}
 _XER = {"TASK": "tasks", "RSRC": "resources", "TASKRSRC": "assignments", "CALENDAR": "calendars"}
 
 
@@ -87,5 +100,8 @@ def _count_xer(path: Path) -> dict[str, int]:
 def _count_json(path: Path) -> dict[str, int]:
     with path.open("rb") as fh:
         doc = json.load(fh)
-    return {key: len(doc.get(key) or []) for key in ("tasks", "resources", "assignments", "calendars")
-            if isinstance(doc.get(key), list)}
+    return {
+        key: len(doc.get(key) or [])
+        for key in ("tasks", "resources", "assignments", "calendars")
+        if isinstance(doc.get(key), list)
+    }

@@ -15,8 +15,14 @@ def main() -> None:
         worker_main()
     elif role == "api":
         settings = UploadSettings()
-        uvicorn.run("upload.app:create_app", factory=True, host=settings.host, port=settings.port,
-                    log_level="warning", access_log=False)
+        uvicorn.run(
+            "upload.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )
     else:
         sys.exit(f"usage: python -m upload [api|worker], not {role!r}")
 

@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-
 from shared.auth.endpoints import router as api_keys_router
 from shared.bootstrap import Infra
 from shared.http.app import attach_infra, build_app
@@ -13,13 +12,16 @@ from shared.logging import configure_logging
 from shared.messaging import OutboxRelay
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
+
 from upload.endpoints import router
 from upload.repository import JobRepository
 from upload.service import UploadService
 from upload.settings import UploadSettings
 
 
-def create_app(infra_settings: InfraSettings | None = None, settings: UploadSettings | None = None) -> FastAPI:
+def create_app(
+    infra_settings: InfraSettings | None = None, settings: UploadSettings | None = None
+) -> FastAPI:
     infra_settings = infra_settings or InfraSettings()
     settings = settings or UploadSettings()
     configure_logging("upload", infra_settings)
@@ -40,11 +42,17 @@ def create_app(infra_settings: InfraSettings | None = None, settings: UploadSett
             await infra.close()
 
     return build_app(
-        "upload", "Upload schedule files and get Microsoft Project XML (and other formats) back.",
-        lifespan, [router, api_keys_router],
+        "upload",
+        "Upload schedule files and get Microsoft Project XML (and other formats) back.",
+        lifespan,
+        [router, api_keys_router],
     )
 
 
 def upload_service(infra: Infra, jobs: JobRepository) -> UploadService:
-    return UploadService(jobs, infra.store, OutboxRelay(jobs.jobs, infra.broker),
-                         timedelta(hours=infra.settings.retention_hours))
+    return UploadService(
+        jobs,
+        infra.store,
+        OutboxRelay(jobs.jobs, infra.broker),
+        timedelta(hours=infra.settings.retention_hours),
+    )

@@ -5,6 +5,7 @@ from functools import partial
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Subscription
+
 from upload import handlers
 from upload.repository import JobRepository
 
@@ -13,10 +14,13 @@ QUEUE = "upload.conversion-events"
 
 def conversion_events(infra: Infra, jobs: JobRepository, prefetch: int) -> Subscription:
     return Subscription(
-        infra.broker, QUEUE,
+        infra.broker,
+        QUEUE,
         {
             ConversionStarted: partial(handlers.conversion_started, jobs=jobs),
-            ConversionCompleted: partial(handlers.conversion_completed, jobs=jobs, store=infra.store),
+            ConversionCompleted: partial(
+                handlers.conversion_completed, jobs=jobs, store=infra.store
+            ),
             ConversionFailed: partial(handlers.conversion_failed, jobs=jobs),
         },
         prefetch=prefetch,

@@ -10,29 +10,51 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-
 from shared.auth import Principal, require_principal
 from shared.events import ConversionOptions
 from shared.formats import extension
 from shared.http.problems import Problem
 from shared.storage import ObjectNotFound
+
 from upload.receive import receive_form
 from upload.repository import JobRepository
 from upload.schemas import Job, JobList
-from upload.service import IdempotencyConflict, Upload, UploadService, new_job_id, safe_filename, source_key
+from upload.service import (
+    IdempotencyConflict,
+    Upload,
+    UploadService,
+    new_job_id,
+    safe_filename,
+    source_key,
+)
 from upload.settings import UploadSettings
 
 router = APIRouter(prefix="/v1/conversions", tags=["conversions"])
 Auth = Annotated[Principal, Depends(require_principal)]
 
-_UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary"},
-        "target": {"type": "string", "enum": ["mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"],
-                   "default": "mspdi"},
-        "password": {"type": "string"},
-        "timephased": {"type": "boolean", "default": False},
-    }}}}}}
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "target": {
+                            "type": "string",
+                            "enum": ["mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"],
+                            "default": "mspdi",
+                        },
+                        "password": {"type": "string"},
+                        "timephased": {"type": "boolean", "default": False},
+                    },
+                }
+            }
+        },
+    }
+}
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 
@@ -50,11 +72,18 @@ def _settings(request: Request) -> UploadSettings:
 
 def _accepted(job: dict[str, Any]) -> JSONResponse:
     body = Job.from_document(job)
-    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.self})
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.self}
+    )
 
 
-@router.post("", status_code=202, response_model=Job, openapi_extra=_UPLOAD_SCHEMA,
-             responses={413: {"description": "over the size limit"}, 415: {"description": "not a schedule"}})
+@router.post(
+    "",
+    status_code=202,
+    response_model=Job,
+    openapi_extra=_UPLOAD_SCHEMA,
+    responses={413: {"description": "over the size limit"}, 415: {"description": "not a schedule"}},
+)
 async def create_conversion(
     request: Request,
     principal: Auth,
@@ -64,22 +93,37 @@ async def create_conversion(
 ) -> JSONResponse:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
-        raise Problem(413, "too_large", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes")
+        raise Problem(
+            413, "too_large", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes"
+        )
     job_id = new_job_id(principal.tenant, idempotency_key)
     if idempotency_key and (existing := await service.jobs.get(principal.tenant, job_id)):
         return _accepted(existing)
     form = await receive_form(
-        request.stream(), request.headers.get("content-type", ""), service.store,
-        source_key(principal.tenant, job_id), settings.max_upload_bytes, settings.max_field_bytes,
+        request.stream(),
+        request.headers.get("content-type", ""),
+        service.store,
+        source_key(principal.tenant, job_id),
+        settings.max_upload_bytes,
+        settings.max_field_bytes,
     )
     assert form.source is not None
     try:
         options = _options(form.fields)
-        job = await service.accept(Upload(job_id, principal.tenant, safe_filename(form.filename),
-                                          form.source, form.format, options))
+        job = await service.accept(
+            Upload(
+                job_id,
+                principal.tenant,
+                safe_filename(form.filename),
+                form.source,
+                form.format,
+                options,
+            )
+        )
     except IdempotencyConflict:
-        raise Problem(422, "idempotency_key_reused",
-                      "this Idempotency-Key was used with a different file") from None
+        raise Problem(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with a different file"
+        ) from None
     except BaseException:
         await service.store.delete(form.source.key)
         raise
@@ -91,11 +135,19 @@ def _options(fields: dict[str, str]) -> ConversionOptions:
     if flag not in _TRUE | _FALSE:
         raise Problem(422, "validation_error", "timephased must be true or false")
     try:
-        return ConversionOptions(target=fields.get("target", "mspdi").strip().lower() or "mspdi",
-                                 password=fields.get("password") or None, timephased=flag in _TRUE)
+        return ConversionOptions.model_validate(
+            {
+                "target": fields.get("target", "mspdi").strip().lower() or "mspdi",
+                "password": fields.get("password") or None,
+                "timephased": flag in _TRUE,
+            }
+        )
     except ValidationError:
-        raise Problem(422, "validation_error",
-                      "target must be one of mspdi, mpx, json, pmxml, xer, planner, sdef") from None
+        raise Problem(
+            422,
+            "validation_error",
+            "target must be one of mspdi, mpx, json, pmxml, xer, planner, sdef",
+        ) from None
 
 
 @router.get("", response_model=JobList)
@@ -107,15 +159,21 @@ async def list_conversions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> JobList:
-    docs = await jobs.page(principal.tenant, status, min(limit, settings.list_max_limit) + 1,
-                           _decode_cursor(cursor) if cursor else None)
+    docs = await jobs.page(
+        principal.tenant,
+        status,
+        min(limit, settings.list_max_limit) + 1,
+        _decode_cursor(cursor) if cursor else None,
+    )
     page, more = docs[:limit], len(docs) > limit
     next_cursor = _encode_cursor(page[-1]) if more and page else None
     return JobList(items=[Job.from_document(d) for d in page], next_cursor=next_cursor)
 
 
 def _encode_cursor(doc: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(f"{doc['created_at'].isoformat()}|{doc['_id']}".encode()).decode()
+    return base64.urlsafe_b64encode(
+        f"{doc['created_at'].isoformat()}|{doc['_id']}".encode()
+    ).decode()
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -134,33 +192,52 @@ async def _job(jobs: JobRepository, principal: Principal, job_id: str) -> dict[s
 
 
 @router.get("/{job_id}", response_model=Job)
-async def get_conversion(job_id: str, principal: Auth, jobs: Annotated[JobRepository, Depends(_jobs)]) -> Job:
+async def get_conversion(
+    job_id: str, principal: Auth, jobs: Annotated[JobRepository, Depends(_jobs)]
+) -> Job:
     return Job.from_document(await _job(jobs, principal, job_id))
 
 
-@router.get("/{job_id}/result", response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}}},
-                       409: {"description": "not ready"}, 422: {"description": "the job failed"}})
+@router.get(
+    "/{job_id}/result",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        409: {"description": "not ready"},
+        422: {"description": "the job failed"},
+    },
+)
 async def get_result(
     job_id: str, principal: Auth, service: Annotated[UploadService, Depends(_service)]
 ) -> StreamingResponse:
     job = await _job(service.jobs, principal, job_id)
     if job["status"] == "failed":
         error = job.get("error") or {}
-        raise Problem(422, error.get("code", "internal"), error.get("message", "the conversion failed"))
+        raise Problem(
+            422, error.get("code", "internal"), error.get("message", "the conversion failed")
+        )
     if job["status"] != "completed":
-        raise Problem(409, "not_ready", f"the conversion is {job['status']}; poll the job until completed",
-                      job_status=job["status"])
+        raise Problem(
+            409,
+            "not_ready",
+            f"the conversion is {job['status']}; poll the job until completed",
+            job_status=job["status"],
+        )
     result = job["result"]
     try:
         size = await service.store.size(result["key"])
     except ObjectNotFound:
         raise Problem(410, "result_expired", "the result is no longer stored") from None
-    name = f"{PurePath(job['source']['filename']).stem or 'result'}.{extension(job['options']['target'])}"
-    headers = {"Content-Disposition": _disposition(name), "Content-Length": str(size),
-               "ETag": f'"{result["sha256"]}"'}
-    return StreamingResponse(service.store.read(result["key"]), media_type=result["media_type"],
-                             headers=headers)
+    stem = PurePath(job["source"]["filename"]).stem or "result"
+    name = f"{stem}.{extension(job['options']['target'])}"
+    headers = {
+        "Content-Disposition": _disposition(name),
+        "Content-Length": str(size),
+        "ETag": f'"{result["sha256"]}"',
+    }
+    return StreamingResponse(
+        service.store.read(result["key"]), media_type=result["media_type"], headers=headers
+    )
 
 
 def _disposition(name: str) -> str:

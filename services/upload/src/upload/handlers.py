@@ -1,10 +1,10 @@
 """Job status follows the converter's events; each handler is idempotent on replays."""
 
 import structlog
-
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Delivery
 from shared.storage import ObjectStore
+
 from upload.repository import ACTIVE, JobRepository
 
 log = structlog.get_logger()
@@ -17,11 +17,22 @@ async def conversion_started(event: ConversionStarted, _: Delivery, jobs: JobRep
 async def conversion_completed(
     event: ConversionCompleted, _: Delivery, jobs: JobRepository, store: ObjectStore
 ) -> None:
-    result = {"key": event.result_key, "size": event.size, "sha256": event.sha256,
-              "media_type": event.media_type, "manifest": event.manifest.model_dump()}
-    changes = {"status": "completed", "result": result, "error": None,
-               "source.format": event.manifest.source_format}
-    if await jobs.transition(event.job_id, ACTIVE, changes) is None and not await jobs.exists(event.job_id):
+    result = {
+        "key": event.result_key,
+        "size": event.size,
+        "sha256": event.sha256,
+        "media_type": event.media_type,
+        "manifest": event.manifest.model_dump(),
+    }
+    changes = {
+        "status": "completed",
+        "result": result,
+        "error": None,
+        "source.format": event.manifest.source_format,
+    }
+    if await jobs.transition(event.job_id, ACTIVE, changes) is None and not await jobs.exists(
+        event.job_id
+    ):
         # deleted while converting: the converter's late result must not stay behind
         if not await jobs.other_references(event.result_key, event.job_id):
             await store.delete(event.result_key)

@@ -32,15 +32,18 @@ class FormStream:
         if ctype != b"multipart/form-data" or not boundary:
             raise MalformedForm("expected multipart/form-data with a boundary")
         self._c = _Collector()
-        self._parser = MultipartParser(boundary, callbacks={  # type: ignore[arg-type]
-            "on_part_begin": self._part_begin,
-            "on_header_field": lambda d, s, e: self._c.header_field.extend(d[s:e]),
-            "on_header_value": lambda d, s, e: self._c.header_value.extend(d[s:e]),
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": lambda d, s, e: self._c.events.append(("data", bytes(d[s:e]))),
-            "on_part_end": lambda: self._c.events.append(("end", None)),
-        })
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={  # type: ignore[arg-type]
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda d, s, e: self._c.header_field.extend(d[s:e]),
+                "on_header_value": lambda d, s, e: self._c.header_value.extend(d[s:e]),
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": lambda d, s, e: self._c.events.append(("data", bytes(d[s:e]))),
+                "on_part_end": lambda: self._c.events.append(("end", None)),
+            },
+        )
 
     def feed(self, chunk: bytes) -> list[tuple[str, object]]:
         try:
@@ -57,7 +60,9 @@ class FormStream:
         self._c.headers = {}
 
     def _header_end(self) -> None:
-        self._c.headers[bytes(self._c.header_field).lower().decode("latin-1")] = bytes(self._c.header_value)
+        self._c.headers[bytes(self._c.header_field).lower().decode("latin-1")] = bytes(
+            self._c.header_value
+        )
         self._c.header_field.clear()
         self._c.header_value.clear()
 
@@ -66,8 +71,12 @@ class FormStream:
         if disposition != b"form-data" or b"name" not in params:
             raise MalformedForm("a part has no form-data name")
         filename = params.get(b"filename")
-        self._c.events.append((
-            "part",
-            Part(params[b"name"].decode("utf-8", "replace"),
-                 filename.decode("utf-8", "replace") if filename is not None else None),
-        ))
+        self._c.events.append(
+            (
+                "part",
+                Part(
+                    params[b"name"].decode("utf-8", "replace"),
+                    filename.decode("utf-8", "replace") if filename is not None else None,
+                ),
+            )
+        )

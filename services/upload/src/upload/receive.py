@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from shared.http.problems import Problem
 from shared.storage import ObjectStore, ObjectWriter, StoredObject
+
 from upload.multipart import FormStream, MalformedForm, Part
 from upload.sniff import SNIFF_BYTES, NotASchedule, sniff
 
@@ -57,8 +58,12 @@ class _FilePart:
 
 
 async def receive_form(
-    chunks: AsyncIterator[bytes], content_type: str, store: ObjectStore, key: str,
-    max_bytes: int, max_field_bytes: int,
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    store: ObjectStore,
+    key: str,
+    max_bytes: int,
+    max_field_bytes: int,
 ) -> ReceivedForm:
     try:
         form = FormStream(content_type)
@@ -82,7 +87,9 @@ async def receive_form(
                     else:
                         value.extend(payload)  # type: ignore[arg-type]
                         if len(value) > max_field_bytes:
-                            raise Problem(422, "validation_error", f"form field {part.name!r} is too long")
+                            raise Problem(
+                                422, "validation_error", f"form field {part.name!r} is too long"
+                            )
                 elif kind == "end" and part is not None:
                     if part.name != "file":
                         received.fields[part.name] = value.decode("utf-8", "replace")

@@ -18,11 +18,20 @@ class JobRepository:
         self.jobs = db["conversion_jobs"]
 
     async def ensure_indexes(self) -> None:
-        await self.jobs.create_index([("tenant", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
         await self.jobs.create_index(
-            [("tenant", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+            [("tenant", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
         )
-        await self.jobs.create_index([("tenant", ASCENDING), ("fingerprint", ASCENDING), ("status", ASCENDING)])
+        await self.jobs.create_index(
+            [
+                ("tenant", ASCENDING),
+                ("status", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ]
+        )
+        await self.jobs.create_index(
+            [("tenant", ASCENDING), ("fingerprint", ASCENDING), ("status", ASCENDING)]
+        )
         await self.jobs.create_index("result.key", sparse=True)
         await self.jobs.create_index("expires_at")
         # backstop only: the retention sweeper removes objects and records together well before
@@ -36,8 +45,12 @@ class JobRepository:
 
     async def find_reusable(self, tenant: str, fingerprint: str) -> dict[str, Any] | None:
         return await self.jobs.find_one(
-            {"tenant": tenant, "fingerprint": fingerprint, "status": "completed",
-             "expires_at": {"$gt": now()}},
+            {
+                "tenant": tenant,
+                "fingerprint": fingerprint,
+                "status": "completed",
+                "expires_at": {"$gt": now()},
+            },
             {"result": 1, "source.format": 1},
         )
 
@@ -49,8 +62,15 @@ class JobRepository:
             query["status"] = status
         if after:
             created, job_id = after
-            query["$or"] = [{"created_at": {"$lt": created}}, {"created_at": created, "_id": {"$lt": job_id}}]
-        cursor = self.jobs.find(query, {"outbox": 0}).sort([("created_at", -1), ("_id", -1)]).limit(limit)
+            query["$or"] = [
+                {"created_at": {"$lt": created}},
+                {"created_at": created, "_id": {"$lt": job_id}},
+            ]
+        cursor = (
+            self.jobs.find(query, {"outbox": 0})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(limit)
+        )
         return await cursor.to_list(limit)
 
     async def delete(self, tenant: str, job_id: str) -> dict[str, Any] | None:
@@ -74,7 +94,11 @@ class JobRepository:
         return await self.jobs.count_documents({"result.key": key, "_id": {"$ne": job_id}}, limit=1)
 
     async def expired(self, limit: int = 200) -> list[dict[str, Any]]:
-        return await self.jobs.find({"expires_at": {"$lt": now()}}, {"outbox": 0}).limit(limit).to_list(limit)
+        return (
+            await self.jobs.find({"expires_at": {"$lt": now()}}, {"outbox": 0})
+            .limit(limit)
+            .to_list(limit)
+        )
 
     async def remove(self, job_id: str) -> None:
         await self.jobs.delete_one({"_id": job_id})

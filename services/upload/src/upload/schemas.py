@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-
 from shared.events import Manifest, TargetFormat
 
 Status = Literal["queued", "converting", "completed", "failed"]
@@ -51,9 +50,13 @@ class Job(BaseModel):
     def from_document(cls, doc: dict[str, Any]) -> "Job":
         path = f"/v1/conversions/{doc['_id']}"
         return cls(
-            id=doc["_id"], status=doc["status"], created_at=doc["created_at"],
-            updated_at=doc["updated_at"], target=doc["options"]["target"],
-            timephased=doc["options"]["timephased"], source=Source(**doc["source"]),
+            id=doc["_id"],
+            status=doc["status"],
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+            target=doc["options"]["target"],
+            timephased=doc["options"]["timephased"],
+            source=Source(**doc["source"]),
             result=Result(**doc["result"]) if doc.get("result") else None,
             error=JobError(**doc["error"]) if doc.get("error") else None,
             reused=bool(doc.get("reused_from")),

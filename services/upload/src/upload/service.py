@@ -1,4 +1,4 @@
-"""Decisions of the upload service: what a new upload becomes, and what each converter event does."""
+"""Decisions of the upload service: what a new upload becomes, deletion and retention."""
 
 import hashlib
 import secrets
@@ -9,11 +9,11 @@ from typing import Any
 
 import structlog
 from pymongo.errors import DuplicateKeyError
-
 from shared.events import ConversionCompleted, ConversionOptions, ConversionRequested, Event
 from shared.formats import extension
 from shared.messaging import OutboxRelay, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore, StoredObject
+
 from upload.repository import JobRepository, now
 
 log = structlog.get_logger()
@@ -75,15 +75,23 @@ class UploadService:
         prior = await self._reusable(upload.tenant, job_print)
         created = now()
         job: dict[str, Any] = {
-            "_id": upload.job_id, "tenant": upload.tenant, "created_at": created,
-            "updated_at": created, "expires_at": created + self.retention,
+            "_id": upload.job_id,
+            "tenant": upload.tenant,
+            "created_at": created,
+            "updated_at": created,
+            "expires_at": created + self.retention,
             "purge_at": created + self.retention + timedelta(hours=1),
             "options": {"target": options.target, "timephased": options.timephased},
             "fingerprint": job_print,
-            "source": {"filename": upload.filename, "size": upload.source.size,
-                       "sha256": upload.source.sha256, "format": upload.format,
-                       "key": upload.source.key},
-            "result": None, "error": None,
+            "source": {
+                "filename": upload.filename,
+                "size": upload.source.size,
+                "sha256": upload.source.sha256,
+                "format": upload.format,
+                "key": upload.source.key,
+            },
+            "result": None,
+            "error": None,
         }
         event: Event
         if prior:
@@ -91,16 +99,24 @@ class UploadService:
             job["source"]["format"] = prior["source"]["format"]
             result = prior["result"]
             event = ConversionCompleted(
-                tenant_id=upload.tenant, job_id=upload.job_id, result_key=result["key"],
-                size=result["size"], sha256=result["sha256"], media_type=result["media_type"],
+                tenant_id=upload.tenant,
+                job_id=upload.job_id,
+                result_key=result["key"],
+                size=result["size"],
+                sha256=result["sha256"],
+                media_type=result["media_type"],
                 manifest=result["manifest"],
             )
         else:
             job["status"] = "queued"
             event = ConversionRequested(
-                tenant_id=upload.tenant, job_id=upload.job_id, source_key=upload.source.key,
-                source_sha256=upload.source.sha256, source_size=upload.source.size,
-                filename=upload.filename, options=options,
+                tenant_id=upload.tenant,
+                job_id=upload.job_id,
+                source_key=upload.source.key,
+                source_sha256=upload.source.sha256,
+                source_size=upload.source.size,
+                filename=upload.filename,
+                options=options,
                 result_key=f"{upload.tenant}/{upload.job_id}/result.{extension(options.target)}",
             )
         entry = outbox_entry(encode(event, SOURCE))
@@ -109,8 +125,13 @@ class UploadService:
             await self.jobs.insert(job)
         except DuplicateKeyError:
             return await self._existing(upload)
-        log.info("conversion.accepted", job_id=upload.job_id, reused=bool(prior),
-                 size=upload.source.size, target=options.target)
+        log.info(
+            "conversion.accepted",
+            job_id=upload.job_id,
+            reused=bool(prior),
+            size=upload.source.size,
+            target=options.target,
+        )
         await self._publish(upload.job_id, entry)
         del job["outbox"]
         return job
@@ -151,7 +172,9 @@ class UploadService:
         await self.store.delete(job["source"]["key"])
         result_key = (job.get("result") or {}).get("key")
         if not result_key:
-            result_key = f"{job['tenant']}/{job['_id']}/result.{extension(job['options']['target'])}"
+            result_key = (
+                f"{job['tenant']}/{job['_id']}/result.{extension(job['options']['target'])}"
+            )
         if not await self.jobs.other_references(result_key, job["_id"]):
             await self.store.delete(result_key)
 

@@ -3,13 +3,13 @@
 import asyncio
 
 import structlog
-
 from shared.bootstrap import Infra
 from shared.http.ops import serve_ops
 from shared.logging import configure_logging
 from shared.runtime import until_stopped
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
+
 from upload.app import upload_service
 from upload.consumer import conversion_events
 from upload.repository import JobRepository

@@ -1,4 +1,4 @@
-"""API keys with tenants: stored hashed, never logged, cached briefly so revocation lands in seconds."""
+"""API keys with tenants: stored hashed, never logged, cached briefly so revocation lands fast."""
 
 from shared.auth.dependencies import Principal, require_admin, require_principal
 from shared.auth.repository import ApiKeyRepository

@@ -18,7 +18,9 @@ async def _main(args: argparse.Namespace) -> int:
         await keys.ensure_indexes()
         if args.command == "create":
             key_id, key = await keys.create(args.tenant, args.admin)
-            print(json.dumps({"id": key_id, "key": key, "tenant": args.tenant, "admin": args.admin}))
+            print(
+                json.dumps({"id": key_id, "key": key, "tenant": args.tenant, "admin": args.admin})
+            )
         elif args.command == "revoke":
             if not await keys.revoke(args.id):
                 print(f"no active API key {args.id}", file=sys.stderr)

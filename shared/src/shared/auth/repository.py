@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -29,26 +30,37 @@ class ApiKeyRepository:
         await self.keys.create_index("hash", unique=True)
         await self.keys.create_index("tenant")
 
-    async def create(self, tenant: str, admin: bool = False, key: str | None = None) -> tuple[str, str]:
+    async def create(
+        self, tenant: str, admin: bool = False, key: str | None = None
+    ) -> tuple[str, str]:
         key = key or new_key()
         key_id = f"key_{uuid4().hex[:16]}"
-        await self.keys.insert_one({
-            "_id": key_id, "hash": hash_key(key), "tenant": tenant, "admin": admin,
-            "created_at": datetime.now(UTC), "revoked_at": None,
-        })
+        await self.keys.insert_one(
+            {
+                "_id": key_id,
+                "hash": hash_key(key),
+                "tenant": tenant,
+                "admin": admin,
+                "created_at": datetime.now(UTC),
+                "revoked_at": None,
+            }
+        )
         return key_id, key
 
     async def ensure(self, key: str, tenant: str, admin: bool) -> None:
-        """Make a configured key (DEV_API_KEY, DEV_ADMIN_KEY) valid, idempotently across replicas."""
-        try:
+        """Make a configured key (DEV_API_KEY, DEV_ADMIN_KEY) valid; idempotent across replicas."""
+        with suppress(DuplicateKeyError):  # another replica inserted it at the same moment
             await self.keys.update_one(
                 {"hash": hash_key(key)},
-                {"$set": {"tenant": tenant, "admin": admin, "revoked_at": None},
-                 "$setOnInsert": {"_id": f"key_{uuid4().hex[:16]}", "created_at": datetime.now(UTC)}},
+                {
+                    "$set": {"tenant": tenant, "admin": admin, "revoked_at": None},
+                    "$setOnInsert": {
+                        "_id": f"key_{uuid4().hex[:16]}",
+                        "created_at": datetime.now(UTC),
+                    },
+                },
                 upsert=True,
             )
-        except DuplicateKeyError:
-            pass  # another replica inserted it at the same moment
 
     async def find_active(self, key: str) -> dict[str, Any] | None:
         return await self.keys.find_one({"hash": hash_key(key), "revoked_at": None})

@@ -63,8 +63,9 @@ def install_request_telemetry(app: FastAPI) -> None:
     async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         context = propagate.extract(dict(request.headers))
-        with tracer.start_as_current_span(f"{request.method} {request.url.path}", context=context,
-                                          kind=trace.SpanKind.SERVER):
+        with tracer.start_as_current_span(
+            f"{request.method} {request.url.path}", context=context, kind=trace.SpanKind.SERVER
+        ):
             trace_id = current_trace_id()
             structlog.contextvars.bind_contextvars(trace_id=trace_id)
             try:

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 import aio_pika
 import structlog
@@ -12,7 +13,7 @@ from shared.telemetry import inject_trace
 
 log = structlog.get_logger()
 
-QUORUM = {"x-queue-type": "quorum"}
+QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
 
 
 def retry_delays(base_ms: int, attempts: int) -> list[int]:
@@ -30,7 +31,9 @@ class Broker:
         self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": self.exchange_name})
+        self._connection = await aio_pika.connect_robust(
+            self.url, client_properties={"connection_name": self.exchange_name}
+        )
         self._channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -69,7 +72,11 @@ class Broker:
         await self._channel.default_exchange.publish(message, routing_key=queue)  # type: ignore[arg-type]
 
     async def declare_consumer_queue(
-        self, channel: AbstractChannel, queue: str, routing_keys: Iterable[str], delays_ms: list[int]
+        self,
+        channel: AbstractChannel,
+        queue: str,
+        routing_keys: Iterable[str],
+        delays_ms: list[int],
     ) -> aio_pika.abc.AbstractQueue:
         """A quorum queue bound to the events, one TTL delay queue per backoff step, and a DLQ."""
         exchange = await channel.declare_exchange(

@@ -69,9 +69,13 @@ class Subscription:
         self._channel = await self.broker.connection.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=self.prefetch)
         keys = [model.routing_key() for model in self.handlers]
-        self._queue = await self.broker.declare_consumer_queue(self._channel, self.queue, keys, self.delays)
+        self._queue = await self.broker.declare_consumer_queue(
+            self._channel, self.queue, keys, self.delays
+        )
         self._tag = await self._queue.consume(self._on_message)
-        log.info("subscription.started", queue=self.queue, routing_keys=keys, prefetch=self.prefetch)
+        log.info(
+            "subscription.started", queue=self.queue, routing_keys=keys, prefetch=self.prefetch
+        )
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Stop taking messages, let the ones in flight finish (and ack), then close."""
@@ -97,7 +101,7 @@ class Subscription:
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         headers = dict(message.headers or {})
-        attempt = int(headers.get(ATTEMPT_HEADER, 1))  # type: ignore[call-overload]
+        attempt = _attempt(headers.get(ATTEMPT_HEADER))
         try:
             event_id, event = decode(headers, message.content_type, message.body)
         except MalformedEvent as exc:
@@ -108,7 +112,7 @@ class Subscription:
         if handler is None:
             await self._to_queue(message, f"{self.queue}.dlq", attempt, "no handler")
             return
-        delivery = Delivery(event_id, attempt, message.redelivered)
+        delivery = Delivery(event_id, attempt, bool(message.redelivered))
         with consume_span(headers, event.routing_key(), event_id, event.tenant_id):
             try:
                 await handler(event, delivery)
@@ -149,3 +153,11 @@ class Subscription:
         )
         await self._channel.default_exchange.publish(copy, routing_key=queue)
         await message.ack()
+
+
+def _attempt(value: object) -> int:
+    """The attempt number a retry stamped on the message; anything unreadable counts as 1."""
+    try:
+        return max(1, int(str(value)))
+    except ValueError:
+        return 1

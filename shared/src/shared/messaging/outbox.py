@@ -43,7 +43,9 @@ class OutboxRelay:
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
         cutoff = datetime.now(UTC) - older_than
-        cursor = self.collection.find({"outbox.queued_at": {"$lt": cutoff}}, {"outbox": 1}).limit(limit)
+        cursor = self.collection.find({"outbox.queued_at": {"$lt": cutoff}}, {"outbox": 1}).limit(
+            limit
+        )
         published = 0
         async for doc in cursor:
             await self.flush(doc["_id"], doc["outbox"])

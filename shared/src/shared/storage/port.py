@@ -21,7 +21,7 @@ class StoredObject:
 
 
 class ObjectWriter(ABC):
-    """Receives chunks, hashing and counting them; nothing is visible under the key before commit."""
+    """Hashes and counts the chunks it receives; nothing is visible under the key before commit."""
 
     def __init__(self, key: str) -> None:
         self.key = key
