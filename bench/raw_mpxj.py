@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HEAP_MB = 512  # the converter's default CONVERTER_JVM_HEAP_MB
-LOG4J_QUIET = "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
+LOG4J_QUIET = (
+    "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
+)
 
 Convert = Callable[[Path, Path], None]
 
@@ -91,8 +93,10 @@ def measure(make: Callable[[Path], Convert], files: list[Path], threads: int, pa
         "files": len(files),
         "pass_seconds": [wall for wall, _ in timed_passes],
         "cpu_seconds": cpu,
-        "per_file_ms": {str(path): statistics.median(t for t, _ in runs) * 1000
-                        for path, runs in zip(files, per_file, strict=True)},
+        "per_file_ms": {
+            str(path): statistics.median(t for t, _ in runs) * 1000
+            for path, runs in zip(files, per_file, strict=True)
+        },
         "failed": [str(path) for path, (_, ok) in zip(files, warm_up, strict=True) if not ok],
     }
 

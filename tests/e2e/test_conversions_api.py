@@ -11,7 +11,7 @@ import pytest
 from system import System
 
 from tests.support.api import convert, upload, wait_final
-from tests.support.events import outcome_listener
+from tests.support.events import captured_bodies, outcome_listener
 
 
 @pytest.fixture
@@ -102,13 +102,23 @@ async def test_result_while_pending_is_409_and_failed_is_422_with_code(
     assert late.json()["code"] == "unsupported_format"
 
 
-async def test_password_protected_fixture(client: httpx.AsyncClient, fixtures_dir: Path) -> None:
-    job = await convert(client, fixtures_dir / "password" / "legacy__bothpassword9.mpp")
+async def test_password_protected_fixture(
+    system: System, client: httpx.AsyncClient, fixtures_dir: Path
+) -> None:
+    protected = fixtures_dir / "password" / "legacy__bothpassword9.mpp"
+    job = await convert(client, protected)
     assert job["status"] == "failed" and job["error"]["code"] == "password_protected"
-    job = await convert(
-        client, fixtures_dir / "password" / "legacy__bothpassword9.mpp", password="password1"
+    connection, requests = await captured_bodies(
+        system.env["RABBITMQ_URL"], "conversion.requested.v1"
     )
+    try:
+        job = await convert(client, protected, password="password1-secret")
+    finally:
+        await connection.close()
     assert job["error"]["code"] == "password_protected"  # MPXJ cannot open this one even with it
+    assert requests and not any(b"password1-secret" in body for body in requests)
+    job_dir = Path(system.env["DATA_DIR"]) / "objects" / "dev" / job["id"]
+    assert [p.name for p in job_dir.iterdir() if p.name.startswith("password-")] == []
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 import httpx
@@ -40,11 +39,5 @@ async def test_converter_killed_mid_batch_loses_no_job_and_converts_none_twice(
     assert [j["status"] for j in jobs] == ["completed"] * len(ids), [
         j["error"] for j in jobs if j["error"]
     ]
+    # a second conversion of a job would announce itself with a second, different event id
     assert {job_id: len(outcomes[job_id]) for job_id in ids} == dict.fromkeys(ids, 1)
-    log = (system.logs / "converter.log").read_text()
-    finished = defaultdict(int)
-    for job_id in ids:
-        finished[job_id] = log.count(f'"job_id": "{job_id}", "outcome"')
-    assert all(count == 1 for count in finished.values()), {
-        k: v for k, v in finished.items() if v != 1
-    }

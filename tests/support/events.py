@@ -27,3 +27,22 @@ async def outcome_listener(amqp_url: str) -> Listener:
 
     await queue.consume(on_message)
     return connection, seen, traces
+
+
+async def captured_bodies(
+    amqp_url: str, routing_key: str
+) -> tuple[aio_pika.abc.AbstractRobustConnection, list[bytes]]:
+    """Every message body published with ``routing_key`` from now on."""
+    bodies: list[bytes] = []
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange("events", aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(f"test-capture-{uuid.uuid4().hex[:6]}", exclusive=True)
+    await queue.bind(exchange, routing_key)
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            bodies.append(message.body)
+
+    await queue.consume(on_message)
+    return connection, bodies

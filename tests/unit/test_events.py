@@ -95,8 +95,8 @@ def test_an_unknown_error_code_is_refused() -> None:
         ConversionFailed(tenant_id="t", job_id="j", code="oops", message="m")  # type: ignore[arg-type]
 
 
-def test_options_default_to_mspdi_without_password_or_timephased_data() -> None:
-    assert ConversionOptions() == ConversionOptions(target="mspdi", password=None, timephased=False)
+def test_options_default_to_mspdi_without_timephased_data() -> None:
+    assert ConversionOptions() == ConversionOptions(target="mspdi", timephased=False)
 
 
 JOB_EVENTS = sorted(k for k, m in Event.registry.items() if "job_id" in m.model_fields)

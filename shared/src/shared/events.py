@@ -40,7 +40,6 @@ class ConversionOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     target: TargetFormat = "mspdi"
-    password: str | None = Field(default=None, repr=False)
     timephased: bool = False
 
 
@@ -65,6 +64,9 @@ class ConversionRequested(Event):
     filename: str
     options: ConversionOptions
     result_key: str
+    password_key: str | None = Field(
+        default=None, description="object holding the read password; never the password itself"
+    )
 
     def subject(self) -> str:
         return self.job_id

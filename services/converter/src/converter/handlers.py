@@ -55,6 +55,8 @@ async def conversion_requested(
             tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code, message=exc.message
         )
     await record_outcome(event.job_id, outcome, deps)
+    if event.password_key:
+        await deps.store.delete(event.password_key)
 
 
 async def record_outcome(job_id: str, outcome: Event, deps: ConverterDeps) -> None:
@@ -89,7 +91,7 @@ async def _convert(event: ConversionRequested, deps: ConverterDeps) -> Conversio
             "source": source,
             "output": output,
             "target": event.options.target,
-            "password": event.options.password,
+            "password": await _password(event.password_key, deps.store),
             "timephased": event.options.timephased,
         }
         manifest = await deps.pool.convert(job)
@@ -103,6 +105,17 @@ async def _convert(event: ConversionRequested, deps: ConverterDeps) -> Conversio
         media_type=media_type(event.options.target),
         manifest=Manifest.model_validate(manifest),
     )
+
+
+async def _password(key: str | None, store: ObjectStore) -> str | None:
+    if key is None:
+        return None
+    try:
+        return b"".join([chunk async for chunk in store.read(key)]).decode()
+    except ObjectNotFound:
+        raise ConversionError(
+            "internal", "the password given for the file is no longer stored"
+        ) from None
 
 
 async def _local_source(key: str, store: ObjectStore, tmp: Path) -> Path:

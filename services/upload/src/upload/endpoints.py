@@ -109,17 +109,16 @@ async def create_conversion(
     )
     assert form.source is not None
     try:
-        options = _options(form.fields)
-        job = await service.accept(
-            Upload(
-                job_id,
-                principal.tenant,
-                safe_filename(form.filename),
-                form.source,
-                form.format,
-                options,
-            )
+        upload = Upload(
+            job_id,
+            principal.tenant,
+            safe_filename(form.filename),
+            form.source,
+            form.format,
+            _options(form.fields),
+            form.fields.get("password") or None,
         )
+        job = await service.accept(upload)
     except IdempotencyConflict:
         raise Problem(
             422, "idempotency_key_reused", "this Idempotency-Key was used with a different file"
@@ -134,14 +133,9 @@ def _options(fields: dict[str, str]) -> ConversionOptions:
     flag = fields.get("timephased", "false").strip().lower()
     if flag not in _TRUE | _FALSE:
         raise Problem(422, "validation_error", "timephased must be true or false")
+    target = fields.get("target", "mspdi").strip().lower() or "mspdi"
     try:
-        return ConversionOptions.model_validate(
-            {
-                "target": fields.get("target", "mspdi").strip().lower() or "mspdi",
-                "password": fields.get("password") or None,
-                "timephased": flag in _TRUE,
-            }
-        )
+        return ConversionOptions.model_validate({"target": target, "timephased": flag in _TRUE})
     except ValidationError:
         raise Problem(
             422,

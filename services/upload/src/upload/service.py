@@ -2,8 +2,8 @@
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
@@ -30,6 +30,7 @@ class Upload:
     source: StoredObject
     format: str
     options: ConversionOptions
+    password: str | None = field(default=None, repr=False)
 
 
 class IdempotencyConflict(Exception):
@@ -53,8 +54,8 @@ def safe_filename(name: str | None) -> str:
     return "".join(ch for ch in base if ch.isprintable())[:200] or "upload"
 
 
-def fingerprint(sha256: str, options: ConversionOptions) -> str:
-    secret = hashlib.sha256(options.password.encode()).hexdigest() if options.password else ""
+def fingerprint(sha256: str, options: ConversionOptions, password: str | None) -> str:
+    secret = hashlib.sha256(password.encode()).hexdigest() if password else ""
     raw = f"{sha256}|{options.target}|{options.timephased}|{secret}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -70,71 +71,41 @@ class UploadService:
 
     async def accept(self, upload: Upload) -> dict[str, Any]:
         """Record the job with its event in one write, then publish. Returns the job document."""
-        options = upload.options
-        job_print = fingerprint(upload.source.sha256, options)
+        job_print = fingerprint(upload.source.sha256, upload.options, upload.password)
         prior = await self._reusable(upload.tenant, job_print)
-        created = now()
-        job: dict[str, Any] = {
-            "_id": upload.job_id,
-            "tenant": upload.tenant,
-            "created_at": created,
-            "updated_at": created,
-            "expires_at": created + self.retention,
-            "purge_at": created + self.retention + timedelta(hours=1),
-            "options": {"target": options.target, "timephased": options.timephased},
-            "fingerprint": job_print,
-            "source": {
-                "filename": upload.filename,
-                "size": upload.source.size,
-                "sha256": upload.source.sha256,
-                "format": upload.format,
-                "key": upload.source.key,
-            },
-            "result": None,
-            "error": None,
-        }
-        event: Event
+        job = _job_document(upload, job_print, now(), self.retention)
         if prior:
             job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
             job["source"]["format"] = prior["source"]["format"]
-            result = prior["result"]
-            event = ConversionCompleted(
-                tenant_id=upload.tenant,
-                job_id=upload.job_id,
-                result_key=result["key"],
-                size=result["size"],
-                sha256=result["sha256"],
-                media_type=result["media_type"],
-                manifest=result["manifest"],
-            )
+            event: Event = _reuse_event(upload, prior["result"])
         else:
-            job["status"] = "queued"
-            event = ConversionRequested(
-                tenant_id=upload.tenant,
-                job_id=upload.job_id,
-                source_key=upload.source.key,
-                source_sha256=upload.source.sha256,
-                source_size=upload.source.size,
-                filename=upload.filename,
-                options=options,
-                result_key=f"{upload.tenant}/{upload.job_id}/result.{extension(options.target)}",
-            )
+            job["password_key"] = await self._store_password(upload)
+            event = _request_event(upload, job["password_key"])
         entry = outbox_entry(encode(event, SOURCE))
-        job["outbox"] = [entry]
         try:
-            await self.jobs.insert(job)
-        except DuplicateKeyError:
+            await self.jobs.insert({**job, "outbox": [entry]})
+        except DuplicateKeyError:  # a racing request with the same Idempotency-Key won
+            await self._discard_inputs(job)
             return await self._existing(upload)
         log.info(
             "conversion.accepted",
             job_id=upload.job_id,
             reused=bool(prior),
             size=upload.source.size,
-            target=options.target,
+            target=upload.options.target,
         )
         await self._publish(upload.job_id, entry)
-        del job["outbox"]
         return job
+
+    async def _store_password(self, upload: Upload) -> str | None:
+        """The read password travels as an object reference, never inside an event."""
+        if not upload.password:
+            return None
+        writer = self.store.writer(
+            f"{upload.tenant}/{upload.job_id}/password-{secrets.token_hex(4)}"
+        )
+        writer.write(upload.password.encode())
+        return (await writer.commit()).key
 
     async def _reusable(self, tenant: str, job_print: str) -> dict[str, Any] | None:
         prior = await self.jobs.find_reusable(tenant, job_print)
@@ -148,7 +119,6 @@ class UploadService:
         return prior
 
     async def _existing(self, upload: Upload) -> dict[str, Any]:
-        await self.store.delete(upload.source.key)
         existing = await self.jobs.get(upload.tenant, upload.job_id)
         if existing is None or existing["source"]["sha256"] != upload.source.sha256:
             raise IdempotencyConflict(upload.job_id)
@@ -168,8 +138,13 @@ class UploadService:
         await self.remove_objects(job)
         return True
 
-    async def remove_objects(self, job: dict[str, Any]) -> None:
+    async def _discard_inputs(self, job: dict[str, Any]) -> None:
         await self.store.delete(job["source"]["key"])
+        if job.get("password_key"):
+            await self.store.delete(job["password_key"])
+
+    async def remove_objects(self, job: dict[str, Any]) -> None:
+        await self._discard_inputs(job)
         result_key = (job.get("result") or {}).get("key")
         if not result_key:
             result_key = (
@@ -186,3 +161,54 @@ class UploadService:
         if expired:
             log.info("retention.purged", jobs=len(expired))
         return len(expired)
+
+
+def _job_document(
+    upload: Upload, job_print: str, created: datetime, retention: timedelta
+) -> dict[str, Any]:
+    return {
+        "_id": upload.job_id,
+        "status": "queued",
+        "tenant": upload.tenant,
+        "created_at": created,
+        "updated_at": created,
+        "expires_at": created + retention,
+        "purge_at": created + retention + timedelta(hours=1),
+        "options": upload.options.model_dump(),
+        "fingerprint": job_print,
+        "source": {
+            "filename": upload.filename,
+            "size": upload.source.size,
+            "sha256": upload.source.sha256,
+            "format": upload.format,
+            "key": upload.source.key,
+        },
+        "result": None,
+        "error": None,
+    }
+
+
+def _reuse_event(upload: Upload, result: dict[str, Any]) -> ConversionCompleted:
+    return ConversionCompleted(
+        tenant_id=upload.tenant,
+        job_id=upload.job_id,
+        result_key=result["key"],
+        size=result["size"],
+        sha256=result["sha256"],
+        media_type=result["media_type"],
+        manifest=result["manifest"],
+    )
+
+
+def _request_event(upload: Upload, password_key: str | None) -> ConversionRequested:
+    return ConversionRequested(
+        tenant_id=upload.tenant,
+        job_id=upload.job_id,
+        source_key=upload.source.key,
+        source_sha256=upload.source.sha256,
+        source_size=upload.source.size,
+        filename=upload.filename,
+        options=upload.options,
+        password_key=password_key,
+        result_key=f"{upload.tenant}/{upload.job_id}/result.{extension(upload.options.target)}",
+    )

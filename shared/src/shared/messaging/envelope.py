@@ -61,17 +61,29 @@ def encode(event: Event, source: str, event_id: str | None = None) -> Envelope:
 
 
 def decode(headers: dict[str, Any], content_type: str | None, body: bytes) -> tuple[str, Event]:
-    """Return (event id, event) or raise MalformedEvent."""
-    ce_headers = {k: _text(v) for k, v in headers.items() if isinstance(k, str)}
+    """Return (event id, event) or raise MalformedEvent; never anything else."""
+    try:
+        ce_headers = {
+            k: _text(v) for k, v in headers.items() if isinstance(k, str) and k.startswith("ce-")
+        }
+    except UnicodeDecodeError:
+        raise MalformedEvent("a ce- header is not UTF-8 text") from None
+    # the SDK would invent a missing id (defeating deduplication) and accept other spec versions
+    if not ce_headers.get("ce-id"):
+        raise MalformedEvent("missing ce-id")
+    if ce_headers.get("ce-specversion") != "1.0":
+        raise MalformedEvent("ce-specversion must be 1.0")
+    model = Event.registry.get(ce_headers.get("ce-type", ""))
+    if model is None:
+        raise MalformedEvent(f"unknown or missing event type: {ce_headers.get('ce-type')!r}")
     try:
         ce = rabbitmq.from_binary(rabbitmq.RabbitMQMessage(ce_headers, content_type, body), _FORMAT)
-        attributes = ce.get_attributes()
-        model = Event.registry[attributes["type"]]
-        return str(attributes["id"]), model.model_validate(ce.get_data())
-    except KeyError as exc:
-        raise MalformedEvent(f"unknown or missing event type: {exc}") from exc
+        event = model.model_validate(ce.get_data())
     except Exception as exc:
         raise MalformedEvent(str(exc)[:500]) from exc
+    if ce_headers.get("ce-tenantid", event.tenant_id) != event.tenant_id:
+        raise MalformedEvent("ce-tenantid does not match the event's tenant_id")
+    return ce_headers["ce-id"], event
 
 
 def _text(value: Any) -> str:

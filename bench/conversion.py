@@ -1,0 +1,142 @@
+"""Conversion benchmark: raw MPXJ references and the whole pipeline on the same files, one run.
+
+    uv run python bench/conversion.py [--rounds N] [--out docs/benchmarks.md]
+
+Prints the Conversion section and rewrites it in the output file (between its markers).
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from bench import reference, timeline  # noqa: E402  (needs the paths above)
+from bench.machine import describe  # noqa: E402
+from bench.pipeline import Pipeline, Run, measured, pipeline, settle  # noqa: E402
+from bench.reference import RawRun  # noqa: E402
+from bench.report import render, write_section  # noqa: E402
+from bench.results import Results  # noqa: E402
+
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "projects" / "mpp"
+
+
+class References(NamedTuple):
+    raw: RawRun
+    engine: RawRun
+    threaded: RawRun
+    jvm_per_file_s: list[float]
+
+
+class PipelineRuns(NamedTuple):
+    first_round: Run
+    rounds: list[Run]
+    latency: Run
+    stages_ms: dict[str, float]
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="measured pipeline throughput rounds")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
+    parser.add_argument("--passes", type=int, default=5, help="timed raw MPXJ passes")
+    parser.add_argument("--sample", type=int, default=10, help="files converted with one JVM each")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="clients in the throughput rounds"
+    )
+    parser.add_argument(
+        "--poll-ms", type=float, default=50, help="status polls in throughput rounds"
+    )
+    parser.add_argument(
+        "--latency-poll-ms", type=float, default=5, help="status polls, latency run"
+    )
+    return parser.parse_args()
+
+
+def step(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def sample(files: list[Path], failed: list[str], size: int) -> list[Path]:
+    converted = [path for path in files if str(path) not in failed]
+    stride = max(len(converted) // size, 1)
+    return converted[::stride][:size]
+
+
+def references(args: argparse.Namespace, files: list[Path]) -> References:
+    step("raw MPXJ, one warm JVM, 1 thread")
+    raw = reference.raw_mpxj(files, 1, args.passes)
+    step(f"raw MPXJ, 1 thread: {raw.files_per_s:.1f} files/s; converter engine, 1 thread")
+    engine = reference.raw_mpxj(files, 1, args.passes, engine=True)
+    threads = os.cpu_count() or 1
+    step(f"engine: {engine.files_per_s:.1f} files/s; raw MPXJ, {threads} threads")
+    threaded = reference.raw_mpxj(files, threads, args.passes)
+    step(f"raw MPXJ, {threads} threads: {threaded.files_per_s:.1f} files/s; one JVM per file")
+    jvm_per_file = reference.jvm_per_file(sample(files, raw.failed, args.sample))
+    return References(raw, engine, threaded, jvm_per_file)
+
+
+def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -> PipelineRuns:
+    contents = {path: path.read_bytes() for path in files}
+    poll, latency_poll = args.poll_ms / 1000, args.latency_poll_ms / 1000
+    step("pipeline: first round after start (not counted)")
+    first = measured(pipe, contents, args.concurrency, poll)
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        settle()
+        rounds.append(measured(pipe, contents, args.concurrency, poll))
+        step(f"pipeline round {number}: {rounds[-1].files_per_s:.1f} files/s")
+    settle()
+    latency = measured(pipe, contents, 1, latency_poll)
+    settle()  # the converter's last log lines
+    return PipelineRuns(first, rounds, latency, timeline.stages(latency.outcomes, pipe.system.logs))
+
+
+def run(args: argparse.Namespace, files: list[Path]) -> Results:
+    machine = describe()
+    refs = references(args, files)
+    root = Path(tempfile.mkdtemp(prefix="bench-conversion-"))
+    step(f"starting the system under {root}")
+    try:
+        with pipeline(root) as pipe:
+            runs = pipeline_runs(args, pipe, files)
+            workers = len(pipe.jvm_workers())
+    except BaseException:
+        step(f"failed; logs kept in {root / 'logs'}")
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+    settings = {
+        "files": str(len(files)),
+        "fixtures": os.path.relpath(args.fixtures, ROOT),
+        "megabytes": f"{sum(path.stat().st_size for path in files) / 1e6:.1f}",
+        "concurrency": str(args.concurrency),
+        "jvm_workers": str(workers),
+        "pipeline": (
+            f"{workers} JVM workers (CONVERTER_WORKERS default: one per core), "
+            f"{args.concurrency} clients polling every {args.poll_ms:g} ms in the throughput "
+            f"rounds, every {args.latency_poll_ms:g} ms in the latency run"
+        ),
+    }
+    return Results(machine, settings, **refs._asdict(), **runs._asdict())
+
+
+def main() -> None:
+    args = arguments()
+    files = sorted(args.fixtures.glob("*.mpp"))
+    if not files:
+        print(f"[bench] skipped: no *.mpp fixtures in {args.fixtures}", file=sys.stderr)
+        return
+    section = render(run(args, files))
+    print(section)
+    write_section(args.out, section)
+    step(f"wrote the Conversion section of {args.out}")
+
+
+if __name__ == "__main__":
+    main()

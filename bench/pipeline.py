@@ -1,0 +1,120 @@
+"""The whole pipeline through its HTTP API: throughput rounds and an unloaded latency run."""
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymongo
+from bootstrap import Secantus, ensure_rabbitmq, rabbitmq_vhost, start_secantus
+from system import System, running_system
+
+from bench.client import Outcome, client, convert, new_tenant
+from bench.procstat import CpuUsage, children, cpu_usage, pids_named
+
+DB_COUNTERS = ("insert", "query", "update", "delete", "command")
+
+
+@dataclass
+class Pipeline:
+    system: System
+    database: Secantus
+    monitor: pymongo.MongoClient[dict[str, Any]]
+
+    def process_groups(self) -> dict[str, list[int]]:
+        """The processes whose CPU time a round accounts for, by component."""
+        pid = {name: process.pid for name, process in self.system.processes.items()}
+        return {
+            "upload API": [pid["upload-api"]],
+            "upload worker": [pid["upload-worker"]],
+            "converter (asyncio)": [pid["converter"]],
+            "converter JVM workers": self.jvm_workers(),
+            "SecantusDB": [self.database.process.pid],
+            "RabbitMQ (shared broker)": pids_named("beam.smp"),
+            "benchmark client": [os.getpid()],
+        }
+
+    def jvm_workers(self) -> list[int]:
+        return children(self.system.processes["converter"].pid, "--multiprocessing-fork")
+
+    def db_counters(self) -> dict[str, int]:
+        counters = self.monitor.admin.command("serverStatus")["opcounters"]
+        return {name: int(counters.get(name, 0)) for name in DB_COUNTERS}
+
+
+@dataclass
+class Run:
+    """One measured run: the client's outcomes, CPU per component, database operations."""
+
+    outcomes: list[Outcome]
+    cpu: CpuUsage
+    db_ops: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def wall(self) -> float:
+        return max(o.observed_at for o in self.outcomes) - min(o.posted_at for o in self.outcomes)
+
+    @property
+    def files_per_s(self) -> float:
+        return len(self.outcomes) / self.wall
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+
+@contextmanager
+def pipeline(root: Path, **settings: str) -> Iterator[Pipeline]:
+    """RabbitMQ (a fresh vhost), SecantusDB and every service as a process; data under root."""
+    ensure_rabbitmq()
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    database = start_secantus(root / "mongo", root / "logs" / "secantusdb.log")
+    try:
+        with (
+            rabbitmq_vhost("bench") as amqp_url,
+            running_system(root, amqp_url, database.url, MONGODB_DB="bench", **settings) as system,
+            _monitor(database) as monitor,
+        ):
+            yield Pipeline(system, database, monitor)
+    finally:
+        database.stop()
+
+
+def _monitor(database: Secantus) -> pymongo.MongoClient[dict[str, Any]]:
+    return pymongo.MongoClient(database.url)
+
+
+def measured(pipe: Pipeline, files: dict[Path, bytes], concurrency: int, poll_s: float) -> Run:
+    """A fresh tenant converts every file, ``concurrency`` clients at a time."""
+    key = asyncio.run(new_tenant(pipe.system.base_url, pipe.system.admin_key))
+    before = pipe.db_counters()
+    with cpu_usage(pipe.process_groups()) as cpu:
+        outcomes = asyncio.run(_convert_all(pipe.system.base_url, key, files, concurrency, poll_s))
+    after = pipe.db_counters()
+    return Run(outcomes, cpu, {name: after[name] - before[name] for name in DB_COUNTERS})
+
+
+async def _convert_all(
+    base_url: str, key: str, files: dict[Path, bytes], concurrency: int, poll_s: float
+) -> list[Outcome]:
+    queue: asyncio.Queue[Path] = asyncio.Queue()
+    for path in files:
+        queue.put_nowait(path)
+    outcomes: list[Outcome] = []
+    async with client(base_url, key) as api:
+
+        async def worker() -> None:
+            while not queue.empty():
+                path = queue.get_nowait()
+                outcomes.append(await convert(api, path, files[path], poll_s))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return outcomes
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Let the services finish acking and logging before the next run's counters start."""
+    time.sleep(seconds)

@@ -1,0 +1,84 @@
+"""The references the pipeline is measured against: raw MPXJ in a warm JVM, and a JVM per file."""
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procstat import machine_cpu
+
+RAW_SCRIPT = Path(__file__).with_name("raw_mpxj.py")
+ONE_JVM_PER_FILE = """
+import sys, jpype, mpxj
+jpype.startJVM("-Xmx512m", "-Dlog4j2.loggerContextFactory="
+               "org.apache.logging.log4j.simple.SimpleLoggerContextFactory")
+from java.io import File
+from org.mpxj.reader import UniversalProjectReader
+from org.mpxj.writer import FileFormat, UniversalProjectWriter
+project = UniversalProjectReader().read(sys.argv[1])
+UniversalProjectWriter(FileFormat.MSPDI).write(project, File(sys.argv[2]))
+"""
+
+
+@dataclass(frozen=True)
+class RawRun:
+    """Timed passes of one warm JVM over every file (after a warm-up pass)."""
+
+    threads: int
+    files: int
+    pass_seconds: list[float]
+    cpu_seconds: float
+    per_file_ms: dict[str, float]
+    failed: list[str]
+    others_cpu: float  # busy seconds of other processes on the machine during the run
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files * len(self.pass_seconds) / sum(self.pass_seconds)
+
+    @property
+    def cpu_ms_per_file(self) -> float:
+        return self.cpu_seconds * 1000 / (self.files * len(self.pass_seconds))
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.per_file_ms.values())
+
+
+def raw_mpxj(files: list[Path], threads: int = 1, passes: int = 5, engine: bool = False) -> RawRun:
+    args = [sys.executable, str(RAW_SCRIPT), "--threads", str(threads), "--passes", str(passes)]
+    busy, child_cpu = machine_cpu(), _children_cpu()
+    done = subprocess.run(
+        [*args, *(["--engine"] if engine else []), *map(str, files)],
+        capture_output=True,
+        check=True,
+        timeout=1800,
+    )
+    others = machine_cpu() - busy - (_children_cpu() - child_cpu)
+    return RawRun(**json.loads(done.stdout), others_cpu=max(others, 0.0))
+
+
+def jvm_per_file(files: list[Path]) -> list[float]:
+    """Seconds per file when each conversion starts its own Python and JVM."""
+    seconds = []
+    with tempfile.TemporaryDirectory(prefix="jvm-per-file-") as tmp:
+        for index, source in enumerate(files):
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", ONE_JVM_PER_FILE, str(source), f"{tmp}/{index}.xml"],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -1,0 +1,194 @@
+"""The Conversion section of docs/benchmarks.md, rewritten between its markers on every run."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.bounds import bounds
+from bench.procstat import MACHINE
+from bench.reference import RawRun
+from bench.results import (
+    TARGET_OVERHEAD_P50_MS,
+    TARGET_SPEEDUP_VS_JVM_PER_FILE,
+    TARGET_THROUGHPUT_RATIO,
+    Results,
+    cores_used,
+    percentile,
+)
+
+BEGIN, END = "<!-- conversion:begin -->", "<!-- conversion:end -->"
+SKELETON = """# Benchmarks
+
+Quality bars of design.md section 8, measured as ratios against a reference run on the same
+machine in the same run. Each benchmark owns one section below and rewrites only that
+section (between its marker comments); keep hand-written notes outside the markers.
+
+## How to run
+
+    make bench                       # bootstrap RabbitMQ, then every benchmark
+    uv run python bench/conversion.py --rounds 3 --out docs/benchmarks.md
+
+A run takes a few minutes; other load on the machine skews it (each section says how busy
+the machine was with other processes).
+
+{begin}
+{end}
+"""
+
+
+def render(r: Results) -> str:
+    parts = [_header(r), _targets(r), _figures(r), _bounds(r), _cpu(r), _stages(r), _database(r)]
+    return "\n\n".join(["## Conversion", *parts])
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else SKELETON.format(begin=BEGIN, end=END)
+    if BEGIN not in text or END not in text:
+        text = f"{text.rstrip()}\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def _header(r: Results) -> str:
+    m, s = r.machine, r.settings
+    return (
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
+        f"Python {m['python']}, {m['java']}, mpxj / JPype {m['mpxj / jpype']}; load average "
+        f"before the run {m['load average before']}. Files: the {s['files']} MPP fixtures "
+        f"({s['fixtures']}, {s['megabytes']} MB). Pipeline settings: {s['pipeline']}."
+    )
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _targets(r: Results) -> str:
+    rows = [
+        (
+            "Pipeline throughput / raw MPXJ (one warm JVM, one thread)",
+            f"{r.throughput_ratio:.2f} "
+            f"({r.pipeline_files_per_s:.1f} / {r.raw.files_per_s:.1f} files/s)",
+            f">= {TARGET_THROUGHPUT_RATIO}",
+            _met(r.throughput_ratio >= TARGET_THROUGHPUT_RATIO),
+        ),
+        (
+            "Per-file overhead over raw MPXJ, p50",
+            f"{r.overhead_p50_ms:.0f} ms",
+            f"<= {TARGET_OVERHEAD_P50_MS:.0f} ms",
+            _met(r.overhead_p50_ms <= TARGET_OVERHEAD_P50_MS),
+        ),
+        (
+            "Pipeline throughput vs one JVM per file",
+            f"{r.speedup_vs_jvm_per_file:.0f}x",
+            f">= {TARGET_SPEEDUP_VS_JVM_PER_FILE:.0f}x",
+            _met(r.speedup_vs_jvm_per_file >= TARGET_SPEEDUP_VS_JVM_PER_FILE),
+        ),
+    ]
+    return "### Against the targets (design.md section 8)\n\n" + _table(
+        ("Bar", "Measured", "Target", "Met"), rows
+    )
+
+
+def _raw_row(label: str, run: RawRun) -> tuple[str, str]:
+    return (
+        label,
+        f"{run.files_per_s:.1f} files/s over {len(run.pass_seconds)} passes; per file p50 "
+        f"{run.p50_ms:.1f} ms; {run.cpu_ms_per_file:.1f} ms CPU per file "
+        f"({run.cpu_seconds / sum(run.pass_seconds):.2f} cores busy)",
+    )
+
+
+def _figures(r: Results) -> str:
+    lat, over = r.latencies_ms, r.overheads_ms
+    rounds = ", ".join(f"{run.files_per_s:.1f}" for run in r.rounds)
+    rows = [
+        _raw_row("Raw MPXJ, one warm JVM, 1 thread", r.raw),
+        _raw_row(f"Raw MPXJ, one warm JVM, {r.threaded.threads} threads", r.threaded),
+        _raw_row("Converter engine (MPXJ + fidelity manifest), 1 thread", r.engine),
+        (
+            f"One JVM per file (fresh `python -c`), {len(r.jvm_per_file_s)} files",
+            f"{r.jvm_per_file_mean_s:.2f} s per file (mean), "
+            f"{1 / r.jvm_per_file_mean_s:.2f} files/s",
+        ),
+        (
+            f"Pipeline throughput, {r.settings['concurrency']} clients, median of {len(r.rounds)}",
+            f"**{r.pipeline_files_per_s:.1f} files/s** (rounds: {rounds}); first round after start "
+            f"{r.first_round.files_per_s:.1f}",
+        ),
+        (
+            "Pipeline latency, one file at a time, p50 / p95",
+            f"{percentile(lat, 50):.0f} / {percentile(lat, 95):.0f} ms",
+        ),
+        (
+            f"Overhead over raw MPXJ per file, p50 / p95 ({len(over)} files)",
+            f"**{percentile(over, 50):.0f}** / {percentile(over, 95):.0f} ms",
+        ),
+    ]
+    return "### Figures\n\n" + _table(("Measurement", "Result"), rows)
+
+
+def _bounds(r: Results) -> str:
+    return "### What bounds each figure\n\n" + "\n".join(f"- {line}" for line in bounds(r))
+
+
+def _cpu(r: Results) -> str:
+    run = r.median_round
+    cpu, files = run.cpu, len(run.outcomes)
+    names = sorted((n for n in cpu.seconds if n != MACHINE), key=lambda n: -cpu.seconds[n])
+    rows = [
+        (
+            n,
+            f"{cpu.seconds[n]:.2f}",
+            f"{cpu.seconds[n] * 1000 / files:.1f}",
+            f"{cores_used(cpu, n):.2f}",
+        )
+        for n in names
+    ]
+    rows.append(
+        (
+            "other processes on the machine",
+            f"{cpu.others:.2f}",
+            f"{cpu.others * 1000 / files:.1f}",
+            f"{cpu.others / cpu.wall:.2f}",
+        )
+    )
+    rows.append(
+        (
+            "whole machine",
+            f"{cpu.seconds[MACHINE]:.2f}",
+            f"{cpu.seconds[MACHINE] * 1000 / files:.1f}",
+            f"{cores_used(cpu, MACHINE):.2f} of {r.machine['cores']}",
+        )
+    )
+    return (
+        f"### CPU during the median throughput round ({cpu.wall:.2f} s, {files} files)\n\n"
+        + _table(("Process", "CPU s", "CPU ms per file", "Cores busy"), rows)
+    )
+
+
+def _stages(r: Results) -> str:
+    rows = [(stage, f"{ms:.1f}") for stage, ms in r.stages_ms.items()]
+    rows.append(("(for comparison) raw MPXJ conversion, p50", f"{r.raw.p50_ms:.1f}"))
+    return (
+        "### Where an unloaded job's time goes (median per stage, one file at a time)\n\n"
+        + _table(("Stage", "ms"), rows)
+    )
+
+
+def _database(r: Results) -> str:
+    rows = []
+    for label, run in (("throughput round (median)", r.median_round), ("latency run", r.latency)):
+        files = len(run.outcomes)
+        polls = sum(o.polls for o in run.outcomes) / files
+        ops = " · ".join(f"{name} {count / files:.1f}" for name, count in run.db_ops.items())
+        rows.append((label, f"{polls:.1f}", ops))
+    return "### SecantusDB operations per job (serverStatus opcounters)\n\n" + _table(
+        ("Run", "Status polls per job", "Operations per job"), rows
+    )
