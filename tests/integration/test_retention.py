@@ -1,0 +1,67 @@
+"""Retention: expired jobs lose their files and records together; shared results survive."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from shared.bootstrap import Infra
+from shared.events import ConversionOptions
+from upload.app import upload_service
+from upload.repository import JobRepository, now
+from upload.service import Upload
+
+
+async def _accepted(infra: Infra, jobs: JobRepository, job_id: str, content: bytes) -> dict:  # type: ignore[type-arg]
+    service = upload_service(infra, jobs)
+    writer = infra.store.writer(f"acme/{job_id}/source")
+    writer.write(content)
+    source = await writer.commit()
+    return await service.accept(
+        Upload(job_id, "acme", "plan.mpp", source, "mpp", ConversionOptions(), password="pw")
+    )
+
+
+async def test_purge_removes_expired_jobs_with_their_objects(infra: Infra, tmp_path: Path) -> None:
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    service = upload_service(infra, jobs)
+    old = await _accepted(infra, jobs, "cv_old", b"old schedule")
+    fresh = await _accepted(infra, jobs, "cv_fresh", b"fresh schedule")
+    await jobs.jobs.update_one(
+        {"_id": "cv_old"}, {"$set": {"expires_at": now() - timedelta(seconds=1)}}
+    )
+    assert old["password_key"] and (await infra.store.size(old["password_key"])) == 2
+
+    assert await service.purge_expired() == 1
+    assert await jobs.get("acme", "cv_old") is None
+    assert await jobs.get("acme", "cv_fresh") is not None
+    root = infra.settings.storage_dir / "acme"
+    assert not (root / "cv_old").exists() or not any((root / "cv_old").iterdir())
+    assert (root / "cv_fresh" / "source").exists()
+    assert fresh["status"] == "queued"
+
+
+async def test_expiry_of_a_job_keeps_a_result_another_job_reuses(infra: Infra) -> None:
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    service = upload_service(infra, jobs)
+    first = await _accepted(infra, jobs, "cv_first", b"same bytes")
+    result_key = "acme/cv_first/result.xml"
+    writer = infra.store.writer(result_key)
+    writer.write(b"<Project/>")
+    stored = await writer.commit()
+    manifest = {"source_format": "mpp", "read": {}, "written": {}, "warnings": []}
+    result = {
+        "key": result_key,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "media_type": "application/xml",
+        "manifest": manifest,
+    }
+    await jobs.transition(first["_id"], ["queued"], {"status": "completed", "result": result})
+    second = await _accepted(infra, jobs, "cv_second", b"same bytes")
+    assert second["status"] == "completed" and second["reused_from"] == "cv_first"
+    await jobs.jobs.update_one(
+        {"_id": "cv_first"}, {"$set": {"expires_at": now() - timedelta(seconds=1)}}
+    )
+    assert await service.purge_expired() == 1
+    assert await infra.store.size(result_key) == stored.size  # still served to cv_second
