@@ -1,8 +1,9 @@
 """Which component bounds each figure, judged from the CPU accounting and the stage timings."""
 
+from bench.primitives import PER_JOB, sequential_ms
 from bench.procstat import MACHINE
-from bench.results import Results, busy_share, percentile
-from bench.timeline import STAGES
+from bench.results import Results, busy_share
+from bench.timeline import CONVERSION_STAGE
 
 CPU_BOUND = 0.85  # busy share of all cores above which a round counts as CPU-bound
 JVM, CLIENT = "converter JVM workers", "benchmark client"
@@ -63,20 +64,20 @@ def _throughput(r: Results) -> str:
 
 
 def _overhead(r: Results) -> str:
-    stages = dict(r.stages_ms)
-    converter = stages.get(STAGES[2], 0.0) - r.raw.p50_ms
-    rest = sorted(
-        ((ms, stage.split(" (")[0]) for stage, ms in stages.items() if stage != STAGES[2]),
-        reverse=True,
+    beyond = {name: ms for name, ms in r.stages_ms.items() if name != CONVERSION_STAGE}
+    largest = ", ".join(
+        f"{name.split(' (')[0]} {ms:.1f} ms"
+        for name, ms in sorted(beyond.items(), key=lambda kv: -kv[1])
     )
-    listed = ", ".join(f"{name} {ms:.1f} ms" for ms, name in rest)
+    round_trips = " + ".join(f"{count} x {name}" for name, count in PER_JOB.items())
     return (
-        f"Per-file overhead (p50 {percentile(r.overheads_ms, 50):.0f} ms over the raw time of the "
-        f"same file): the converter side adds about {converter:.1f} ms beyond a raw conversion "
-        f"({stages.get(STAGES[2], 0.0):.1f} ms from 202 to its outcome, raw p50 "
-        f"{r.raw.p50_ms:.1f} ms); the other stages: {listed}. The JVM conversion inside the "
-        f"converter also carries the fidelity manifest (engine p50 {r.engine.p50_ms:.1f} ms vs "
-        f"raw {r.raw.p50_ms:.1f} ms)."
+        f"Per-file overhead (p50 {r.overhead_p50_ms:.0f} ms over the raw time of the same file): "
+        f"the stages around the conversion, largest first: {largest}. The stage holding the JVM "
+        f"conversion takes {r.stages_ms.get(CONVERSION_STAGE, 0.0):.1f} ms against a raw p50 of "
+        f"{r.raw.p50_ms:.1f} ms (the converter's engine, with its fidelity manifest, p50 "
+        f"{r.engine.p50_ms:.1f} ms). Each job waits in sequence on {round_trips}; at the round "
+        f"trips measured in this run that alone is {sequential_ms(r.primitives_ms):.0f} ms, "
+        f"plus two broker deliveries and the status polling."
     )
 
 

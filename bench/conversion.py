@@ -16,7 +16,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench import reference, timeline  # noqa: E402  (needs the paths above)
+from bench import primitives, reference, timeline  # noqa: E402  (needs the paths above)
 from bench.machine import describe  # noqa: E402
 from bench.pipeline import Pipeline, Run, measured, pipeline, settle  # noqa: E402
 from bench.reference import RawRun  # noqa: E402
@@ -34,6 +34,7 @@ class References(NamedTuple):
 
 
 class PipelineRuns(NamedTuple):
+    primitives_ms: dict[str, float]
     first_round: Run
     rounds: list[Run]
     latency: Run
@@ -85,6 +86,12 @@ def references(args: argparse.Namespace, files: list[Path]) -> References:
 def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -> PipelineRuns:
     contents = {path: path.read_bytes() for path in files}
     poll, latency_poll = args.poll_ms / 1000, args.latency_poll_ms / 1000
+    step("pipeline: round trips of the database, the broker and the disk")
+    probes = {
+        **primitives.database(pipe.monitor),
+        **primitives.confirmed_publish(pipe.amqp_url),
+        **primitives.fsync(pipe.root / "probe"),
+    }
     step("pipeline: first round after start (not counted)")
     first = measured(pipe, contents, args.concurrency, poll)
     rounds = []
@@ -95,7 +102,8 @@ def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -
     settle()
     latency = measured(pipe, contents, 1, latency_poll)
     settle()  # the converter's last log lines
-    return PipelineRuns(first, rounds, latency, timeline.stages(latency.outcomes, pipe.system.logs))
+    stages = timeline.stages(latency.outcomes, pipe.root)
+    return PipelineRuns(probes, first, rounds, latency, stages)
 
 
 def run(args: argparse.Namespace, files: list[Path]) -> Results:

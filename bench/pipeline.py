@@ -24,6 +24,8 @@ class Pipeline:
     system: System
     database: Secantus
     monitor: pymongo.MongoClient[dict[str, Any]]
+    amqp_url: str
+    root: Path
 
     def process_groups(self) -> dict[str, list[int]]:
         """The processes whose CPU time a round accounts for, by component."""
@@ -78,7 +80,7 @@ def pipeline(root: Path, **settings: str) -> Iterator[Pipeline]:
             running_system(root, amqp_url, database.url, MONGODB_DB="bench", **settings) as system,
             _monitor(database) as monitor,
         ):
-            yield Pipeline(system, database, monitor)
+            yield Pipeline(system, database, monitor, amqp_url, root)
     finally:
         database.stop()
 

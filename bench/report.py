@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.bounds import bounds
+from bench.primitives import LABELS, PER_JOB
 from bench.procstat import MACHINE
 from bench.reference import RawRun
 from bench.results import (
@@ -36,7 +37,16 @@ the machine was with other processes).
 
 
 def render(r: Results) -> str:
-    parts = [_header(r), _targets(r), _figures(r), _bounds(r), _cpu(r), _stages(r), _database(r)]
+    parts = [
+        _header(r),
+        _targets(r),
+        _figures(r),
+        _bounds(r),
+        _cpu(r),
+        _stages(r),
+        _round_trips(r),
+        _database(r),
+    ]
     return "\n\n".join(["## Conversion", *parts])
 
 
@@ -179,6 +189,14 @@ def _stages(r: Results) -> str:
     return (
         "### Where an unloaded job's time goes (median per stage, one file at a time)\n\n"
         + _table(("Stage", "ms"), rows)
+    )
+
+
+def _round_trips(r: Results) -> str:
+    rows = [(LABELS[name], f"{ms:.2f}", str(PER_JOB[name])) for name, ms in r.primitives_ms.items()]
+    return (
+        "### Round trips each job waits on (p50 of sequential calls, idle pipeline)\n\n"
+        + _table(("Round trip", "ms", "Times per job, in sequence"), rows)
     )
 
 

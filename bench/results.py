@@ -29,6 +29,7 @@ class Results:
     engine: RawRun
     threaded: RawRun
     jvm_per_file_s: list[float]
+    primitives_ms: dict[str, float]
     first_round: Run
     rounds: list[Run]
     latency: Run

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from pydantic.json_schema import models_json_schema
+
 from shared.events import Event
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"

@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
-
 from tests.support.infra import Components, components
 
 

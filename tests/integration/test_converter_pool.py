@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from converter.errors import ConversionError
 from converter.pool import ConverterPool
-
 from tests.support.schedules import huge_mspdi
 
 

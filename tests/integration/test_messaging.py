@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import aio_pika
 import pytest
+
 from shared.bootstrap import Infra
 from shared.events import ConversionFailed, ConversionStarted
 from shared.messaging import (

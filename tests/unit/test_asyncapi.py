@@ -6,6 +6,7 @@ from typing import Any
 import asyncapi
 import pytest
 import yaml
+
 from shared.events import ConversionStarted, Event
 from shared.messaging.envelope import encode
 

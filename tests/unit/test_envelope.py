@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from shared.events import (
     ConversionCompleted,
     ConversionFailed,

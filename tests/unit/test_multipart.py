@@ -1,4 +1,5 @@
 import pytest
+
 from upload.multipart import FormStream, MalformedForm, Part
 
 BODY = (

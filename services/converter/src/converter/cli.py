@@ -11,10 +11,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shared.formats import TARGETS, extension
-
 from converter import engine
 from converter.errors import ConversionError
+from shared.formats import TARGETS, extension
 
 
 def _output_for(source: Path, out: Path | None, target: str, many: bool) -> Path:

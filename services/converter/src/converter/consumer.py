@@ -2,10 +2,9 @@
 
 from functools import partial
 
+from converter.handlers import ConverterDeps, conversion_dead, conversion_requested
 from shared.events import ConversionRequested
 from shared.messaging import Broker, Subscription
-
-from converter.handlers import ConverterDeps, conversion_dead, conversion_requested
 
 QUEUE = "converter.conversion-requested"
 

@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
+from converter.errors import ConversionError
+from converter.pool import ConverterPool
+from converter.repository import ConversionRecords
 from shared.events import (
     ConversionCompleted,
     ConversionFailed,
@@ -17,10 +21,6 @@ from shared.events import (
 from shared.formats import media_type
 from shared.messaging import Broker, Delivery, OutboxRelay, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore
-
-from converter.errors import ConversionError
-from converter.pool import ConverterPool
-from converter.repository import ConversionRecords
 
 log = structlog.get_logger()
 SOURCE = "/services/converter"

@@ -5,19 +5,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from shared.bootstrap import Infra
-from shared.http.ops import serve_ops
-from shared.logging import configure_logging
-from shared.messaging import OutboxRelay
-from shared.runtime import until_stopped
-from shared.settings import InfraSettings
-from shared.telemetry import configure_telemetry
 
 from converter.consumer import conversion_requests
 from converter.handlers import ConverterDeps
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
 from converter.settings import ConverterSettings
+from shared.bootstrap import Infra
+from shared.http.ops import serve_ops
+from shared.logging import configure_logging
+from shared.messaging import OutboxRelay
+from shared.runtime import every, serve_until_stopped
+from shared.settings import InfraSettings
+from shared.telemetry import configure_telemetry
 
 log = structlog.get_logger()
 
@@ -46,22 +46,11 @@ async def run_worker(infra_settings: InfraSettings, settings: ConverterSettings)
         return pool.warm > 0
 
     checks = {**infra.checks(), "jvm": jvm_warm}
-    tasks = [
-        asyncio.create_task(relay.run()),
-        asyncio.create_task(serve_ops(checks, settings.host, settings.ops_port)),
-    ]
-    await subscription.start()
-    log.info("converter.started", workers=settings.workers, heap_mb=settings.jvm_heap_mb)
-    try:
-        await until_stopped()
-    finally:
-        await subscription.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await pool.close()
-        await infra.close()
-        log.info("converter.stopped")
+    await serve_until_stopped(
+        [subscription],
+        [every(2.0, relay.sweep, "outbox"), serve_ops(checks, settings.host, settings.ops_port)],
+        [pool.close, infra.close],
+    )
 
 
 def main() -> None:

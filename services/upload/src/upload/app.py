@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+
 from shared.auth.endpoints import router as api_keys_router
 from shared.bootstrap import Infra
 from shared.http.app import attach_infra, build_app
@@ -12,7 +13,6 @@ from shared.logging import configure_logging
 from shared.messaging import OutboxRelay
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
-
 from upload.endpoints import router
 from upload.repository import JobRepository
 from upload.service import UploadService

@@ -5,7 +5,6 @@ from functools import partial
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Subscription
-
 from upload import handlers
 from upload.repository import JobRepository
 

@@ -10,12 +10,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+
 from shared.auth import Principal, require_principal
 from shared.events import ConversionOptions
 from shared.formats import extension
 from shared.http.problems import Problem
 from shared.storage import ObjectNotFound
-
 from upload.receive import receive_form
 from upload.repository import JobRepository
 from upload.schemas import Job, JobList

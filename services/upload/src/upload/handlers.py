@@ -1,10 +1,10 @@
 """Job status follows the converter's events; each handler is idempotent on replays."""
 
 import structlog
+
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Delivery
 from shared.storage import ObjectStore
-
 from upload.repository import ACTIVE, JobRepository
 
 log = structlog.get_logger()

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 
 from shared.http.problems import Problem
 from shared.storage import ObjectStore, ObjectWriter, StoredObject
-
 from upload.multipart import FormStream, MalformedForm, Part
 from upload.sniff import SNIFF_BYTES, NotASchedule, sniff
 

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
 from shared.events import Manifest, TargetFormat
 
 Status = Literal["queued", "converting", "completed", "failed"]

@@ -9,11 +9,11 @@ from typing import Any
 
 import structlog
 from pymongo.errors import DuplicateKeyError
+
 from shared.events import ConversionCompleted, ConversionOptions, ConversionRequested, Event
 from shared.formats import extension
 from shared.messaging import OutboxRelay, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore, StoredObject
-
 from upload.repository import JobRepository, now
 
 log = structlog.get_logger()

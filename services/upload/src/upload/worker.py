@@ -3,17 +3,16 @@
 import asyncio
 
 import structlog
+
 from shared.bootstrap import Infra
 from shared.http.ops import serve_ops
 from shared.logging import configure_logging
-from shared.runtime import until_stopped
+from shared.runtime import every, serve_until_stopped
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
-
 from upload.app import upload_service
 from upload.consumer import conversion_events
 from upload.repository import JobRepository
-from upload.service import UploadService
 from upload.settings import UploadSettings
 
 log = structlog.get_logger()
@@ -25,32 +24,15 @@ async def run_worker(infra_settings: InfraSettings, settings: UploadSettings) ->
     await jobs.ensure_indexes()
     service = upload_service(infra, jobs)
     await service.relay.ensure_indexes()
-    subscription = conversion_events(infra, jobs, settings.prefetch)
-    await subscription.start()
-    tasks = [
-        asyncio.create_task(service.relay.run()),
-        asyncio.create_task(_retention(service, settings.retention_sweep_seconds)),
-        asyncio.create_task(serve_ops(infra.checks(), settings.host, settings.ops_port)),
-    ]
-    log.info("upload.worker.started")
-    try:
-        await until_stopped()
-    finally:
-        await subscription.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await infra.close()
-        log.info("upload.worker.stopped")
-
-
-async def _retention(service: UploadService, interval: float) -> None:
-    while True:
-        try:
-            await service.purge_expired()
-        except Exception:
-            log.exception("retention.failed")
-        await asyncio.sleep(interval)
+    await serve_until_stopped(
+        [conversion_events(infra, jobs, settings.prefetch)],
+        [
+            every(2.0, service.relay.sweep, "outbox"),
+            every(settings.retention_sweep_seconds, service.purge_expired, "retention"),
+            serve_ops(infra.checks(), settings.host, settings.ops_port),
+        ],
+        [infra.close],
+    )
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ leaves the entries for the sweeper, which publishes them again: consumers dedupe
 CloudEvents id, so the effect happens exactly once.
 """
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,11 +52,3 @@ class OutboxRelay:
         if published:
             log.info("outbox.swept", collection=self.collection.name, published=published)
         return published
-
-    async def run(self, interval: float = 2.0) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("outbox.sweep_failed", collection=self.collection.name)
-            await asyncio.sleep(interval)

@@ -1,0 +1,91 @@
+"""Round trips every job waits on in sequence: database operations, confirmed publishes, fsync."""
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pymongo
+
+SAMPLES = 200
+FSYNC_BYTES = 64 * 1024
+LABELS = {
+    "db_write": "SecantusDB update_one (upsert by _id)",
+    "db_read": "SecantusDB find_one by _id",
+    "publish": "RabbitMQ persistent publish to a quorum queue, until confirmed",
+    "fsync": f"write + fsync of a {FSYNC_BYTES // 1024} KB file in the data folder",
+}
+# What one job waits on in sequence from POST to its completed status (read from the code):
+# upload API: reuse lookup, insert, publish, outbox pull; converter: record lookup, started
+# publish, result fsync, outcome write, completed publish; upload worker: status update.
+PER_JOB = {"db_read": 2, "db_write": 4, "publish": 3, "fsync": 2}
+
+
+def median_ms(operation: Callable[[int], object], samples: int = SAMPLES) -> float:
+    times = []
+    for index in range(samples):
+        started = time.perf_counter()
+        operation(index)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def database(monitor: pymongo.MongoClient[dict[str, Any]]) -> dict[str, float]:
+    scratch = monitor["bench_probe"]["round_trips"]
+    figures = {
+        "db_write": median_ms(
+            lambda i: scratch.update_one({"_id": i}, {"$set": {"n": i}}, upsert=True)
+        ),
+        "db_read": median_ms(lambda i: scratch.find_one({"_id": i})),
+    }
+    monitor.drop_database("bench_probe")
+    return figures
+
+
+def confirmed_publish(amqp_url: str) -> dict[str, float]:
+    return {
+        "RabbitMQ confirmed persistent publish to a quorum queue": asyncio.run(_publish(amqp_url))
+    }
+
+
+async def _publish(amqp_url: str) -> float:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(
+            "bench.probe", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        times = []
+        for index in range(SAMPLES):
+            message = aio_pika.Message(
+                str(index).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
+            started = time.perf_counter()
+            await channel.default_exchange.publish(message, routing_key=queue.name)
+            times.append((time.perf_counter() - started) * 1000)
+        await queue.delete(if_unused=False, if_empty=False)
+    return statistics.median(times)
+
+
+def fsync(directory: Path) -> dict[str, float]:
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = os.urandom(FSYNC_BYTES)
+
+    def write(index: int) -> None:
+        path = directory / f"probe-{index}"
+        with path.open("wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        path.unlink()
+
+    return {"fsync": median_ms(write, 50)}
+
+
+def sequential_ms(measured: dict[str, float]) -> float:
+    """The round trips one job waits on in sequence, at the measured latencies."""
+    return sum(count * measured.get(name, 0.0) for name, count in PER_JOB.items())
