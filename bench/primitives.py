@@ -47,9 +47,7 @@ def database(monitor: pymongo.MongoClient[dict[str, Any]]) -> dict[str, float]:
 
 
 def confirmed_publish(amqp_url: str) -> dict[str, float]:
-    return {
-        "RabbitMQ confirmed persistent publish to a quorum queue": asyncio.run(_publish(amqp_url))
-    }
+    return {"publish": asyncio.run(_publish(amqp_url))}
 
 
 async def _publish(amqp_url: str) -> float:

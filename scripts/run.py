@@ -29,7 +29,8 @@ def main() -> int:
     if port_open(API_PORT):
         say(f"port {API_PORT} is already in use: is another `make run` still up?")
         return 1
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background shell may ignore it
+        signal.signal(sig, _stop)
     try:
         ensure_rabbitmq()
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
