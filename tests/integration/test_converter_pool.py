@@ -107,7 +107,7 @@ async def test_password_protected_file_needs_its_password(
 async def test_a_hanging_job_times_out_while_other_jobs_complete(
     tmp_path: Path, huge: Path, mpp_files: list[Path]
 ) -> None:
-    pool = ConverterPool(2, 512, 1.5, tmp_path / "work")
+    pool = ConverterPool(2, 512, 8, tmp_path / "work")  # the huge file needs ~25 s
     await pool.start()
     try:
         hang = asyncio.create_task(pool.convert(_job(huge, tmp_path / "huge.out.xml")))
