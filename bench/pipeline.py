@@ -14,9 +14,8 @@ from bootstrap import Secantus, ensure_rabbitmq, rabbitmq_vhost, start_secantus
 from system import System, running_system
 
 from bench.client import Outcome, client, convert, new_tenant
+from bench.counters import Requests, db_operations, http_requests, requests_between
 from bench.procstat import CpuUsage, children, cpu_usage, pids_named
-
-DB_COUNTERS = ("insert", "query", "update", "delete", "command")
 
 
 @dataclass
@@ -43,18 +42,15 @@ class Pipeline:
     def jvm_workers(self) -> list[int]:
         return children(self.system.processes["converter"].pid, "--multiprocessing-fork")
 
-    def db_counters(self) -> dict[str, int]:
-        counters = self.monitor.admin.command("serverStatus")["opcounters"]
-        return {name: int(counters.get(name, 0)) for name in DB_COUNTERS}
-
 
 @dataclass
 class Run:
-    """One measured run: the client's outcomes, CPU per component, database operations."""
+    """One measured run: the client's outcomes, CPU per component, the services' counters."""
 
     outcomes: list[Outcome]
     cpu: CpuUsage
     db_ops: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, Requests] = field(default_factory=dict)
 
     @property
     def wall(self) -> float:
@@ -91,12 +87,14 @@ def _monitor(database: Secantus) -> pymongo.MongoClient[dict[str, Any]]:
 
 def measured(pipe: Pipeline, files: dict[Path, bytes], concurrency: int, poll_s: float) -> Run:
     """A fresh tenant converts every file, ``concurrency`` clients at a time."""
-    key = asyncio.run(new_tenant(pipe.system.base_url, pipe.system.admin_key))
-    before = pipe.db_counters()
+    base_url = pipe.system.base_url
+    key = asyncio.run(new_tenant(base_url, pipe.system.admin_key))
+    db_before, http_before = db_operations(pipe.monitor), http_requests(base_url)
     with cpu_usage(pipe.process_groups()) as cpu:
-        outcomes = asyncio.run(_convert_all(pipe.system.base_url, key, files, concurrency, poll_s))
-    after = pipe.db_counters()
-    return Run(outcomes, cpu, {name: after[name] - before[name] for name in DB_COUNTERS})
+        outcomes = asyncio.run(_convert_all(base_url, key, files, concurrency, poll_s))
+    db_after = db_operations(pipe.monitor)
+    db_ops = {name: db_after[name] - db_before[name] for name in db_after}
+    return Run(outcomes, cpu, db_ops, requests_between(http_before, http_requests(base_url)))
 
 
 async def _convert_all(

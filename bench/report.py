@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.bounds import bounds
+from bench.counters import Requests
 from bench.primitives import LABELS, PER_JOB
 from bench.procstat import MACHINE
 from bench.reference import RawRun
@@ -16,6 +17,7 @@ from bench.results import (
     percentile,
 )
 
+POST, POLL = "POST /v1/conversions", "GET /v1/conversions/{job_id}"
 BEGIN, END = "<!-- conversion:begin -->", "<!-- conversion:end -->"
 SKELETON = """# Benchmarks
 
@@ -45,7 +47,7 @@ def render(r: Results) -> str:
         _cpu(r),
         _stages(r),
         _round_trips(r),
-        _database(r),
+        _per_job(r),
     ]
     return "\n\n".join(["## Conversion", *parts])
 
@@ -200,13 +202,20 @@ def _round_trips(r: Results) -> str:
     )
 
 
-def _database(r: Results) -> str:
+def _per_job(r: Results) -> str:
     rows = []
-    for label, run in (("throughput round (median)", r.median_round), ("latency run", r.latency)):
+    for label, run in (("throughput (median round)", r.median_round), ("latency run", r.latency)):
         files = len(run.outcomes)
-        polls = sum(o.polls for o in run.outcomes) / files
-        ops = " · ".join(f"{name} {count / files:.1f}" for name, count in run.db_ops.items())
-        rows.append((label, f"{polls:.1f}", ops))
-    return "### SecantusDB operations per job (serverStatus opcounters)\n\n" + _table(
-        ("Run", "Status polls per job", "Operations per job"), rows
+        ops = " · ".join(
+            f"{name} {count / files:.1f}" for name, count in run.db_ops.items() if count
+        )
+        post, poll = run.requests.get(POST, Requests()), run.requests.get(POLL, Requests())
+        api_cpu = run.cpu.seconds["upload API"] * 1000 / max(post.count + poll.count, 1)
+        rows.append((label, f"{poll.count / files:.1f}", ops, f"{post.mean_ms:.1f}",
+                     f"{poll.mean_ms:.1f}", f"{api_cpu:.1f}"))  # fmt: skip
+    header = ("Run", "Status polls per job", "SecantusDB operations per job", "POST ms",
+              "GET status ms", "Upload API CPU ms per request")  # fmt: skip
+    return (
+        "### Per job: database operations and API requests (server-side means from /metrics)\n\n"
+        + _table(header, rows)
     )

@@ -1,12 +1,14 @@
 """Every sample schedule converts through the whole system into exactly what MPXJ writes."""
 
 import asyncio
+import random
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.api import convert
+from tests.support.generate import generate
 from tests.support.mspdi import normalise
 from tests.support.reference import reference_outputs
 
@@ -57,3 +59,21 @@ async def test_other_formats_convert_to_mspdi(
     result = await client.get(f"/v1/conversions/{job['id']}/result")
     assert result.status_code == 200
     assert b"<Project" in result.content[:500]
+
+
+async def test_schedules_never_seen_before_equal_mpxj_own_mspdi(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    seed = random.randrange(1 << 30)
+    files = generate(tmp_path / "generated", seed, 15)
+    references = reference_outputs(files, tmp_path / "ref")
+    assert sum(ref is not None for ref in references.values()) >= 10, seed
+    for path in files:
+        job = await convert(client, path)
+        reference = references[path]
+        if reference is None:  # MPXJ itself cannot read what it wrote: we fail the same way
+            assert job["status"] == "failed" and job["error"]["code"] == "corrupt_file", seed
+            continue
+        assert job["status"] == "completed", (seed, path.name, job["error"])
+        result = await client.get(f"/v1/conversions/{job['id']}/result")
+        assert normalise(result.content) == normalise(reference), (seed, path.name)
