@@ -1,12 +1,13 @@
 """Which component bounds each figure, judged from the CPU accounting and the stage timings."""
 
+from bench.pipeline import Run
 from bench.primitives import PER_JOB, sequential_ms
 from bench.procstat import MACHINE
 from bench.results import Results, busy_share
 from bench.timeline import CONVERSION_STAGE
 
 CPU_BOUND = 0.85  # busy share of all cores above which a round counts as CPU-bound
-JVM, CLIENT = "converter JVM workers", "benchmark client"
+JVM, CLIENT, DATABASE = "converter JVM workers", "benchmark client", "SecantusDB"
 
 
 def bounds(r: Results) -> list[str]:
@@ -17,12 +18,17 @@ def _raw_cores(r: Results) -> float:
     return r.raw.cpu_seconds / sum(r.raw.pass_seconds)
 
 
+def cpu_ms_per_file(run: Run, name: str) -> float:
+    return run.cpu.seconds[name] * 1000 / len(run.outcomes)
+
+
 def _raw(r: Results) -> str:
+    passes = ", ".join(f"{r.raw.files / seconds:.0f}" for seconds in r.raw.pass_seconds)
     return (
         f"Raw MPXJ, one thread: the JVM itself. Besides the converting thread, the JIT compiler "
-        f"and the garbage collector kept {_raw_cores(r):.2f} cores busy: "
-        f"{r.raw.cpu_ms_per_file:.1f} ms of CPU per file for {1000 / r.raw.files_per_s:.1f} ms of "
-        f"wall time per file."
+        f"and the garbage collector kept {_raw_cores(r):.2f} cores busy "
+        f"({r.raw.cpu_ms_per_file:.1f} ms of CPU per file for {1000 / r.raw.files_per_s:.1f} ms "
+        f"of wall time), and the JIT is still warming up: files/s per pass {passes}."
     )
 
 
@@ -32,34 +38,41 @@ def _threads(r: Results) -> str:
     if scale < 1.5:
         return (
             f"Raw MPXJ, {r.threaded.threads} threads: {scale:.2f}x one thread. With {cores} cores "
-            f"the single-thread run already uses {_raw_cores(r):.2f} of them (JIT, GC), so more "
-            f"threads only fill what is left: CPU-bound."
+            f"the single-thread run already keeps {_raw_cores(r):.2f} of them busy (JIT, GC), so "
+            f"more threads only fill what is left: CPU-bound."
         )
     return f"Raw MPXJ, {r.threaded.threads} threads: {scale:.2f}x one thread (JPype threads scale)."
 
 
 def _throughput(r: Results) -> str:
     run = r.median_round
-    cpu, files, cores = run.cpu, len(run.outcomes), int(r.machine["cores"])
-    busy = busy_share(cpu, cores)
+    cores = int(r.machine["cores"])
+    busy = busy_share(run.cpu, cores)
     if busy < CPU_BOUND:
         return (
             f"Pipeline throughput: not CPU-bound ({busy:.0%} of {cores} cores busy). It waits: "
             f"{r.settings['jvm_workers']} JVM workers convert one file each at a time, and every "
             f"job makes sequential round trips to SecantusDB and RabbitMQ around its conversion."
         )
-    per_file = {name: cpu.seconds[name] * 1000 / files for name in cpu.seconds if name != MACHINE}
+    return _cpu_bound(r, run, busy, cores)
+
+
+def _cpu_bound(r: Results, run: Run, busy: float, cores: int) -> str:
+    per_file = {name: cpu_ms_per_file(run, name) for name in run.cpu.seconds if name != MACHINE}
     rest = {name: ms for name, ms in per_file.items() if name not in (JVM, CLIENT)}
     top = ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(rest.items(), key=lambda kv: -kv[1]))
-    total = sum(per_file.values()) - per_file[CLIENT]
+    services = sum(per_file.values()) - per_file[CLIENT]
+    by_round = ", ".join(f"{cpu_ms_per_file(each, JVM):.0f}" for each in r.rounds)
     return (
         f"Pipeline throughput: CPU-bound. The {cores} cores were {busy:.0%} busy in the median "
-        f"round ({cpu.others / cpu.wall / cores:.0%} of the capacity went to other processes). "
-        f"Per file, the JVM workers used {per_file[JVM]:.1f} ms of CPU (raw MPXJ: "
-        f"{r.raw.cpu_ms_per_file:.1f} ms) and the rest of the pipeline {sum(rest.values()):.1f} ms "
-        f"({top}); the benchmark client itself {per_file[CLIENT]:.1f} ms. At {total:.0f} ms of "
-        f"CPU per file the services alone cap the pipeline near {cores * 1000 / total:.0f} files/s "
-        f"on this machine."
+        f"round ({run.cpu.others / run.cpu.wall / cores:.0%} of them on other processes). Per "
+        f"file the JVM workers used {per_file[JVM]:.1f} ms of CPU (by round: {by_round}; raw "
+        f"MPXJ {r.raw.cpu_ms_per_file:.1f}, the converter engine {r.engine.cpu_ms_per_file:.1f}: "
+        f"each JVM warms its JIT on its own share of the files), everything else in the pipeline "
+        f"{sum(rest.values()):.1f} ms ({top}), the benchmark client {per_file[CLIENT]:.1f} ms. "
+        f"At {services:.0f} ms of CPU per file the services cap the pipeline near "
+        f"{cores * 1000 / services:.0f} files/s on {cores} cores; SecantusDB, one Python process, "
+        f"alone caps it near {1000 / per_file[DATABASE]:.0f} files/s."
     )
 
 
@@ -74,10 +87,10 @@ def _overhead(r: Results) -> str:
         f"Per-file overhead (p50 {r.overhead_p50_ms:.0f} ms over the raw time of the same file): "
         f"the stages around the conversion, largest first: {largest}. The stage holding the JVM "
         f"conversion takes {r.stages_ms.get(CONVERSION_STAGE, 0.0):.1f} ms against a raw p50 of "
-        f"{r.raw.p50_ms:.1f} ms (the converter's engine, with its fidelity manifest, p50 "
-        f"{r.engine.p50_ms:.1f} ms). Each job waits in sequence on {round_trips}; at the round "
-        f"trips measured in this run that alone is {sequential_ms(r.primitives_ms):.0f} ms, "
-        f"plus two broker deliveries and the status polling."
+        f"{r.raw.p50_ms:.1f} ms (converter engine p50 {r.engine.p50_ms:.1f} ms). Each job waits "
+        f"in sequence on {round_trips}; at the bare round trips measured in this run that is only "
+        f"{sequential_ms(r.primitives_ms):.0f} ms, so the time goes into the services' own "
+        f"request handling and the database work on the real collections (see the tables below)."
     )
 
 
@@ -85,5 +98,6 @@ def _jvm_per_file(r: Results) -> str:
     return (
         f"One JVM per file: interpreter start, JVM start and class loading, "
         f"{r.jvm_per_file_mean_s:.2f} s per file against {r.raw.p50_ms:.1f} ms for a warm "
-        f"conversion (p50); the pipeline's warm JVMs avoid it."
+        f"conversion (p50); the pipeline's warm JVMs avoid it, except on the first job of each "
+        f"JVM after start ({r.first_job.latency * 1000:.0f} ms here)."
     )

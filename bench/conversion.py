@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench import primitives, reference, timeline  # noqa: E402  (needs the paths above)
+from bench.client import Outcome  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from bench.pipeline import Pipeline, Run, measured, pipeline, settle  # noqa: E402
 from bench.reference import RawRun  # noqa: E402
@@ -35,6 +36,7 @@ class References(NamedTuple):
 
 class PipelineRuns(NamedTuple):
     primitives_ms: dict[str, float]
+    first_job: Outcome
     first_round: Run
     rounds: list[Run]
     latency: Run
@@ -52,7 +54,7 @@ def arguments() -> argparse.Namespace:
         "--concurrency", type=int, default=16, help="clients in the throughput rounds"
     )
     parser.add_argument(
-        "--poll-ms", type=float, default=50, help="status polls in throughput rounds"
+        "--poll-ms", type=float, default=100, help="status polls in throughput rounds"
     )
     parser.add_argument(
         "--latency-poll-ms", type=float, default=5, help="status polls, latency run"
@@ -83,27 +85,40 @@ def references(args: argparse.Namespace, files: list[Path]) -> References:
     return References(raw, engine, threaded, jvm_per_file)
 
 
-def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -> PipelineRuns:
-    contents = {path: path.read_bytes() for path in files}
-    poll, latency_poll = args.poll_ms / 1000, args.latency_poll_ms / 1000
+def round_trips(pipe: Pipeline) -> dict[str, float]:
     step("pipeline: round trips of the database, the broker and the disk")
-    probes = {
+    return {
         **primitives.database(pipe.monitor),
         **primitives.confirmed_publish(pipe.amqp_url),
         **primitives.fsync(pipe.root / "probe"),
     }
-    step("pipeline: first round after start (not counted)")
-    first = measured(pipe, contents, args.concurrency, poll)
+
+
+def warm_up(pipe: Pipeline, contents: dict[Path, bytes], args: argparse.Namespace) -> list[Run]:
+    """One round per JVM worker, so each JVM converts about as many files as the raw warm-up."""
+    step(f"pipeline: {len(pipe.jvm_workers())} warm-up rounds (not counted)")
+    return [
+        measured(pipe, contents, args.concurrency, args.poll_ms / 1000) for _ in pipe.jvm_workers()
+    ]
+
+
+def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -> PipelineRuns:
+    contents = {path: path.read_bytes() for path in files}
+    latency_poll = args.latency_poll_ms / 1000
+    probes = round_trips(pipe)
+    first = {files[0]: contents[files[0]]}
+    first_job = measured(pipe, first, 1, latency_poll).outcomes[0]
+    warm_up_rounds = warm_up(pipe, contents, args)
     rounds = []
     for number in range(1, args.rounds + 1):
         settle()
-        rounds.append(measured(pipe, contents, args.concurrency, poll))
+        rounds.append(measured(pipe, contents, args.concurrency, args.poll_ms / 1000))
         step(f"pipeline round {number}: {rounds[-1].files_per_s:.1f} files/s")
     settle()
     latency = measured(pipe, contents, 1, latency_poll)
     settle()  # the converter's last log lines
     stages = timeline.stages(latency.outcomes, pipe.root)
-    return PipelineRuns(probes, first, rounds, latency, stages)
+    return PipelineRuns(probes, first_job, warm_up_rounds[0], rounds, latency, stages)
 
 
 def run(args: argparse.Namespace, files: list[Path]) -> Results:
@@ -119,19 +134,23 @@ def run(args: argparse.Namespace, files: list[Path]) -> Results:
         step(f"failed; logs kept in {root / 'logs'}")
         raise
     shutil.rmtree(root, ignore_errors=True)
-    settings = {
+    return Results(machine, settings(args, files, workers), **refs._asdict(), **runs._asdict())
+
+
+def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[str, str]:
+    return {
         "files": str(len(files)),
         "fixtures": os.path.relpath(args.fixtures, ROOT),
         "megabytes": f"{sum(path.stat().st_size for path in files) / 1e6:.1f}",
         "concurrency": str(args.concurrency),
         "jvm_workers": str(workers),
         "pipeline": (
-            f"{workers} JVM workers (CONVERTER_WORKERS default: one per core), "
-            f"{args.concurrency} clients polling every {args.poll_ms:g} ms in the throughput "
-            f"rounds, every {args.latency_poll_ms:g} ms in the latency run"
+            f"{workers} JVM workers (CONVERTER_WORKERS default: one per core), {workers} warm-up "
+            f"rounds before the measured ones, {args.concurrency} clients polling every "
+            f"{args.poll_ms:g} ms in the throughput rounds, every {args.latency_poll_ms:g} ms in "
+            f"the latency run"
         ),
     }
-    return Results(machine, settings, **refs._asdict(), **runs._asdict())
 
 
 def main() -> None:

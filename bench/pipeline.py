@@ -35,7 +35,7 @@ class Pipeline:
             "converter (asyncio)": [pid["converter"]],
             "converter JVM workers": self.jvm_workers(),
             "SecantusDB": [self.database.process.pid],
-            "RabbitMQ (shared broker)": pids_named("beam.smp"),
+            "RabbitMQ (shared broker)": pids_named("beam.smp", "rabbit boot"),
             "benchmark client": [os.getpid()],
         }
 

@@ -37,14 +37,17 @@ def children(pid: int, argument: str = "") -> list[int]:
     return found
 
 
-def pids_named(command: str) -> list[int]:
+def pids_named(command: str, argument: str = "") -> list[int]:
+    """Processes running ``command``, only those whose command line holds ``argument``."""
     found = []
     for entry in PROC.iterdir():
         try:
-            if entry.name.isdigit() and (entry / "comm").read_text().strip() == command:
-                found.append(int(entry.name))
+            if not entry.name.isdigit() or (entry / "comm").read_text().strip() != command:
+                continue
         except OSError:
             continue
+        if argument in _cmdline(entry):
+            found.append(int(entry.name))
     return found
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from bench.bounds import bounds
 from bench.counters import Requests
+from bench.pipeline import Run
 from bench.primitives import LABELS, PER_JOB
 from bench.procstat import MACHINE
 from bench.reference import RawRun
@@ -13,7 +14,6 @@ from bench.results import (
     TARGET_SPEEDUP_VS_JVM_PER_FILE,
     TARGET_THROUGHPUT_RATIO,
     Results,
-    cores_used,
     percentile,
 )
 
@@ -117,6 +117,12 @@ def _raw_row(label: str, run: RawRun) -> tuple[str, str]:
     )
 
 
+def _statuses(runs: list[Run]) -> str:
+    """What the jobs ended as, e.g. '76 completed' or '74 completed, 2 failed' per round."""
+    seen = {f"{run.count('completed')} completed, {run.count('failed')} failed" for run in runs}
+    return " / ".join(sorted(seen)).replace(", 0 failed", "") + " per round"
+
+
 def _figures(r: Results) -> str:
     lat, over = r.latencies_ms, r.overheads_ms
     rounds = ", ".join(f"{run.files_per_s:.1f}" for run in r.rounds)
@@ -131,12 +137,17 @@ def _figures(r: Results) -> str:
         ),
         (
             f"Pipeline throughput, {r.settings['concurrency']} clients, median of {len(r.rounds)}",
-            f"**{r.pipeline_files_per_s:.1f} files/s** (rounds: {rounds}); first round after start "
-            f"{r.first_round.files_per_s:.1f}",
+            f"**{r.pipeline_files_per_s:.1f} files/s** (rounds: {rounds}; {_statuses(r.rounds)}); "
+            f"first warm-up round {r.first_round.files_per_s:.1f}",
+        ),
+        (
+            "First job after start, alone",
+            f"{r.first_job.latency * 1000:.0f} ms (its JVM converts its first MPP file)",
         ),
         (
             "Pipeline latency, one file at a time, p50 / p95",
-            f"{percentile(lat, 50):.0f} / {percentile(lat, 95):.0f} ms",
+            f"{percentile(lat, 50):.0f} / {percentile(lat, 95):.0f} ms "
+            f"({_statuses([r.latency]).removesuffix(' per round')})",
         ),
         (
             f"Overhead over raw MPXJ per file, p50 / p95 ({len(over)} files)",
@@ -151,34 +162,16 @@ def _bounds(r: Results) -> str:
 
 
 def _cpu(r: Results) -> str:
-    run = r.median_round
-    cpu, files = run.cpu, len(run.outcomes)
-    names = sorted((n for n in cpu.seconds if n != MACHINE), key=lambda n: -cpu.seconds[n])
+    cpu, files = r.median_round.cpu, len(r.median_round.outcomes)
+    seconds = dict(sorted(cpu.seconds.items(), key=lambda kv: -kv[1]))
+    machine = seconds.pop(MACHINE)
+    seconds["other processes on the machine"] = cpu.others
     rows = [
-        (
-            n,
-            f"{cpu.seconds[n]:.2f}",
-            f"{cpu.seconds[n] * 1000 / files:.1f}",
-            f"{cores_used(cpu, n):.2f}",
-        )
-        for n in names
+        (name, f"{value:.2f}", f"{value * 1000 / files:.1f}", f"{value / cpu.wall:.2f}")
+        for name, value in seconds.items()
     ]
-    rows.append(
-        (
-            "other processes on the machine",
-            f"{cpu.others:.2f}",
-            f"{cpu.others * 1000 / files:.1f}",
-            f"{cpu.others / cpu.wall:.2f}",
-        )
-    )
-    rows.append(
-        (
-            "whole machine",
-            f"{cpu.seconds[MACHINE]:.2f}",
-            f"{cpu.seconds[MACHINE] * 1000 / files:.1f}",
-            f"{cores_used(cpu, MACHINE):.2f} of {r.machine['cores']}",
-        )
-    )
+    busy = f"{machine / cpu.wall:.2f} of {r.machine['cores']}"
+    rows.append(("whole machine", f"{machine:.2f}", f"{machine * 1000 / files:.1f}", busy))
     return (
         f"### CPU during the median throughput round ({cpu.wall:.2f} s, {files} files)\n\n"
         + _table(("Process", "CPU s", "CPU ms per file", "Cores busy"), rows)
@@ -202,19 +195,34 @@ def _round_trips(r: Results) -> str:
     )
 
 
+def _per_job_row(label: str, run: Run) -> tuple[str, ...]:
+    files = len(run.outcomes)
+    ops = " · ".join(f"{name} {count / files:.1f}" for name, count in run.db_ops.items() if count)
+    post, poll = run.requests.get(POST, Requests()), run.requests.get(POLL, Requests())
+    api_cpu = run.cpu.seconds["upload API"] * 1000 / max(post.count + poll.count, 1)
+    return (
+        label,
+        f"{poll.count / files:.1f}",
+        ops,
+        f"{post.mean_ms:.1f}",
+        f"{poll.mean_ms:.1f}",
+        f"{api_cpu:.1f}",
+    )
+
+
 def _per_job(r: Results) -> str:
-    rows = []
-    for label, run in (("throughput (median round)", r.median_round), ("latency run", r.latency)):
-        files = len(run.outcomes)
-        ops = " · ".join(
-            f"{name} {count / files:.1f}" for name, count in run.db_ops.items() if count
-        )
-        post, poll = run.requests.get(POST, Requests()), run.requests.get(POLL, Requests())
-        api_cpu = run.cpu.seconds["upload API"] * 1000 / max(post.count + poll.count, 1)
-        rows.append((label, f"{poll.count / files:.1f}", ops, f"{post.mean_ms:.1f}",
-                     f"{poll.mean_ms:.1f}", f"{api_cpu:.1f}"))  # fmt: skip
-    header = ("Run", "Status polls per job", "SecantusDB operations per job", "POST ms",
-              "GET status ms", "Upload API CPU ms per request")  # fmt: skip
+    rows = [
+        _per_job_row("throughput (median round)", r.median_round),
+        _per_job_row("latency run", r.latency),
+    ]
+    header = (
+        "Run",
+        "Status polls per job",
+        "SecantusDB operations per job",
+        "POST ms",
+        "GET status ms",
+        "Upload API CPU ms per request",
+    )
     return (
         "### Per job: database operations and API requests (server-side means from /metrics)\n\n"
         + _table(header, rows)

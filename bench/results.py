@@ -3,6 +3,7 @@
 import statistics
 from dataclasses import dataclass, field
 
+from bench.client import Outcome
 from bench.pipeline import Run
 from bench.procstat import MACHINE, CpuUsage
 from bench.reference import RawRun
@@ -30,6 +31,7 @@ class Results:
     threaded: RawRun
     jvm_per_file_s: list[float]
     primitives_ms: dict[str, float]
+    first_job: Outcome
     first_round: Run
     rounds: list[Run]
     latency: Run
@@ -71,10 +73,6 @@ class Results:
     @property
     def overhead_p50_ms(self) -> float:
         return percentile(self.overheads_ms, 50)
-
-
-def cores_used(cpu: CpuUsage, name: str) -> float:
-    return cpu.seconds[name] / cpu.wall if cpu.wall else 0.0
 
 
 def busy_share(cpu: CpuUsage, cores: int) -> float:

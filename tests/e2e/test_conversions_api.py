@@ -343,3 +343,27 @@ async def test_one_trace_spans_the_upload_the_broker_and_the_converter(
         await connection.close()
     assert len(trace_id) == 32
     assert traces[job["id"]].split("-")[1] == trace_id
+
+
+async def test_polling_an_unchanged_job_costs_no_database_read(
+    system: System, client: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
+    job = await convert(client, mpp_files[13], target="json")
+
+    async def lookups() -> dict[str, float]:
+        text = (await client.get("/metrics")).text
+        return {
+            outcome: float(line.rsplit(" ", 1)[1])
+            for outcome in ("hit", "miss")
+            for line in text.splitlines()
+            if line.startswith(f'upload_job_cache_lookups_total{{outcome="{outcome}"}}')
+        }
+
+    await asyncio.sleep(2.5)  # past the settling window of the job's last event
+    await client.get(f"/v1/conversions/{job['id']}")
+    before = await lookups()
+    for _ in range(20):
+        assert (await client.get(f"/v1/conversions/{job['id']}")).json()["status"] == "completed"
+    after = await lookups()
+    assert after["hit"] - before.get("hit", 0) == 20
+    assert after.get("miss", 0) == before.get("miss", 0)

@@ -95,6 +95,17 @@ class ConversionCompleted(Event):
         return self.job_id
 
 
+class ConversionDeleted(Event):
+    """A job and its files were removed (by its owner, or by retention)."""
+
+    name = "conversion.deleted"
+
+    job_id: str
+
+    def subject(self) -> str:
+        return self.job_id
+
+
 class ConversionFailed(Event):
     name = "conversion.failed"
 

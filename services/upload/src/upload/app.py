@@ -11,8 +11,10 @@ from shared.bootstrap import Infra
 from shared.http.app import attach_infra, build_app
 from shared.logging import configure_logging
 from shared.messaging import OutboxRelay
+from shared.messaging.broadcast import Broadcast
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
+from upload.cache import CHANGES, JobCache
 from upload.endpoints import router
 from upload.repository import JobRepository
 from upload.service import UploadService
@@ -36,9 +38,13 @@ def create_app(
         app.state.settings = settings
         app.state.jobs = jobs
         app.state.uploads = upload_service(infra, jobs)
+        app.state.cache = JobCache()
+        changes = Broadcast(infra.broker, CHANGES, app.state.cache.on_event)
+        await changes.start()
         try:
             yield
         finally:
+            await changes.stop()
             await infra.close()
 
     return build_app(

@@ -16,6 +16,7 @@ from shared.events import ConversionOptions
 from shared.formats import extension
 from shared.http.problems import Problem
 from shared.storage import ObjectNotFound
+from upload.cache import JobCache
 from upload.receive import receive_form
 from upload.repository import JobRepository
 from upload.schemas import Job, JobList
@@ -178,18 +179,17 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise Problem(422, "invalid_cursor", "the cursor is not one this API returned") from None
 
 
-async def _job(jobs: JobRepository, principal: Principal, job_id: str) -> dict[str, Any]:
-    job = await jobs.get(principal.tenant, job_id)
-    if job is None:
+async def _job(request: Request, principal: Principal, job_id: str) -> dict[str, Any]:
+    cache: JobCache = request.app.state.cache
+    job = await cache.fetch(job_id, request.app.state.jobs.by_id)
+    if job is None or job["tenant"] != principal.tenant:
         raise Problem(404, "not_found", f"no conversion {job_id}")
     return job
 
 
 @router.get("/{job_id}", response_model=Job)
-async def get_conversion(
-    job_id: str, principal: Auth, jobs: Annotated[JobRepository, Depends(_jobs)]
-) -> Job:
-    return Job.from_document(await _job(jobs, principal, job_id))
+async def get_conversion(job_id: str, principal: Auth, request: Request) -> Job:
+    return Job.from_document(await _job(request, principal, job_id))
 
 
 @router.get(
@@ -202,9 +202,12 @@ async def get_conversion(
     },
 )
 async def get_result(
-    job_id: str, principal: Auth, service: Annotated[UploadService, Depends(_service)]
+    job_id: str,
+    principal: Auth,
+    request: Request,
+    service: Annotated[UploadService, Depends(_service)],
 ) -> StreamingResponse:
-    job = await _job(service.jobs, principal, job_id)
+    job = await _job(request, principal, job_id)
     if job["status"] == "failed":
         error = job.get("error") or {}
         raise Problem(
@@ -241,8 +244,13 @@ def _disposition(name: str) -> str:
 
 @router.delete("/{job_id}", status_code=204)
 async def delete_conversion(
-    job_id: str, principal: Auth, service: Annotated[UploadService, Depends(_service)]
+    job_id: str,
+    principal: Auth,
+    request: Request,
+    service: Annotated[UploadService, Depends(_service)],
 ) -> Response:
-    if not await service.delete(principal.tenant, job_id):
+    deleted = await service.delete(principal.tenant, job_id)
+    request.app.state.cache.forget(job_id)
+    if not deleted:
         raise Problem(404, "not_found", f"no conversion {job_id}")
     return Response(status_code=204)

@@ -43,6 +43,9 @@ class JobRepository:
     async def get(self, tenant: str, job_id: str) -> dict[str, Any] | None:
         return await self.jobs.find_one({"_id": job_id, "tenant": tenant}, {"outbox": 0})
 
+    async def by_id(self, job_id: str) -> dict[str, Any] | None:
+        return await self.jobs.find_one({"_id": job_id}, {"outbox": 0})
+
     async def find_reusable(self, tenant: str, fingerprint: str) -> dict[str, Any] | None:
         return await self.jobs.find_one(
             {

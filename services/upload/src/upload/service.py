@@ -10,7 +10,13 @@ from typing import Any
 import structlog
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import ConversionCompleted, ConversionOptions, ConversionRequested, Event
+from shared.events import (
+    ConversionCompleted,
+    ConversionDeleted,
+    ConversionOptions,
+    ConversionRequested,
+    Event,
+)
 from shared.formats import extension
 from shared.messaging import OutboxRelay, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore, StoredObject
@@ -136,7 +142,16 @@ class UploadService:
         if job is None:
             return False
         await self.remove_objects(job)
+        await self._announce_deleted(job)
         return True
+
+    async def _announce_deleted(self, job: dict[str, Any]) -> None:
+        """Best effort: replicas forget cached copies (which expire anyway), subscribers learn."""
+        event = ConversionDeleted(tenant_id=job["tenant"], job_id=job["_id"])
+        try:
+            await self.relay.broker.publish(encode(event, SOURCE))
+        except Exception:
+            log.warning("conversion.deletion_not_announced", job_id=job["_id"], exc_info=True)
 
     async def _discard_inputs(self, job: dict[str, Any]) -> None:
         await self.store.delete(job["source"]["key"])
@@ -158,6 +173,7 @@ class UploadService:
         for job in expired:
             await self.remove_objects(job)
             await self.jobs.remove(job["_id"])
+            await self._announce_deleted(job)
         if expired:
             log.info("retention.purged", jobs=len(expired))
         return len(expired)

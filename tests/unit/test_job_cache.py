@@ -1,0 +1,46 @@
+import time
+
+import pytest
+
+from upload.cache import JobCache
+
+
+def test_a_cached_job_is_served_until_it_changes() -> None:
+    cache = JobCache(settle_s=0)
+    cache.put("cv_1", {"status": "queued"}, time.monotonic())
+    assert cache.get("cv_1") == {"status": "queued"}
+    cache.on_event("conversion.completed.v1", {"ce-subject": "cv_1"})
+    assert cache.get("cv_1") is None
+
+
+def test_a_read_begun_just_after_an_event_is_not_kept() -> None:
+    """The worker may not have written the event's change yet: such a read may be stale."""
+    cache = JobCache(settle_s=5)
+    cache.forget("cv_1")
+    cache.put("cv_1", {"status": "queued"}, time.monotonic())
+    assert cache.get("cv_1") is None
+    cache.put("cv_2", {"status": "queued"}, time.monotonic())
+    assert cache.get("cv_2") is not None
+
+
+def test_entries_expire_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = JobCache(max_entries=2, max_age_s=10, settle_s=0)
+    now = time.monotonic()
+    for job_id in ("a", "b", "c"):
+        cache.put(job_id, {"id": job_id}, now)
+    assert cache.get("a") is None and cache.get("c") == {"id": "c"}
+    monkeypatch.setattr(time, "monotonic", lambda: now + 11)
+    assert cache.get("c") is None
+
+
+async def test_fetch_loads_once_then_serves_from_memory() -> None:
+    cache = JobCache(settle_s=0)
+    loads = []
+
+    async def load(job_id: str) -> dict[str, str]:
+        loads.append(job_id)
+        return {"id": job_id}
+
+    for _ in range(5):
+        assert await cache.fetch("cv_9", load) == {"id": "cv_9"}
+    assert loads == ["cv_9"]
