@@ -115,3 +115,63 @@ class ConversionFailed(Event):
 
     def subject(self) -> str:
         return self.job_id
+
+
+class ChargeIssueRequested(Event):
+    """A boleto was accepted by the API; the worker issues its charge at Banco Inter."""
+
+    name = "charge.issue.requested"
+
+    boleto_id: str
+
+    def subject(self) -> str:
+        return self.boleto_id
+
+
+class ChargeIssued(Event):
+    name = "charge.issued"
+
+    boleto_id: str
+    proposal_id: str | None = None
+    codigo_solicitacao: str
+    situacao: str
+
+    def subject(self) -> str:
+        return self.boleto_id
+
+
+class BoletoSyncRequested(Event):
+    """A boleto's PDF must be fetched from the bank into storage (job ``job_id``)."""
+
+    name = "boleto.sync.requested"
+
+    boleto_id: str
+    job_id: str
+
+    def subject(self) -> str:
+        return self.boleto_id
+
+
+class BoletoSynced(Event):
+    name = "boleto.synced"
+
+    boleto_id: str
+    job_id: str
+    version: int
+    sha256: str
+    size: int
+
+    def subject(self) -> str:
+        return self.boleto_id
+
+
+class BoletoSyncFailed(Event):
+    name = "boleto.sync.failed"
+
+    boleto_id: str
+    job_id: str
+    code: str
+    message: str
+
+    def subject(self) -> str:
+        return self.boleto_id

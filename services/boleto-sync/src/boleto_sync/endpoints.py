@@ -1,0 +1,177 @@
+"""HTTP entry points of boleto-sync: translate requests into service calls, nothing more."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from boleto_sync.schemas import Boleto, BoletoCreate, InterIds, Job, Pdf, SyncAccepted
+from boleto_sync.service import BoletoService, NotIssued
+from shared.auth import Principal, require_admin, require_principal
+from shared.http.problems import Problem
+
+router = APIRouter(tags=["boletos"])
+Auth = Annotated[Principal, Depends(require_principal)]
+
+
+def _service(request: Request) -> BoletoService:
+    return request.app.state.boletos  # type: ignore[no-any-return]
+
+
+Service = Annotated[BoletoService, Depends(_service)]
+
+
+def view(doc: dict[str, Any]) -> Boleto:
+    charge = doc["charge"]
+    return Boleto(
+        id=doc["_id"],
+        status=doc["status"],
+        proposal_id=doc.get("proposal_id"),
+        seu_numero=charge["seuNumero"],
+        valor_nominal=charge["valorNominal"],
+        data_vencimento=charge["dataVencimento"],
+        inter=InterIds.model_validate(doc.get("inter") or {}),
+        pdf=Pdf.model_validate(doc["pdf"]),
+        error=doc.get("error"),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+async def _boleto(service: BoletoService, principal: Principal, boleto_id: str) -> dict[str, Any]:
+    boleto = await service.repo.get(principal.tenant, boleto_id)
+    if boleto is None:
+        raise Problem(404, "not_found", f"no boleto {boleto_id}")
+    return boleto
+
+
+@router.post("/v1/boletos", status_code=202, response_model=Boleto)
+async def create_boleto(body: BoletoCreate, principal: Auth, service: Service) -> JSONResponse:
+    boleto = view(await service.create(principal.tenant, body))
+    return JSONResponse(
+        boleto.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/boletos/{boleto.id}"},
+    )
+
+
+@router.get("/v1/boletos/{boleto_id}", response_model=Boleto)
+async def get_boleto(boleto_id: str, principal: Auth, service: Service) -> Boleto:
+    return view(await _boleto(service, principal, boleto_id))
+
+
+@router.get(
+    "/v1/boletos/{boleto_id}/pdf",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        202: {"model": SyncAccepted},
+        409: {"description": "the charge was never issued"},
+    },
+)
+async def get_pdf(boleto_id: str, principal: Auth, service: Service) -> Response:
+    boleto = await _boleto(service, principal, boleto_id)
+    current = boleto["pdf"].get("current")
+    if current:
+        return StreamingResponse(
+            service.store.read(current["key"]),
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'inline; filename="{boleto_id}-v{current["version"]}.pdf"',
+                "ETag": f'"{current["sha256"]}"',
+                "Content-Length": str(current["size"]),
+            },
+        )
+    try:
+        ticket = await service.request_sync(boleto)
+    except NotIssued:
+        raise Problem(
+            409,
+            "not_issued",
+            "the bank refused this charge; it has no PDF",
+            error=boleto.get("error"),
+        ) from None
+    body = SyncAccepted(
+        message="the PDF is being fetched from the bank; retry after estimated_seconds",
+        estimated_seconds=ticket.estimated_seconds,
+        job_id=ticket.job_id,
+    )
+    return JSONResponse(
+        body.model_dump(),
+        status_code=202,
+        headers={
+            "Retry-After": str(max(1, round(ticket.estimated_seconds))),
+            "Location": f"/v1/jobs/{ticket.job_id}",
+        },
+    )
+
+
+@router.post("/v1/proposals/{proposal_id}/boletos/sync", status_code=202)
+async def sync_proposal(proposal_id: str, principal: Auth, service: Service) -> dict[str, str]:
+    job = await service.sync_proposal(principal.tenant, proposal_id)
+    if job is None:
+        raise Problem(404, "not_found", f"no boletos for proposal {proposal_id}")
+    return {"job_id": job["_id"]}
+
+
+@router.get("/v1/jobs/{job_id}", response_model=Job)
+async def get_job(job_id: str, principal: Auth, service: Service) -> Job:
+    job = await service.job_view(principal.tenant, job_id)
+    if job is None:
+        raise Problem(404, "not_found", f"no job {job_id}")
+    return Job(
+        id=job["_id"],
+        **{
+            k: job[k]
+            for k in ("kind", "status", "boleto_ids", "jobs", "error", "created_at", "updated_at")
+        },
+    )
+
+
+@router.get("/v1/admin/rate-limit/stats", tags=["admin"])
+async def rate_limit_stats(
+    _: Annotated[Principal, Depends(require_admin)], service: Service
+) -> dict[str, Any]:
+    return {
+        "groups": await service.limiter.stats(),
+        "queued_syncs": await service.repo.queued_syncs(),
+    }
+
+
+class Callback(BaseModel):
+    codigoSolicitacao: str = Field(min_length=1, max_length=64)
+    situacao: str = Field(min_length=1, max_length=40)
+    dataHoraSituacao: str | None = None
+
+
+@router.post("/v1/inter/webhook", tags=["bank"], status_code=200)
+async def inter_callback(
+    request: Request, service: Service, token: Annotated[str | None, Query()] = None
+) -> dict[str, int]:
+    """Banco Inter's charge callbacks: a JSON array of status changes."""
+    expected = request.app.state.webhook_token
+    if expected and token != expected:
+        raise Problem(401, "unauthorized", "unknown webhook token")
+    items = _callbacks(await _json(request))
+    applied = sum([await service.apply_callback(item.model_dump()) for item in items])
+    return {"received": len(items), "applied": applied}
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise Problem(400, "malformed_callback", "the callback body is not JSON") from None
+
+
+def _callbacks(body: Any) -> list[Callback]:
+    if not isinstance(body, list):
+        raise Problem(400, "malformed_callback", "the callback body must be a JSON array")
+    try:
+        return [Callback.model_validate(item) for item in body]
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(
+            400, "malformed_callback", "a callback entry is not valid", errors=errors
+        ) from None

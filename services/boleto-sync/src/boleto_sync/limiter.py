@@ -1,0 +1,134 @@
+"""One rate limit shared by every replica: GCRA reservations over an atomic MongoDB update.
+
+Each request reserves the next free slot of its endpoint group in one
+``find_one_and_update`` (server time, ``$$NOW``), then sleeps until that slot. Slots are
+``window / limit`` apart, scaled by ``utilisation`` (< 1 leaves room for network jitter), so
+however many replicas ask, any window holds at most ``limit`` requests. A 429 from the bank
+moves the group's next slot past the back-off for every replica at once.
+"""
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    window_s: float
+
+    def interval_ms(self, utilisation: float) -> float:
+        return self.window_s * 1000 / (self.requests * utilisation)
+
+
+class TooLongAWait(Exception):
+    """The next free slot is further away than the caller is willing to wait."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"next slot in {wait_s:.1f} s")
+        self.wait_s = wait_s
+
+
+class GlobalRateLimiter:
+    def __init__(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        limits: dict[str, Limit],
+        utilisation: float = 0.97,
+    ) -> None:
+        self.collection = collection
+        self.limits = limits
+        self.utilisation = utilisation
+
+    async def acquire(self, group: str, max_wait_s: float = 300.0) -> float:
+        """Wait for this process's slot in ``group``; returns the seconds waited."""
+        interval = self.limits[group].interval_ms(self.utilisation)
+        doc = await self.collection.find_one_and_update(
+            {"_id": group},
+            [
+                {
+                    "$set": {
+                        "tat": {
+                            "$add": [{"$max": [{"$ifNull": ["$tat", "$$NOW"]}, "$$NOW"]}, interval]
+                        },
+                        "now": "$$NOW",
+                        "sent": {"$add": [{"$ifNull": ["$sent", 0]}, 1]},
+                    }
+                }
+            ],
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None
+        wait_s = (doc["tat"] - doc["now"]).total_seconds() - interval / 1000
+        if wait_s > max_wait_s:
+            await self._give_back(group)
+            raise TooLongAWait(wait_s)
+        if wait_s > 0:
+            await self.collection.update_one(
+                {"_id": group}, {"$inc": {"waits": 1, "wait_s": wait_s}}
+            )
+            await asyncio.sleep(wait_s)
+        return max(wait_s, 0.0)
+
+    async def _give_back(self, group: str) -> None:
+        await self.collection.update_one({"_id": group}, {"$inc": {"sent": -1}})
+
+    async def throttled(self, group: str, retry_after_s: float | None) -> float:
+        """The bank answered 429: every replica's next slot moves past the back-off."""
+        backoff = retry_after_s if retry_after_s is not None else self.limits[group].window_s
+        backoff *= 1 + random.uniform(0, 0.1)  # replicas must not all return at once
+        backoff_ms = backoff * 1000
+        await self.collection.update_one(
+            {"_id": group},
+            [
+                {
+                    "$set": {
+                        "tat": {
+                            "$max": [
+                                {"$ifNull": ["$tat", "$$NOW"]},
+                                {"$add": ["$$NOW", backoff_ms]},
+                            ]
+                        },
+                        "backoff_until": {"$add": ["$$NOW", backoff_ms]},
+                        "throttled": {"$add": [{"$ifNull": ["$throttled", 0]}, 1]},
+                    }
+                }
+            ],
+            upsert=True,
+        )
+        log.warning("rate_limit.throttled", group=group, backoff_s=round(backoff, 2))
+        return backoff
+
+    async def estimated_wait_s(self, group: str, queued: int = 0) -> float:
+        """How long a request joining ``queued`` others would wait for its slot."""
+        doc = await self.collection.find_one({"_id": group}, {"tat": 1})
+        ahead = (doc["tat"] - datetime.now(UTC)).total_seconds() if doc and doc.get("tat") else 0.0
+        interval_s = self.limits[group].interval_ms(self.utilisation) / 1000
+        return max(ahead, 0.0) + queued * interval_s
+
+    async def stats(self) -> dict[str, Any]:
+        docs = {d["_id"]: d async for d in self.collection.find({})}
+        now = datetime.now(UTC)
+        return {
+            group: {
+                "limit": limit.requests,
+                "window_s": limit.window_s,
+                "requests_sent": docs.get(group, {}).get("sent", 0),
+                "waits": docs.get(group, {}).get("waits", 0),
+                "wait_seconds_total": round(docs.get(group, {}).get("wait_s", 0.0), 3),
+                "throttled_responses": docs.get(group, {}).get("throttled", 0),
+                "backoff_remaining_s": max(
+                    (docs.get(group, {}).get("backoff_until", now) - now).total_seconds(), 0.0
+                ),
+            }
+            for group, limit in self.limits.items()
+        }

@@ -1,0 +1,130 @@
+"""The public shapes of ``/v1/boletos``, ``/v1/proposals`` and ``/v1/jobs``.
+
+The request carries Banco Inter's own charge fields (camelCase, as in API Cobrança v3), so a
+client that knows the bank's API needs nothing new.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from boleto_sync.validation import digits, valid_cep, valid_cnpj, valid_cpf
+
+
+class Payer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cpfCnpj: str = Field(min_length=11, max_length=18)
+    tipoPessoa: Literal["FISICA", "JURIDICA"]
+    nome: str = Field(min_length=1, max_length=100)
+    endereco: str = Field(min_length=1, max_length=100)
+    numero: str | None = Field(default=None, max_length=10)
+    complemento: str | None = Field(default=None, max_length=30)
+    bairro: str | None = Field(default=None, max_length=60)
+    cidade: str = Field(min_length=1, max_length=60)
+    uf: str = Field(pattern=r"^[A-Z]{2}$")
+    cep: str = Field(min_length=8, max_length=9)
+    email: str | None = Field(default=None, max_length=50)
+    ddd: str | None = Field(default=None, pattern=r"^\d{2}$")
+    telefone: str | None = Field(default=None, pattern=r"^\d{8,9}$")
+
+    @field_validator("cep")
+    @classmethod
+    def _cep(cls, value: str) -> str:
+        if not valid_cep(value):
+            raise ValueError("CEP must have 8 digits (e.g. 01310100 or 01310-100)")
+        return digits(value)
+
+    @model_validator(mode="after")
+    def _document(self) -> "Payer":
+        number = digits(self.cpfCnpj)
+        if self.tipoPessoa == "FISICA" and not valid_cpf(number):
+            raise ValueError("cpfCnpj is not a valid CPF (check digits)")
+        if self.tipoPessoa == "JURIDICA" and not valid_cnpj(number):
+            raise ValueError("cpfCnpj is not a valid CNPJ (check digits)")
+        self.cpfCnpj = number
+        return self
+
+
+class BoletoCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seuNumero: str = Field(min_length=1, max_length=15, pattern=r"^[\w.-]+$")
+    valorNominal: Decimal = Field(gt=0, le=Decimal("99999999.99"), decimal_places=2)
+    dataVencimento: date
+    numDiasAgenda: int = Field(default=0, ge=0, le=60)
+    pagador: Payer
+    mensagem: dict[str, str] | None = None
+    desconto: dict[str, Any] | None = None
+    multa: dict[str, Any] | None = None
+    mora: dict[str, Any] | None = None
+    proposal_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+
+    @field_validator("dataVencimento")
+    @classmethod
+    def _not_past(cls, value: date) -> date:
+        if value < date.today():
+            raise ValueError("dataVencimento is in the past")
+        return value
+
+    def charge(self) -> dict[str, Any]:
+        """The body Banco Inter receives."""
+        body = self.model_dump(mode="json", exclude={"proposal_id"}, exclude_none=True)
+        body["valorNominal"] = float(self.valorNominal)
+        return body
+
+
+class InterIds(BaseModel):
+    codigo_solicitacao: str | None = None
+    nosso_numero: str | None = None
+    codigo_barras: str | None = None
+    linha_digitavel: str | None = None
+    txid: str | None = None
+    pix_copia_e_cola: str | None = None
+
+
+class PdfVersion(BaseModel):
+    version: int
+    sha256: str
+    size: int
+    synced_at: datetime
+
+
+class Pdf(BaseModel):
+    current: PdfVersion | None = None
+    versions: list[PdfVersion] = []
+    sync_job_id: str | None = None
+
+
+class Boleto(BaseModel):
+    id: str
+    status: str = Field(description="Banco Inter's situacao once issued; PENDING or FAILED before")
+    proposal_id: str | None
+    seu_numero: str
+    valor_nominal: Decimal
+    data_vencimento: date
+    inter: InterIds
+    pdf: Pdf
+    error: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SyncAccepted(BaseModel):
+    error: Literal["PDF_SYNC_IN_PROGRESS"] = "PDF_SYNC_IN_PROGRESS"
+    message: str
+    estimated_seconds: float
+    job_id: str
+
+
+class Job(BaseModel):
+    id: str
+    kind: Literal["pdf_sync", "proposal_sync"]
+    status: Literal["queued", "running", "completed", "failed"]
+    boleto_ids: list[str]
+    jobs: list[str] = []
+    error: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,33 @@
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BoletoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOLETO_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8002
+    ops_port: int = 9003
+    inter_base_url: str = "https://cdpj.partners.bancointer.com.br"
+    inter_client_id: str = ""
+    inter_client_secret: str = Field(default="", repr=False)
+    inter_scope: str = "boleto-cobranca.read boleto-cobranca.write"
+    inter_cert_file: str | None = None
+    inter_key_file: str | None = None
+    inter_ca_file: str | None = None
+    inter_account: str | None = None
+    inter_timeout_s: float = 15.0
+    # the bank's published production limits, per minute and endpoint group
+    limit_issue: int = 120
+    limit_get: int = 120
+    limit_list: int = 120
+    limit_pdf: int = 120
+    limit_cancel: int = 120
+    limit_token: int = 5
+    limit_webhook: int = 5
+    limit_window_s: float = 60.0
+    limit_utilisation: float = Field(default=0.97, gt=0, le=1)
+    max_parallel_pdfs: int = 5
+    processing_poll_s: float = 2.0
+    processing_timeout_s: float = 300.0
+    webhook_token: str | None = Field(default=None, repr=False)

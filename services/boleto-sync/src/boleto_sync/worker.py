@@ -1,0 +1,49 @@
+"""The boleto worker: issues charges and syncs PDFs within the global rate limits."""
+
+import asyncio
+
+from boleto_sync.bootstrap import boleto_service, inter_client, inter_http
+from boleto_sync.consumer import subscriptions
+from boleto_sync.handlers import WorkerDeps
+from boleto_sync.settings import BoletoSettings
+from shared.bootstrap import Infra
+from shared.http.ops import serve_ops
+from shared.logging import configure_logging
+from shared.runtime import every, serve_until_stopped
+from shared.settings import InfraSettings
+from shared.telemetry import configure_telemetry
+
+
+async def run_worker(infra_settings: InfraSettings, settings: BoletoSettings) -> None:
+    infra = await Infra.open(infra_settings)
+    service = boleto_service(infra, settings)
+    await service.repo.ensure_indexes()
+    await service.relay.ensure_indexes()
+    http = inter_http(settings)
+    deps = WorkerDeps(
+        service,
+        inter_client(infra, settings, http, service.limiter),
+        settings.processing_poll_s,
+        settings.processing_timeout_s,
+    )
+    await serve_until_stopped(
+        subscriptions(
+            infra.broker,
+            deps,
+            settings.max_parallel_pdfs,
+            infra_settings.max_delivery_attempts,
+            infra_settings.retry_base_delay_ms,
+        ),
+        [
+            every(2.0, service.relay.sweep, "outbox"),
+            serve_ops(infra.checks(), settings.host, settings.ops_port),
+        ],
+        [http.aclose, infra.close],
+    )
+
+
+def main() -> None:
+    infra_settings = InfraSettings()
+    configure_logging("boleto-sync-worker", infra_settings)
+    configure_telemetry("boleto-sync-worker")
+    asyncio.run(run_worker(infra_settings, BoletoSettings()))
