@@ -349,6 +349,7 @@ async def test_polling_an_unchanged_job_costs_no_database_read(
     system: System, client: httpx.AsyncClient, mpp_files: list[Path]
 ) -> None:
     job = await convert(client, mpp_files[13], target="json")
+    await asyncio.sleep(0.5)  # the job's last event reaches every API replica
 
     async def lookups() -> dict[str, float]:
         text = (await client.get("/metrics")).text
@@ -359,7 +360,6 @@ async def test_polling_an_unchanged_job_costs_no_database_read(
             if line.startswith(f'upload_job_cache_lookups_total{{outcome="{outcome}"}}')
         }
 
-    await asyncio.sleep(2.5)  # past the settling window of the job's last event
     await client.get(f"/v1/conversions/{job['id']}")
     before = await lookups()
     for _ in range(20):

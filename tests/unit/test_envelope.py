@@ -5,7 +5,13 @@ import json
 import pytest
 
 from shared.events import (
+    BoletoSynced,
+    BoletoSyncFailed,
+    BoletoSyncRequested,
+    ChargeIssued,
+    ChargeIssueRequested,
     ConversionCompleted,
+    ConversionDeleted,
     ConversionFailed,
     ConversionOptions,
     ConversionRequested,
@@ -41,6 +47,26 @@ SAMPLES: list[Event] = [
         manifest=Manifest(source_format="mpp", read={"tasks": 3}, written={"tasks": 3}),
     ),
     ConversionFailed(tenant_id="tenant-a", job_id="job-1", code="password_protected", message="m"),
+    ConversionDeleted(tenant_id="tenant-a", job_id="job-1"),
+    ChargeIssueRequested(tenant_id="tenant-a", boleto_id="bol-1"),
+    ChargeIssued(
+        tenant_id="tenant-a",
+        boleto_id="bol-1",
+        codigo_solicitacao="c-1",
+        situacao="EM_PROCESSAMENTO",
+    ),
+    BoletoSyncRequested(tenant_id="tenant-a", boleto_id="bol-1", job_id="job-2"),
+    BoletoSynced(
+        tenant_id="tenant-a",
+        boleto_id="bol-1",
+        job_id="job-2",
+        pdf_version=1,
+        sha256="a" * 64,
+        size=900,
+    ),
+    BoletoSyncFailed(
+        tenant_id="tenant-a", boleto_id="bol-1", job_id="job-2", code="sync_failed", message="m"
+    ),
 ]
 
 

@@ -43,6 +43,12 @@ def test_the_registry_holds_every_event_defined_in_shared() -> None:
         "conversion.started.v1",
         "conversion.completed.v1",
         "conversion.failed.v1",
+        "conversion.deleted.v1",
+        "charge.issue.requested.v1",
+        "charge.issued.v1",
+        "boleto.sync.requested.v1",
+        "boleto.synced.v1",
+        "boleto.sync.failed.v1",
     }
 
 
@@ -100,13 +106,20 @@ def test_options_default_to_mspdi_without_timephased_data() -> None:
     assert ConversionOptions() == ConversionOptions(target="mspdi", timephased=False)
 
 
-JOB_EVENTS = sorted(k for k, m in Event.registry.items() if "job_id" in m.model_fields)
+JOB_EVENTS = sorted(k for k, m in Event.registry.items() if k.startswith("conversion."))
+BOLETO_EVENTS = sorted(k for k, m in Event.registry.items() if "boleto_id" in m.model_fields)
 
 
 @pytest.mark.parametrize("key", JOB_EVENTS)
 def test_events_about_a_job_use_its_id_as_subject(key: str) -> None:
     event = Event.registry[key].model_construct(tenant_id="t", job_id="job-9")
     assert event.subject() == "job-9"
+
+
+@pytest.mark.parametrize("key", BOLETO_EVENTS)
+def test_events_about_a_boleto_use_its_id_as_subject(key: str) -> None:
+    event = Event.registry[key].model_construct(tenant_id="t", boleto_id="bol-9", job_id="job-9")
+    assert event.subject() == "bol-9"
 
 
 def test_every_event_carries_its_tenant() -> None:

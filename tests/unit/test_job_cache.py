@@ -6,25 +6,35 @@ from upload.cache import JobCache
 
 
 def test_a_cached_job_is_served_until_it_changes() -> None:
-    cache = JobCache(settle_s=0)
+    cache = JobCache()
     cache.put("cv_1", {"status": "queued"}, time.monotonic())
     assert cache.get("cv_1") == {"status": "queued"}
     cache.on_event("conversion.completed.v1", {"ce-subject": "cv_1"})
     assert cache.get("cv_1") is None
 
 
-def test_a_read_begun_just_after_an_event_is_not_kept() -> None:
-    """The worker may not have written the event's change yet: such a read may be stale."""
-    cache = JobCache(settle_s=5)
-    cache.forget("cv_1")
-    cache.put("cv_1", {"status": "queued"}, time.monotonic())
+def test_a_read_that_does_not_show_the_last_event_yet_is_not_kept() -> None:
+    """The worker applies the event to the database a moment after the API hears it."""
+    cache = JobCache()
+    cache.on_event("conversion.completed.v1", {"ce-subject": "cv_1"})
+    cache.put("cv_1", {"status": "converting"}, time.monotonic())
     assert cache.get("cv_1") is None
-    cache.put("cv_2", {"status": "queued"}, time.monotonic())
-    assert cache.get("cv_2") is not None
+    cache.put("cv_1", {"status": "completed"}, time.monotonic())
+    assert cache.get("cv_1") == {"status": "completed"}
+    cache.on_event("conversion.started.v1", {"ce-subject": "cv_2"})  # late, after the outcome
+    cache.put("cv_2", {"status": "failed"}, time.monotonic())
+    assert cache.get("cv_2") == {"status": "failed"}
+
+
+def test_events_of_other_kinds_are_ignored() -> None:
+    cache = JobCache()
+    cache.put("cv_1", {"status": "queued"}, time.monotonic())
+    cache.on_event("conversion.requested.v1", {"ce-subject": "cv_1"})
+    assert cache.get("cv_1") == {"status": "queued"}
 
 
 def test_entries_expire_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = JobCache(max_entries=2, max_age_s=10, settle_s=0)
+    cache = JobCache(max_entries=2, max_age_s=10)
     now = time.monotonic()
     for job_id in ("a", "b", "c"):
         cache.put(job_id, {"id": job_id}, now)
@@ -34,7 +44,7 @@ def test_entries_expire_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch
 
 
 async def test_fetch_loads_once_then_serves_from_memory() -> None:
-    cache = JobCache(settle_s=0)
+    cache = JobCache()
     loads = []
 
     async def load(job_id: str) -> dict[str, str]:

@@ -157,7 +157,7 @@ class BoletoSynced(Event):
 
     boleto_id: str
     job_id: str
-    version: int
+    pdf_version: int
     sha256: str
     size: int
 

@@ -160,7 +160,7 @@ async def _store_version(
         tenant_id=boleto["tenant"],
         boleto_id=boleto["_id"],
         job_id=event.job_id,
-        version=version_number,
+        pdf_version=version_number,
         sha256=sha256,
         size=len(pdf),
     )

@@ -1,9 +1,9 @@
 """Job documents kept in the API replica, so a poll of an unchanged job costs no database read.
 
 Every replica hears the conversion events (a broadcast queue of its own) and forgets the jobs
-they touch. The upload worker applies the same event to the database a moment later, so a
-read begun within ``settle_s`` of an event is served but not kept; ``max_age_s`` bounds what
-a missed event (a broker reconnect) could leave stale.
+they touch. The upload worker applies the same event to the database a moment later, so
+until a read shows the status the event implies, reads are served but not kept;
+``max_age_s`` bounds what a missed event (a broker reconnect) could leave stale.
 """
 
 import time
@@ -20,6 +20,13 @@ from shared.events import (
     ConversionStarted,
 )
 
+# the statuses a job can have once the database reflects each event
+_SETTLED = {
+    ConversionStarted.routing_key(): {"converting", "completed", "failed"},
+    ConversionCompleted.routing_key(): {"completed"},
+    ConversionFailed.routing_key(): {"failed"},
+    ConversionDeleted.routing_key(): set(),
+}
 CHANGES = [
     e.routing_key()
     for e in (ConversionStarted, ConversionCompleted, ConversionFailed, ConversionDeleted)
@@ -30,12 +37,10 @@ LOOKUPS = Counter("upload_job_cache_lookups_total", "Job reads by the API", ["ou
 
 
 class JobCache:
-    def __init__(
-        self, max_entries: int = 50_000, max_age_s: float = 30.0, settle_s: float = 2.0
-    ) -> None:
-        self.max_entries, self.max_age_s, self.settle_s = max_entries, max_age_s, settle_s
+    def __init__(self, max_entries: int = 50_000, max_age_s: float = 30.0) -> None:
+        self.max_entries, self.max_age_s = max_entries, max_age_s
         self._jobs: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
-        self._changed: OrderedDict[str, float] = OrderedDict()
+        self._pending: OrderedDict[str, set[str]] = OrderedDict()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         entry = self._jobs.get(job_id)
@@ -46,24 +51,29 @@ class JobCache:
         return entry[1]
 
     def put(self, job_id: str, doc: dict[str, Any], read_started: float) -> None:
-        changed = self._changed.get(job_id)
-        if changed is not None and read_started < changed + self.settle_s:
-            return
+        expected = self._pending.get(job_id)
+        if expected is not None:
+            if doc["status"] not in expected:
+                return  # the database does not show the last event yet
+            del self._pending[job_id]
         self._jobs[job_id] = (read_started, doc)
         self._jobs.move_to_end(job_id)
         while len(self._jobs) > self.max_entries:
             self._jobs.popitem(last=False)
 
-    def forget(self, job_id: str) -> None:
+    def forget(self, job_id: str, until_status: set[str] | None = None) -> None:
+        """Drop the job; with ``until_status``, keep no read of it until it shows one of them."""
         self._jobs.pop(job_id, None)
-        self._changed[job_id] = time.monotonic()
-        self._changed.move_to_end(job_id)
-        while len(self._changed) > self.max_entries:
-            self._changed.popitem(last=False)
+        if until_status is None:
+            return
+        self._pending[job_id] = until_status
+        self._pending.move_to_end(job_id)
+        while len(self._pending) > self.max_entries:
+            self._pending.popitem(last=False)
 
-    def on_event(self, _: str, headers: dict[str, str]) -> None:
-        if job_id := headers.get("ce-subject"):
-            self.forget(job_id)
+    def on_event(self, routing_key: str, headers: dict[str, str]) -> None:
+        if (job_id := headers.get("ce-subject")) and routing_key in _SETTLED:
+            self.forget(job_id, _SETTLED[routing_key])
 
     async def fetch(
         self, job_id: str, load: Callable[[str], Awaitable[dict[str, Any] | None]]

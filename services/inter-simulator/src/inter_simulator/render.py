@@ -1,0 +1,97 @@
+"""Charges as the bank's JSON shows them.
+
+The bank mixes number and string amounts (``valorNominal: 100.5`` next to
+``valorTotalRecebido: "0"``); the mix is reproduced on purpose so clients must take both.
+"""
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from inter_simulator.store import Charge
+
+
+def amount_number(value: Decimal) -> float:
+    return float(value)
+
+
+def amount_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def charge_view(charge: Charge) -> dict[str, Any]:
+    view: dict[str, Any] = {"cobranca": _cobranca(charge)}
+    if numbers := charge.numbers:
+        view["boleto"] = {
+            "nossoNumero": numbers.nosso_numero,
+            "codigoBarras": numbers.codigo_barras,
+            "linhaDigitavel": numbers.linha_digitavel,
+        }
+        view["pix"] = {"txid": numbers.txid, "pixCopiaECola": numbers.pix_copia_e_cola}
+    return view
+
+
+def callback_item(charge: Charge) -> dict[str, Any]:
+    """One entry of the array the bank POSTs to the registered webhook."""
+    item: dict[str, Any] = {
+        "codigoSolicitacao": charge.codigo,
+        "seuNumero": charge.request.seu_numero,
+        "situacao": charge.situacao,
+        "dataHoraSituacao": charge.changed.isoformat(timespec="milliseconds"),
+        "valorNominal": amount_text(charge.request.valor_nominal),
+        "valorTotalRecebido": amount_text(charge.received),
+        "origemRecebimento": charge.origem,
+    }
+    if charge.motivo_cancelamento:
+        item["motivoCancelamento"] = charge.motivo_cancelamento
+    if numbers := charge.numbers:
+        item |= {
+            "nossoNumero": numbers.nosso_numero,
+            "codigoBarras": numbers.codigo_barras,
+            "linhaDigitavel": numbers.linha_digitavel,
+            "txid": numbers.txid,
+            "pixCopiaECola": numbers.pix_copia_e_cola,
+        }
+    return item
+
+
+def page_view(charges: list[Charge], page: int, size: int) -> dict[str, Any]:
+    total = len(charges)
+    pages = math.ceil(total / size)
+    chunk = charges[page * size : (page + 1) * size]
+    return {
+        "totalPaginas": pages,
+        "totalElementos": total,
+        "ultimaPagina": page >= pages - 1,
+        "primeiraPagina": page == 0,
+        "tamanhoPagina": size,
+        "numeroDeElementos": len(chunk),
+        "cobrancas": [charge_view(charge) for charge in chunk],
+    }
+
+
+def _cobranca(charge: Charge) -> dict[str, Any]:
+    request = charge.request
+    cobranca: dict[str, Any] = {
+        "codigoSolicitacao": charge.codigo,
+        "seuNumero": request.seu_numero,
+        "dataEmissao": charge.created.date().isoformat(),
+        "dataVencimento": request.data_vencimento.isoformat(),
+        "valorNominal": amount_number(request.valor_nominal),
+        "tipoCobranca": "SIMPLES",
+        "situacao": charge.situacao,
+        "dataSituacao": charge.changed.date().isoformat(),
+        "valorTotalRecebido": amount_text(charge.received),
+        "arquivada": False,
+        "pagador": request.pagador.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    if charge.origem:
+        cobranca["origemRecebimento"] = charge.origem
+    if charge.motivo_cancelamento:
+        cobranca["motivoCancelamento"] = charge.motivo_cancelamento
+    extras = request.model_dump(
+        mode="json", by_alias=True, exclude_none=True, include={"mensagem", "multa", "mora"}
+    )
+    if request.desconto:
+        extras["descontos"] = [request.desconto.model_dump(mode="json", by_alias=True)]
+    return cobranca | extras
