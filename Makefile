@@ -33,7 +33,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy shared/src services/upload/src services/converter/src
+	$(VENV)/bin/mypy shared/src services/*/src
 
 bench: venv
 	$(PY) scripts/bootstrap.py

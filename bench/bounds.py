@@ -63,6 +63,7 @@ def _cpu_bound(r: Results, run: Run, busy: float, cores: int) -> str:
     top = ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(rest.items(), key=lambda kv: -kv[1]))
     services = sum(per_file.values()) - per_file[CLIENT]
     by_round = ", ".join(f"{cpu_ms_per_file(each, JVM):.0f}" for each in r.rounds)
+    database = ", ".join(f"{cpu_ms_per_file(each, DATABASE):.0f}" for each in r.rounds)
     return (
         f"Pipeline throughput: CPU-bound. The {cores} cores were {busy:.0%} busy in the median "
         f"round ({run.cpu.others / run.cpu.wall / cores:.0%} of them on other processes). Per "
@@ -71,8 +72,9 @@ def _cpu_bound(r: Results, run: Run, busy: float, cores: int) -> str:
         f"each JVM warms its JIT on its own share of the files), everything else in the pipeline "
         f"{sum(rest.values()):.1f} ms ({top}), the benchmark client {per_file[CLIENT]:.1f} ms. "
         f"At {services:.0f} ms of CPU per file the services cap the pipeline near "
-        f"{cores * 1000 / services:.0f} files/s on {cores} cores; SecantusDB, one Python process, "
-        f"alone caps it near {1000 / per_file[DATABASE]:.0f} files/s."
+        f"{cores * 1000 / services:.0f} files/s on {cores} cores; SecantusDB, one Python process "
+        f"(by round: {database} ms per file), alone caps it near "
+        f"{1000 / per_file[DATABASE]:.0f} files/s."
     )
 
 

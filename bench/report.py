@@ -123,6 +123,11 @@ def _statuses(runs: list[Run]) -> str:
     return " / ".join(sorted(seen)).replace(", 0 failed", "") + " per round"
 
 
+def _others(r: Results, runs: list[Run]) -> str:
+    cores = int(r.machine["cores"])
+    return ", ".join(f"{run.cpu.others / (run.cpu.wall * cores):.0%}" for run in runs)
+
+
 def _figures(r: Results) -> str:
     lat, over = r.latencies_ms, r.overheads_ms
     rounds = ", ".join(f"{run.files_per_s:.1f}" for run in r.rounds)
@@ -137,8 +142,9 @@ def _figures(r: Results) -> str:
         ),
         (
             f"Pipeline throughput, {r.settings['concurrency']} clients, median of {len(r.rounds)}",
-            f"**{r.pipeline_files_per_s:.1f} files/s** (rounds: {rounds}; {_statuses(r.rounds)}); "
-            f"first warm-up round {r.first_round.files_per_s:.1f}",
+            f"**{r.pipeline_files_per_s:.1f} files/s** (rounds: {rounds}; {_statuses(r.rounds)}; "
+            f"other processes took {_others(r, r.rounds)} of the CPU); first warm-up round "
+            f"{r.first_round.files_per_s:.1f}",
         ),
         (
             "First job after start, alone",
@@ -147,7 +153,8 @@ def _figures(r: Results) -> str:
         (
             "Pipeline latency, one file at a time, p50 / p95",
             f"{percentile(lat, 50):.0f} / {percentile(lat, 95):.0f} ms "
-            f"({_statuses([r.latency]).removesuffix(' per round')})",
+            f"({_statuses([r.latency]).removesuffix(' per round')}; other processes took "
+            f"{_others(r, [r.latency])} of the CPU)",
         ),
         (
             f"Overhead over raw MPXJ per file, p50 / p95 ({len(over)} files)",

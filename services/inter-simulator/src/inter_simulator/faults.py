@@ -12,6 +12,7 @@ from inter_simulator.limits import GROUPS
 from inter_simulator.settings import GroupFaults, SimulatorSettings
 
 FaultKind = Literal["none", "error", "timeout", "malformed"]
+FAULT_KINDS = ("error", "timeout", "malformed")
 ERROR_STATUSES = (500, 502, 503)
 
 
@@ -67,7 +68,7 @@ class FaultInjector:
     def draw(self, group: str) -> Fault:
         delay = self._latency(group)
         roll, threshold = self.random.random(), 0.0
-        for kind in ("error", "timeout", "malformed"):
+        for kind in FAULT_KINDS:
             threshold += self.config.value(group, f"{kind}_rate")
             if roll < threshold:
                 return Fault(delay, kind, self._status(kind))  # type: ignore[arg-type]

@@ -103,7 +103,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+        return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 def _text(value: Any) -> str | None:

@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from inter_simulator.auth import TokenIssuer
-from inter_simulator.faults import FaultConfig, FaultInjector
+from inter_simulator.faults import FAULT_KINDS, FaultConfig, FaultInjector
 from inter_simulator.limits import GROUPS, RateLimiter, limit_config, preset
 from inter_simulator.problems import InterError, violations
 from inter_simulator.settings import Profile, SimulatorSettings
@@ -57,11 +57,13 @@ class Simulator:
     def reset(self, keep_config: bool = False) -> None:
         """Forget charges, tokens, webhook and counters; the start configuration unless kept."""
         settings = self.settings
-        if not keep_config:
+        limits, faults = limit_config(settings), FaultConfig.from_settings(settings)
+        if keep_config:
+            limits, faults = self.limiter.config, self.faults.config
+        else:
             self.behaviour = self._start_behaviour()
-        self.limiter = RateLimiter(self.limiter.config if keep_config else limit_config(settings))
-        faults = self.faults.config if keep_config else FaultConfig.from_settings(settings)
-        self.faults = FaultInjector(faults)
+        self.limiter: RateLimiter = RateLimiter(limits)
+        self.faults: FaultInjector = FaultInjector(faults)
         self.store = ChargeStore(
             lambda: self.behaviour.processing_delay_seconds,
             settings.duplicate_window_seconds,
@@ -81,8 +83,8 @@ class Simulator:
             if name in given and (given[name] is not None or name == "global_limit"):
                 setattr(limits, name, given[name])
         self.limiter.config = limits
-        behaviour = {k: v for k, v in given.items() if k in Behaviour.model_fields and v is not None}
-        self.behaviour = self.behaviour.model_copy(update=behaviour)
+        changes = {k: v for k, v in given.items() if k in Behaviour.model_fields and v is not None}
+        self.behaviour = self.behaviour.model_copy(update=changes)
 
     def config_view(self) -> dict[str, Any]:
         return {
@@ -94,7 +96,7 @@ class Simulator:
     def stats(self) -> dict[str, Any]:
         limits = self.limiter.stats()
         for group, entry in limits["groups"].items():
-            entry["faults"] = dict(self.faults.counts[group])
+            entry["faults"] = {kind: self.faults.counts[group][kind] for kind in FAULT_KINDS}
         by_situacao = self.store.by_situacao()
         return {
             "profile": self.limiter.config.profile,
@@ -110,7 +112,8 @@ class Simulator:
         try:
             config = FaultConfig.model_validate(self.faults.config.model_dump() | changes)
         except ValidationError as exc:
-            raise InterError(400, "Configuração de falhas inválida", violations(exc.errors()))
+            detail = "Configuração de falhas inválida"
+            raise InterError(400, detail, violations(exc.errors())) from None
         self.faults.config = config
         if "seed" in changes:
             self.faults.random.seed(config.seed)

@@ -84,7 +84,9 @@ class ChargeStore:
     def issue(self, request: ChargeRequest) -> Charge:
         now, key = time.monotonic(), _duplicate_key(request)
         if now - self.recent.get(key, -self.duplicate_window - 1) <= self.duplicate_window:
-            raise InterError(409, "Cobrança duplicada: mesma seuNumero, valor, vencimento e pagador")
+            raise InterError(
+                409, "Cobrança duplicada: mesmos seuNumero, valor, vencimento, pagador"
+            )
         self.recent[key] = now
         delay = self.processing_delay()
         charge = Charge(
@@ -145,7 +147,8 @@ class ChargeStore:
                 charge.move("A_RECEBER", issued_at)
         due = charge.request.data_vencimento
         if charge.situacao == "A_RECEBER" and due < today():
-            charge.move("ATRASADO", datetime.combine(due + timedelta(days=1), datetime.min.time(), BRASILIA))
+            overdue = datetime.combine(due + timedelta(days=1), datetime.min.time(), BRASILIA)
+            charge.move("ATRASADO", overdue)
 
 
 def _duplicate_key(request: ChargeRequest) -> DuplicateKey:
@@ -163,4 +166,3 @@ def _numbers(charge: Charge) -> IssuedNumbers:
     return issue_numbers(
         charge.sequence, request.valor_nominal, request.data_vencimento, txid, BENEFICIARY
     )
-

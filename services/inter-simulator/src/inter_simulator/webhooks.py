@@ -75,7 +75,8 @@ class Webhooks:
 
     def stats(self) -> dict[str, Any]:
         registered = self.registration.url if self.registration else None
-        return {"url": registered, "pending": len(self.tasks), **self.counts}
+        counts = {name: self.counts[name] for name in ("attempts", "delivered", "failed")}
+        return {"url": registered, "pending": len(self.tasks), **counts}
 
     def reset(self) -> None:
         for task in self.tasks:

@@ -1,0 +1,111 @@
+"""``/cobranca/v3/cobrancas``: issue, get, list, PDF, cancel, webhook, and the sandbox's pay."""
+
+import base64
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from inter_simulator.deps import Reader, Sim, Writer
+from inter_simulator.pdf import boleto_pdf
+from inter_simulator.problems import InterError, violation
+from inter_simulator.render import callback_item, charge_view, page_view
+from inter_simulator.schemas import CancelRequest, ChargeRequest, PayRequest, WebhookRequest
+from inter_simulator.store import ChargeFilter
+
+SITUACOES = frozenset(
+    {
+        "RECEBIDO",
+        "A_RECEBER",
+        "MARCADO_RECEBIDO",
+        "ATRASADO",
+        "CANCELADO",
+        "EXPIRADO",
+        "FALHA_EMISSAO",
+        "EM_PROCESSAMENTO",
+        "PROTESTO",
+    }
+)
+router = APIRouter(prefix="/cobranca/v3/cobrancas", tags=["cobrancas"])
+
+
+@router.put("/webhook", status_code=204)
+async def put_webhook(sim: Sim, _: Writer, body: WebhookRequest) -> Response:
+    sim.webhooks.register(body.webhook_url)
+    return Response(status_code=204)
+
+
+@router.get("/webhook")
+async def get_webhook(sim: Sim, _: Reader) -> dict[str, str]:
+    return sim.webhooks.current().view()
+
+
+@router.delete("/webhook", status_code=204)
+async def delete_webhook(sim: Sim, _: Writer) -> Response:
+    sim.webhooks.delete()
+    return Response(status_code=204)
+
+
+@router.post("")
+async def issue(sim: Sim, _: Writer, body: ChargeRequest) -> dict[str, str]:
+    return {"codigoSolicitacao": sim.store.issue(body).codigo}
+
+
+@router.get("")
+async def search(
+    sim: Sim,
+    _: Reader,
+    data_inicial: Annotated[date, Query(alias="dataInicial")],
+    data_final: Annotated[date, Query(alias="dataFinal")],
+    filtrar_por: Annotated[
+        Literal["VENCIMENTO", "EMISSAO", "PAGAMENTO"], Query(alias="filtrarDataPor")
+    ] = "VENCIMENTO",
+    situacao: Annotated[list[str] | None, Query()] = None,
+    seu_numero: Annotated[str | None, Query(alias="seuNumero")] = None,
+    cpf_cnpj: Annotated[str | None, Query(alias="cpfCnpjPessoaPagadora")] = None,
+    size: Annotated[int, Query(alias="paginacao.itensPorPagina", ge=1, le=1000)] = 100,
+    page: Annotated[int, Query(alias="paginacao.paginaAtual", ge=0)] = 0,
+) -> dict[str, Any]:
+    if data_inicial > data_final:
+        reason = "dataInicial deve ser anterior ou igual a dataFinal"
+        raise InterError(400, "Período inválido", [violation(reason, "dataInicial", data_inicial)])
+    wanted = ChargeFilter(
+        data_inicial, data_final, filtrar_por, _situacoes(situacao), seu_numero, cpf_cnpj
+    )
+    return page_view(sim.store.search(wanted), page, size)
+
+
+@router.get("/{codigo}")
+async def get(sim: Sim, _: Reader, codigo: str) -> dict[str, Any]:
+    return charge_view(sim.store.get(codigo))
+
+
+@router.get("/{codigo}/pdf")
+async def pdf(sim: Sim, _: Reader, codigo: str) -> dict[str, str]:
+    charge = sim.store.get(codigo)
+    if charge.numbers is None:
+        raise InterError(400, f"PDF indisponível: cobrança em situação {charge.situacao}")
+    return {"pdf": base64.b64encode(boleto_pdf(charge)).decode()}
+
+
+@router.post("/{codigo}/cancelar", status_code=202)
+async def cancel(sim: Sim, _: Writer, codigo: str, body: CancelRequest) -> Response:
+    charge = sim.store.cancel(codigo, body.motivo_cancelamento)
+    sim.webhooks.notify([callback_item(charge)])
+    return Response(status_code=202)
+
+
+@router.post("/{codigo}/pagar", status_code=204)
+async def pay(sim: Sim, _: Writer, codigo: str, body: PayRequest | None = None) -> Response:
+    """Sandbox only: settle the charge and fire the webhook callback."""
+    charge = sim.store.pay(codigo, body or PayRequest())
+    sim.webhooks.notify([callback_item(charge)])
+    return Response(status_code=204)
+
+
+def _situacoes(values: list[str] | None) -> frozenset[str]:
+    wanted = frozenset(s.strip() for value in values or [] for s in value.split(",") if s.strip())
+    if unknown := wanted - SITUACOES:
+        reason = f"situação desconhecida; use {sorted(SITUACOES)}"
+        raise InterError(400, "Situação inválida", [violation(reason, "situacao", sorted(unknown))])
+    return wanted

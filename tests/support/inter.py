@@ -1,0 +1,199 @@
+"""The Banco Inter simulator for tests and benchmarks: in-process (ASGI) or as its own process."""
+
+import ipaddress
+import os
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bootstrap import free_port, port_open
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from inter_simulator.app import create_app
+from inter_simulator.settings import SimulatorSettings
+
+CLIENT_ID, CLIENT_SECRET = "sim-client", "sim-secret"
+SCOPES = "boleto-cobranca.read boleto-cobranca.write"
+CHARGES = "/cobranca/v3/cobrancas"
+CPF, CNPJ = "52998224725", "11222333000181"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def simulator_client(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh simulator app served in-process; ``settings`` are ``SimulatorSettings`` fields."""
+    app = create_app(SimulatorSettings(**settings))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://inter.test") as client,
+    ):
+        yield client
+
+
+@contextmanager
+def simulator_process(log: Path, **env: str) -> Iterator[str]:
+    """``python -m inter_simulator`` on a free port; yields its base URL (https when TLS is on).
+
+    ``env`` holds ``INTER_SIM_*`` variables without the prefix, e.g. ``PROFILE="original"``.
+    """
+    port = free_port()
+    variables = {f"INTER_SIM_{name.upper()}": value for name, value in env.items()}
+    variables |= {"INTER_SIM_PORT": str(port), "LOG_FORMAT": "json"}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "inter_simulator"],
+            env={**os.environ, **variables},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_listening(port, process, log)
+        scheme = "https" if "INTER_SIM_TLS_CERT_FILE" in variables else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def token(client: httpx.AsyncClient, scope: str = SCOPES) -> dict[str, str]:
+    """Authorization headers with a fresh token."""
+    response = await client.post(
+        "/oauth/v2/token",
+        data={
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "grant_type": "client_credentials",
+            "scope": scope,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def charge_body(**overrides: Any) -> dict[str, Any]:
+    """A valid charge request; ``pagador`` overrides merge into the default payer."""
+    body: dict[str, Any] = {
+        "seuNumero": "PROP-0001",
+        "valorNominal": 100.5,
+        "dataVencimento": (date.today() + timedelta(days=30)).isoformat(),
+        "numDiasAgenda": 30,
+        "pagador": {
+            "cpfCnpj": CPF,
+            "tipoPessoa": "FISICA",
+            "nome": "João da Silva",
+            "endereco": "Rua das Flores, 100",
+            "cidade": "Belo Horizonte",
+            "uf": "MG",
+            "cep": "30110000",
+        },
+        "mensagem": {"linha1": "Proposta 0001"},
+    }
+    body["pagador"] |= overrides.pop("pagador", {})
+    return body | overrides
+
+
+async def configure(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
+    response = await client.post("/_sim/config", json=changes)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def stats(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/_sim/stats")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the simulator exited with {process.returncode}; see {log}")
+        if port_open(port):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the simulator did not listen on {port} within 30 s; see {log}")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+    def client_context(self, with_certificate: bool = True) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if with_certificate:
+            context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+
+def write_tls_files(folder: Path) -> TlsFiles:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inter-sim test CA")])
+    ca = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
+    files = TlsFiles(*(folder / name for name in _TLS_NAMES))
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for cert_path, key_path, common_name in (
+        (files.server_cert, files.server_key, "127.0.0.1"),
+        (files.client_cert, files.client_key, "sim-client"),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        cert = _certificate(name, ca_name, key.public_key(), ca_key, ca=False)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return files
+
+
+_TLS_NAMES = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+
+
+def _certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    signer: ec.EllipticCurvePrivateKey,
+    ca: bool,
+) -> x509.Certificate:
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+        builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
+    return builder.sign(signer, hashes.SHA256())
