@@ -1,6 +1,7 @@
 """The references the pipeline is measured against: raw MPXJ in a warm JVM, and a JVM per file."""
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -27,7 +28,11 @@ UniversalProjectWriter(FileFormat.MSPDI).write(project, File(sys.argv[2]))
 
 @dataclass(frozen=True)
 class RawRun:
-    """Timed passes of one warm JVM over every file (after a warm-up pass)."""
+    """Timed passes of one warm JVM over every file (after a warm-up pass).
+
+    Files/s come from the median pass, so a burst of other load on the machine during one
+    pass does not move the figure; ``others_share`` tells how busy the machine was anyway.
+    """
 
     threads: int
     files: int
@@ -36,10 +41,15 @@ class RawRun:
     per_file_ms: dict[str, float]
     failed: list[str]
     others_cpu: float  # busy seconds of other processes on the machine during the run
+    elapsed: float  # seconds the child process ran (JVM start, warm-up and timed passes)
 
     @property
     def files_per_s(self) -> float:
-        return self.files * len(self.pass_seconds) / sum(self.pass_seconds)
+        return self.files / statistics.median(self.pass_seconds)
+
+    @property
+    def others_share(self) -> float:
+        return self.others_cpu / (self.elapsed * (os.cpu_count() or 1))
 
     @property
     def cpu_ms_per_file(self) -> float:
@@ -52,15 +62,16 @@ class RawRun:
 
 def raw_mpxj(files: list[Path], threads: int = 1, passes: int = 5, engine: bool = False) -> RawRun:
     args = [sys.executable, str(RAW_SCRIPT), "--threads", str(threads), "--passes", str(passes)]
-    busy, child_cpu = machine_cpu(), _children_cpu()
+    busy, child_cpu, started = machine_cpu(), _children_cpu(), time.perf_counter()
     done = subprocess.run(
         [*args, *(["--engine"] if engine else []), *map(str, files)],
         capture_output=True,
         check=True,
         timeout=1800,
     )
-    others = machine_cpu() - busy - (_children_cpu() - child_cpu)
-    return RawRun(**json.loads(done.stdout), others_cpu=max(others, 0.0))
+    elapsed = time.perf_counter() - started
+    others = max(machine_cpu() - busy - (_children_cpu() - child_cpu), 0.0)
+    return RawRun(**json.loads(done.stdout), others_cpu=others, elapsed=elapsed)
 
 
 def jvm_per_file(files: list[Path]) -> list[float]:

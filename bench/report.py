@@ -111,9 +111,10 @@ def _targets(r: Results) -> str:
 def _raw_row(label: str, run: RawRun) -> tuple[str, str]:
     return (
         label,
-        f"{run.files_per_s:.1f} files/s over {len(run.pass_seconds)} passes; per file p50 "
+        f"{run.files_per_s:.1f} files/s (median of {len(run.pass_seconds)} passes); per file p50 "
         f"{run.p50_ms:.1f} ms; {run.cpu_ms_per_file:.1f} ms CPU per file "
-        f"({run.cpu_seconds / sum(run.pass_seconds):.2f} cores busy)",
+        f"({run.cpu_seconds / sum(run.pass_seconds):.2f} cores busy; other processes took "
+        f"{run.others_share:.0%} of the CPU)",
     )
 
 

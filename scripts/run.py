@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from bootstrap import BootstrapError, ensure_rabbitmq, port_open, say, start_secantus
-from system import running_system
+from system import Ports, running_system
 
 ROOT = Path(__file__).resolve().parent.parent
-API_PORT = 8000
+PORTS = Ports(upload=8000, boleto=8002, simulator=8090)
 
 
 def _stop(*_: object) -> None:
@@ -26,8 +26,9 @@ def main() -> int:
     data_dir = Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve()
     api_key = os.environ.get("DEV_API_KEY") or f"dev_{secrets.token_urlsafe(24)}"
     admin_key = os.environ.get("DEV_ADMIN_KEY") or f"admin_{secrets.token_urlsafe(24)}"
-    if port_open(API_PORT):
-        say(f"port {API_PORT} is already in use: is another `make run` still up?")
+    busy = [port for port in (PORTS.upload, PORTS.boleto, PORTS.simulator) if port_open(port)]
+    if busy:
+        say(f"ports {busy} are already in use: is another `make run` still up?")
         return 1
     for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background shell may ignore it
         signal.signal(sig, _stop)
@@ -46,7 +47,8 @@ def main() -> int:
             mongo.url,
             api_key=api_key,
             admin_key=admin_key,
-            api_port=API_PORT,
+            ports=PORTS,
+            boleto=True,
             ENVIRONMENT="development",
             LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
         ) as system:
@@ -69,13 +71,15 @@ def main() -> int:
 def _banner(api_key: str, admin_key: str, data_dir: Path) -> None:
     print(
         f"""
-  Conversion API   http://127.0.0.1:{API_PORT}   (OpenAPI: http://127.0.0.1:{API_PORT}/docs)
+  Conversion API   http://127.0.0.1:{PORTS.upload}   (OpenAPI: http://127.0.0.1:{PORTS.upload}/docs)
+  Boleto API       http://127.0.0.1:{PORTS.boleto}   (OpenAPI: http://127.0.0.1:{PORTS.boleto}/docs)
+  Inter simulator  http://127.0.0.1:{PORTS.simulator}   (control: /_sim/stats, /_sim/config)
   API key (dev)    {api_key}
   Admin key        {admin_key}
   Data             {data_dir}
   Logs             {data_dir / "logs"}
 
-  Try: curl -H "Authorization: Bearer {api_key}" -F file=@plan.mpp http://127.0.0.1:{API_PORT}/v1/conversions
+  Try: curl -H "Authorization: Bearer {api_key}" -F file=@plan.mpp http://127.0.0.1:{PORTS.upload}/v1/conversions
   Ctrl-C stops everything.
 """,
         flush=True,

@@ -22,6 +22,8 @@ class System:
     admin_key: str
     env: dict[str, str]
     logs: Path
+    boleto_url: str = ""
+    simulator_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(
@@ -41,6 +43,12 @@ class System:
     def start_converter(self, name: str = "converter", **extra_env: str) -> None:
         port = free_port()
         self.start(name, ["converter"], port, {"CONVERTER_OPS_PORT": str(port), **extra_env})
+
+    def start_boleto_worker(self, name: str, **extra_env: str) -> None:
+        port = free_port()
+        self.start(
+            name, ["boleto_sync", "worker"], port, {"BOLETO_OPS_PORT": str(port), **extra_env}
+        )
 
     def exited(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
@@ -82,6 +90,17 @@ def _wait_ready(
     raise RuntimeError(f"not ready within {timeout} s; see {log}")
 
 
+@dataclass(frozen=True)
+class Ports:
+    upload: int
+    boleto: int
+    simulator: int
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(free_port(), free_port(), free_port())
+
+
 @contextmanager
 def running_system(
     root: Path,
@@ -90,13 +109,19 @@ def running_system(
     *,
     api_key: str = "e2e-key",
     admin_key: str = "e2e-admin-key",
-    api_port: int | None = None,
+    ports: Ports | None = None,
+    boleto: bool = False,
     **settings: str,
 ) -> Iterator[System]:
-    """Every service as its own process, sharing one broker, database and data folder under root."""
-    api_port, worker_port = api_port or free_port(), free_port()
+    """Every service as its own process, sharing one broker, database and data folder under root.
+
+    With ``boleto``, also the Banco Inter simulator and boleto-sync (api and worker).
+    """
+    ports = ports or Ports.free()
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    upload_ops, boleto_ops = free_port(), free_port()
+    webhook = f"http://127.0.0.1:{ports.boleto}/v1/inter/webhook"
     env = {
         **os.environ,
         "ENVIRONMENT": "test",
@@ -106,17 +131,37 @@ def running_system(
         "DEV_API_KEY": api_key,
         "DEV_ADMIN_KEY": admin_key,
         "LOG_FORMAT": "json",
-        "UPLOAD_PORT": str(api_port),
-        "UPLOAD_OPS_PORT": str(worker_port),
-        "CONVERTER_WORK_DIR": str(root / "work"),
         "PYTHONUNBUFFERED": "1",
+        "UPLOAD_PORT": str(ports.upload),
+        "UPLOAD_OPS_PORT": str(upload_ops),
+        "CONVERTER_WORK_DIR": str(root / "work"),
+        "BOLETO_PORT": str(ports.boleto),
+        "BOLETO_OPS_PORT": str(boleto_ops),
+        "BOLETO_INTER_BASE_URL": f"http://127.0.0.1:{ports.simulator}",
+        "BOLETO_INTER_CLIENT_ID": "sim-client",
+        "BOLETO_INTER_CLIENT_SECRET": "sim-secret",
+        "BOLETO_WEBHOOK_URL": webhook,
+        "INTER_SIM_PORT": str(ports.simulator),
+        "INTER_SIM_ALLOW_HTTP_WEBHOOKS": "true",
         **settings,
     }
-    system = System(f"http://127.0.0.1:{api_port}", api_key, admin_key, env, logs)
+    system = System(
+        f"http://127.0.0.1:{ports.upload}",
+        api_key,
+        admin_key,
+        env,
+        logs,
+        boleto_url=f"http://127.0.0.1:{ports.boleto}",
+        simulator_url=f"http://127.0.0.1:{ports.simulator}",
+    )
     try:
-        system.start("upload-api", ["upload", "api"], api_port)
-        system.start("upload-worker", ["upload", "worker"], worker_port)
+        system.start("upload-api", ["upload", "api"], ports.upload)
+        system.start("upload-worker", ["upload", "worker"], upload_ops)
         system.start_converter()
+        if boleto:
+            system.start("inter-simulator", ["inter_simulator"], ports.simulator)
+            system.start("boleto-api", ["boleto_sync", "api"], ports.boleto)
+            system.start("boleto-worker", ["boleto_sync", "worker"], boleto_ops)
         yield system
     finally:
         system.stop()

@@ -18,8 +18,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             root,
             parts.rabbitmq_url,
             parts.mongodb_url,
+            boleto=True,
             MONGODB_DB="e2e",
             API_KEY_CACHE_SECONDS="1",
+            INTER_SIM_PROCESSING_DELAY_SECONDS="0.5",
+            BOLETO_PROCESSING_POLL_S="0.2",
+            # the bank's limits per second instead of per minute: same rules, faster tests
+            BOLETO_LIMIT_WINDOW_S="1",
+            INTER_SIM_WINDOW_SECONDS="1",
             RETRY_BASE_DELAY_MS="200",
         ) as running,
     ):

@@ -30,4 +30,5 @@ class BoletoSettings(BaseSettings):
     max_parallel_pdfs: int = 5
     processing_poll_s: float = 2.0
     processing_timeout_s: float = 300.0
+    webhook_url: str | None = None  # where the bank sends callbacks; registered at worker start
     webhook_token: str | None = Field(default=None, repr=False)

@@ -1,10 +1,15 @@
 """The boleto worker: issues charges and syncs PDFs within the global rate limits."""
 
 import asyncio
+from urllib.parse import urlencode
+
+import structlog
 
 from boleto_sync.bootstrap import boleto_service, inter_client, inter_http
 from boleto_sync.consumer import subscriptions
 from boleto_sync.handlers import WorkerDeps
+from boleto_sync.inter.client import InterClient
+from boleto_sync.inter.errors import InterError
 from boleto_sync.settings import BoletoSettings
 from shared.bootstrap import Infra
 from shared.http.ops import serve_ops
@@ -13,6 +18,8 @@ from shared.runtime import every, serve_until_stopped
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
 
+log = structlog.get_logger()
+
 
 async def run_worker(infra_settings: InfraSettings, settings: BoletoSettings) -> None:
     infra = await Infra.open(infra_settings)
@@ -20,9 +27,11 @@ async def run_worker(infra_settings: InfraSettings, settings: BoletoSettings) ->
     await service.repo.ensure_indexes()
     await service.relay.ensure_indexes()
     http = inter_http(settings)
+    inter = inter_client(infra, settings, http, service.limiter)
+    await _register_webhook(inter, settings)
     deps = WorkerDeps(
         service,
-        inter_client(infra, settings, http, service.limiter),
+        inter,
         settings.processing_poll_s,
         settings.processing_timeout_s,
     )
@@ -40,6 +49,20 @@ async def run_worker(infra_settings: InfraSettings, settings: BoletoSettings) ->
         ],
         [http.aclose, infra.close],
     )
+
+
+async def _register_webhook(inter: InterClient, settings: BoletoSettings) -> None:
+    """Tell the bank where to send charge callbacks (best effort: retried at the next start)."""
+    if not settings.webhook_url:
+        return
+    url = settings.webhook_url
+    if settings.webhook_token:
+        url += ("&" if "?" in url else "?") + urlencode({"token": settings.webhook_token})
+    try:
+        await inter.set_webhook(url)
+        log.info("inter.webhook_registered", url=settings.webhook_url)
+    except InterError as exc:
+        log.warning("inter.webhook_not_registered", error=str(exc))
 
 
 def main() -> None:
