@@ -25,10 +25,17 @@ class System:
     boleto_url: str = ""
     simulator_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _ports: dict[str, int] = field(default_factory=dict)
 
     def start(
-        self, name: str, args: list[str], ops_port: int, extra_env: dict[str, str] | None = None
+        self,
+        name: str,
+        args: list[str],
+        ops_port: int,
+        extra_env: dict[str, str] | None = None,
+        wait: bool = True,
     ) -> None:
+        """Start a process; with ``wait``, return once its /readyz answers 200."""
         env = {**self.env, **(extra_env or {})}
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
@@ -38,7 +45,12 @@ class System:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(ops_port, self.processes[name], self.logs / f"{name}.log")
+        self._ports[name] = ops_port
+        if wait:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str) -> None:
+        _wait_ready(self._ports[name], self.processes[name], self.logs / f"{name}.log")
 
     def start_converter(self, name: str = "converter", **extra_env: str) -> None:
         port = free_port()
@@ -155,13 +167,22 @@ def running_system(
         simulator_url=f"http://127.0.0.1:{ports.simulator}",
     )
     try:
-        system.start("upload-api", ["upload", "api"], ports.upload)
-        system.start("upload-worker", ["upload", "worker"], upload_ops)
-        system.start_converter()
+        converter_ops = free_port()
+        starts = [
+            ("upload-api", ["upload", "api"], ports.upload, {}),
+            ("upload-worker", ["upload", "worker"], upload_ops, {}),
+            ("converter", ["converter"], converter_ops, {"CONVERTER_OPS_PORT": str(converter_ops)}),
+        ]
         if boleto:
-            system.start("inter-simulator", ["inter_simulator"], ports.simulator)
-            system.start("boleto-api", ["boleto_sync", "api"], ports.boleto)
-            system.start("boleto-worker", ["boleto_sync", "worker"], boleto_ops)
+            starts += [
+                ("inter-simulator", ["inter_simulator"], ports.simulator, {}),
+                ("boleto-api", ["boleto_sync", "api"], ports.boleto, {}),
+                ("boleto-worker", ["boleto_sync", "worker"], boleto_ops, {}),
+            ]
+        for name, args, port, extra in starts:
+            system.start(name, args, port, extra, wait=False)
+        for name, *_ in starts:
+            system.wait_ready(name)
         yield system
     finally:
         system.stop()

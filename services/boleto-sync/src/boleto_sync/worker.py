@@ -28,7 +28,6 @@ async def run_worker(infra_settings: InfraSettings, settings: BoletoSettings) ->
     await service.relay.ensure_indexes()
     http = inter_http(settings)
     inter = inter_client(infra, settings, http, service.limiter)
-    await _register_webhook(inter, settings)
     deps = WorkerDeps(
         service,
         inter,
@@ -44,6 +43,7 @@ async def run_worker(infra_settings: InfraSettings, settings: BoletoSettings) ->
             infra_settings.retry_base_delay_ms,
         ),
         [
+            _register_webhook(inter, settings),
             every(2.0, service.relay.sweep, "outbox"),
             serve_ops(infra.checks(), settings.host, settings.ops_port),
         ],

@@ -91,7 +91,9 @@ async def serve_ops(checks: dict[str, Check], host: str, port: int) -> None:
     app = FastAPI(openapi_url=None)
     app.state.checks = checks
     app.include_router(ops_router())
-    server = _EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = _EmbeddedServer(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
     await server.serve()
 
 

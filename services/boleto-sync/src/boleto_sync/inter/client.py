@@ -130,8 +130,8 @@ def _decode(group: str, response: httpx.Response) -> Any:
         raise InterDuplicate(f"{group}: duplicate", status, body)
     if status >= 400:
         raise InterRejected(f"{group}: {_detail(body) or status}", status, body)
-    if status == 202 and body is None:
-        return {}
+    if body is None and not response.content:
+        return {}  # 202 / 204 without a body
     if body is None:
         raise InterMalformed(f"{group}: the response is not JSON", status)
     return body
