@@ -2,10 +2,12 @@
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
+import uvicorn
 
 from shared.messaging import Subscription
 
@@ -52,3 +54,30 @@ async def every(interval: float, action: Callable[[], Awaitable[object]], name: 
         except Exception:
             log.exception(f"{name}.failed")
         await asyncio.sleep(interval)
+
+
+def run_roles(
+    package: str,
+    host: str,
+    port: int,
+    worker: Callable[[], None] | None = None,
+    **uvicorn_options: Any,
+) -> None:
+    """``python -m <package> [api|worker]``: the HTTP API (``<package>.app:create_app``) or
+    the worker, chosen by the first argument."""
+    role = sys.argv[1] if len(sys.argv) > 1 else "api"
+    if role == "worker" and worker is not None:
+        worker()
+    elif role == "api":
+        uvicorn.run(
+            f"{package}.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **uvicorn_options,
+        )
+    else:
+        roles = "api|worker" if worker else "api"
+        sys.exit(f"usage: python -m {package} [{roles}], not {role!r}")

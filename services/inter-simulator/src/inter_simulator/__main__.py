@@ -4,22 +4,13 @@ import ssl
 import sys
 from typing import Any
 
-import uvicorn
-
 from inter_simulator.settings import SimulatorSettings
+from shared.runtime import run_roles
 
 
 def main() -> None:
     settings = SimulatorSettings()
-    uvicorn.run(
-        "inter_simulator.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        **tls_options(settings),
-    )
+    run_roles("inter_simulator", settings.host, settings.port, **tls_options(settings))
 
 
 def tls_options(settings: SimulatorSettings) -> dict[str, Any]:

@@ -1,30 +1,13 @@
 """``python -m upload api`` (HTTP API) or ``python -m upload worker`` (event consumer)."""
 
-import sys
-
-import uvicorn
-
+from shared.runtime import run_roles
 from upload.settings import UploadSettings
+from upload.worker import main as worker
 
 
 def main() -> None:
-    role = sys.argv[1] if len(sys.argv) > 1 else "api"
-    if role == "worker":
-        from upload.worker import main as worker_main
-
-        worker_main()
-    elif role == "api":
-        settings = UploadSettings()
-        uvicorn.run(
-            "upload.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-        )
-    else:
-        sys.exit(f"usage: python -m upload [api|worker], not {role!r}")
+    settings = UploadSettings()
+    run_roles("upload", settings.host, settings.port, worker)
 
 
 if __name__ == "__main__":
