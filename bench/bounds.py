@@ -66,7 +66,7 @@ def _cpu_bound(r: Results, run: Run, busy: float, cores: int) -> str:
     database = ", ".join(f"{cpu_ms_per_file(each, DATABASE):.0f}" for each in r.rounds)
     return (
         f"Pipeline throughput: CPU-bound. The {cores} cores were {busy:.0%} busy in the median "
-        f"round ({run.cpu.others / run.cpu.wall / cores:.0%} of them on other processes). Per "
+        f"round ({run.cpu.others_share(cores):.0%} of them on other processes). Per "
         f"file the JVM workers used {per_file[JVM]:.1f} ms of CPU (by round: {by_round}; raw "
         f"MPXJ {r.raw.cpu_ms_per_file:.1f}, the converter engine {r.engine.cpu_ms_per_file:.1f}: "
         f"each JVM warms its JIT on its own share of the files), everything else in the pipeline "

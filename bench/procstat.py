@@ -81,6 +81,9 @@ class CpuUsage:
         """Busy time of processes outside the groups (other users of the machine, the kernel)."""
         return max(self.seconds.get(MACHINE, 0.0) - self.ours, 0.0)
 
+    def others_share(self, cores: int) -> float:
+        return self.others / (self.wall * cores) if self.wall else 0.0
+
 
 def _sample(groups: Mapping[str, list[int]]) -> dict[str, float]:
     sample = {name: sum(process_cpu(pid) for pid in pids) for name, pids in groups.items()}

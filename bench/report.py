@@ -18,6 +18,7 @@ from bench.results import (
 )
 
 POST, POLL = "POST /v1/conversions", "GET /v1/conversions/{job_id}"
+NOISY = 0.10  # share of the CPU taken by other processes that makes a measurement suspect
 BEGIN, END = "<!-- conversion:begin -->", "<!-- conversion:end -->"
 SKELETON = """# Benchmarks
 
@@ -41,6 +42,7 @@ the machine was with other processes).
 def render(r: Results) -> str:
     parts = [
         _header(r),
+        *_noise(r),
         _targets(r),
         _figures(r),
         _bounds(r),
@@ -75,6 +77,24 @@ def _header(r: Results) -> str:
         f"before the run {m['load average before']}. Files: the {s['files']} MPP fixtures "
         f"({s['fixtures']}, {s['megabytes']} MB). Pipeline settings: {s['pipeline']}."
     )
+
+
+def _noise(r: Results) -> list[str]:
+    """A warning when other processes took a noticeable share of the CPU while measuring."""
+    cores = int(r.machine["cores"])
+    shares = {
+        "raw 1 thread": r.raw.others_share,
+        f"raw {r.threaded.threads} threads": r.threaded.others_share,
+        "engine": r.engine.others_share,
+        **{f"round {n}": run.cpu.others_share(cores) for n, run in enumerate(r.rounds, 1)},
+        "latency run": r.latency.cpu.others_share(cores),
+    }
+    noisy = {name: share for name, share in shares.items() if share > NOISY}
+    if not noisy:
+        return []
+    listed = ", ".join(f"{name} {share:.0%}" for name, share in noisy.items())
+    warning = f"**Noisy run**: other processes took a share of the CPU while measuring ({listed})"
+    return [f"{warning}; rerun on a quieter machine before trusting these figures."]
 
 
 def _met(ok: bool) -> str:
@@ -126,7 +146,7 @@ def _statuses(runs: list[Run]) -> str:
 
 def _others(r: Results, runs: list[Run]) -> str:
     cores = int(r.machine["cores"])
-    return ", ".join(f"{run.cpu.others / (run.cpu.wall * cores):.0%}" for run in runs)
+    return ", ".join(f"{run.cpu.others_share(cores):.0%}" for run in runs)
 
 
 def _figures(r: Results) -> str:

@@ -48,8 +48,15 @@ def marks(outcome: Outcome, inserted: dict[str, float], objects: Path) -> list[f
     result = written_at(objects, outcome.job_id, "result.*")
     if source is None or result is None or outcome.job_id not in inserted:
         return None
-    return [outcome.posted_at, source, inserted[outcome.job_id], outcome.accepted_at, result,
-            outcome.updated_at, outcome.observed_at]  # fmt: skip
+    return [
+        outcome.posted_at,
+        source,
+        inserted[outcome.job_id],
+        outcome.accepted_at,
+        result,
+        outcome.updated_at,
+        outcome.observed_at,
+    ]
 
 
 def stages(outcomes: Iterable[Outcome], root: Path) -> dict[str, float]:

@@ -15,7 +15,7 @@ from bootstrap import BootstrapError, ensure_rabbitmq, port_open, say, start_sec
 from system import Ports, running_system
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = Ports(upload=8000, boleto=8002, simulator=8090)
+PORTS = Ports(upload=8000, boleto=8002, simulator=8090, notifier=8001)
 
 
 def _stop(*_: object) -> None:
@@ -49,6 +49,7 @@ def main() -> int:
             admin_key=admin_key,
             ports=PORTS,
             boleto=True,
+            notifier=True,
             ENVIRONMENT="development",
             LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
         ) as system:

@@ -24,6 +24,7 @@ class System:
     logs: Path
     boleto_url: str = ""
     simulator_url: str = ""
+    notifier_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _ports: dict[str, int] = field(default_factory=dict)
 
@@ -107,10 +108,11 @@ class Ports:
     upload: int
     boleto: int
     simulator: int
+    notifier: int
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port())
 
 
 @contextmanager
@@ -123,16 +125,18 @@ def running_system(
     admin_key: str = "e2e-admin-key",
     ports: Ports | None = None,
     boleto: bool = False,
+    notifier: bool = False,
     **settings: str,
 ) -> Iterator[System]:
     """Every service as its own process, sharing one broker, database and data folder under root.
 
-    With ``boleto``, also the Banco Inter simulator and boleto-sync (api and worker).
+    With ``boleto``, also the Banco Inter simulator and boleto-sync (api and worker); with
+    ``notifier``, the notifier (api and worker).
     """
     ports = ports or Ports.free()
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    upload_ops, boleto_ops = free_port(), free_port()
+    upload_ops, boleto_ops, notifier_ops = free_port(), free_port(), free_port()
     webhook = f"http://127.0.0.1:{ports.boleto}/v1/inter/webhook"
     env = {
         **os.environ,
@@ -155,6 +159,9 @@ def running_system(
         "BOLETO_WEBHOOK_URL": webhook,
         "INTER_SIM_PORT": str(ports.simulator),
         "INTER_SIM_ALLOW_HTTP_WEBHOOKS": "true",
+        "NOTIFIER_PORT": str(ports.notifier),
+        "NOTIFIER_OPS_PORT": str(notifier_ops),
+        "NOTIFIER_PUBLIC_API_URL": f"http://127.0.0.1:{ports.upload}",
         **settings,
     }
     system = System(
@@ -165,6 +172,7 @@ def running_system(
         logs,
         boleto_url=f"http://127.0.0.1:{ports.boleto}",
         simulator_url=f"http://127.0.0.1:{ports.simulator}",
+        notifier_url=f"http://127.0.0.1:{ports.notifier}",
     )
     try:
         converter_ops = free_port()
@@ -178,6 +186,11 @@ def running_system(
                 ("inter-simulator", ["inter_simulator"], ports.simulator, {}),
                 ("boleto-api", ["boleto_sync", "api"], ports.boleto, {}),
                 ("boleto-worker", ["boleto_sync", "worker"], boleto_ops, {}),
+            ]
+        if notifier:
+            starts += [
+                ("notifier-api", ["notifier", "api"], ports.notifier, {}),
+                ("notifier-worker", ["notifier", "worker"], notifier_ops, {}),
             ]
         for name, args, port, extra in starts:
             system.start(name, args, port, extra, wait=False)

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from bootstrap import free_port
 from system import System, running_system
 
 from tests.support.infra import components
@@ -19,6 +20,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             parts.rabbitmq_url,
             parts.mongodb_url,
             boleto=True,
+            notifier=True,
             MONGODB_DB="e2e",
             API_KEY_CACHE_SECONDS="1",
             INTER_SIM_PROCESSING_DELAY_SECONDS="0.5",
@@ -27,6 +29,19 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             BOLETO_LIMIT_WINDOW_S="1",
             INTER_SIM_WINDOW_SECONDS="1",
             RETRY_BASE_DELAY_MS="200",
+            # receivers run on loopback here; short schedules and leases keep retries fast
+            NOTIFIER_ALLOW_HTTP="true",
+            NOTIFIER_ALLOW_LOOPBACK="true",
+            NOTIFIER_RETRY_SCHEDULE_S="0.2,0.4,0.8",
+            NOTIFIER_ATTEMPT_TIMEOUT_S="2",
+            NOTIFIER_LEASE_MARGIN_S="2",
+            NOTIFIER_SWEEP_INTERVAL_S="0.5",
+            NOTIFIER_DISABLE_AFTER_FAILURES="6",
+            NOTIFIER_DISABLE_AFTER_S="0",
+            NOTIFIER_HEARTBEAT_S="1",
+            # the e-mail test starts its SMTP server (aiosmtpd) on this port
+            NOTIFIER_SMTP_HOST="127.0.0.1",
+            NOTIFIER_SMTP_PORT=str(free_port()),
         ) as running,
     ):
         yield running

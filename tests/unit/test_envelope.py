@@ -18,6 +18,7 @@ from shared.events import (
     ConversionStarted,
     Event,
     Manifest,
+    WebhookEndpointDisabled,
 )
 from shared.messaging.envelope import Envelope, MalformedEvent, decode, encode
 
@@ -63,6 +64,13 @@ SAMPLES: list[Event] = [
         pdf_version=1,
         sha256="a" * 64,
         size=900,
+    ),
+    WebhookEndpointDisabled(
+        tenant_id="tenant-a",
+        webhook_id="wh-1",
+        url="https://x.test/h",
+        failures=20,
+        reason="HTTP 500",
     ),
     BoletoSyncFailed(
         tenant_id="tenant-a", boleto_id="bol-1", job_id="job-2", code="sync_failed", message="m"

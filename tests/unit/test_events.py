@@ -49,6 +49,7 @@ def test_the_registry_holds_every_event_defined_in_shared() -> None:
         "boleto.sync.requested.v1",
         "boleto.synced.v1",
         "boleto.sync.failed.v1",
+        "webhook.endpoint.disabled.v1",
     }
 
 

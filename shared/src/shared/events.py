@@ -175,3 +175,17 @@ class BoletoSyncFailed(Event):
 
     def subject(self) -> str:
         return self.boleto_id
+
+
+class WebhookEndpointDisabled(Event):
+    """A webhook kept failing and was disabled; re-enable it once the receiver is fixed."""
+
+    name = "webhook.endpoint.disabled"
+
+    webhook_id: str
+    url: str
+    failures: int
+    reason: str
+
+    def subject(self) -> str:
+        return self.webhook_id

@@ -1,1 +1,1 @@
-"""Completion messages to subscribers; built in issue 4."""
+"""Completion messages to subscribers: signed webhooks, a live SSE stream, optional e-mail."""

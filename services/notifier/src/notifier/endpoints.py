@@ -1,0 +1,207 @@
+"""``/v1/webhooks``, ``/v1/email`` and ``/v1/events/stream``: HTTP translated into service calls."""
+
+import base64
+import binascii
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from notifier import filters
+from notifier.repository import DeliveryRepository, ReplayRepository
+from notifier.schemas import (
+    Delivery,
+    DeliveryList,
+    EmailSettings,
+    SecretRotated,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+)
+from notifier.service import WebhookService, email_subscription_id
+from notifier.settings import NotifierSettings
+from notifier.stream import StreamHub, frames
+from notifier.targets import TargetRefused
+from shared.auth import Principal, require_principal
+from shared.http.problems import Problem
+
+router = APIRouter(tags=["webhooks"])
+Auth = Annotated[Principal, Depends(require_principal)]
+
+
+def _service(request: Request) -> WebhookService:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
+
+
+Service = Annotated[WebhookService, Depends(_service)]
+
+
+async def _webhook(
+    service: WebhookService, principal: Principal, webhook_id: str
+) -> dict[str, Any]:
+    doc = await service.subscriptions.get(principal.tenant, webhook_id)
+    if doc is None:
+        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+    return doc
+
+
+@router.post(
+    "/v1/webhooks",
+    status_code=201,
+    response_model=WebhookCreated,
+    responses={422: {"description": "invalid input, or a URL webhooks may not reach"}},
+)
+async def create_webhook(body: WebhookCreate, principal: Auth, service: Service) -> JSONResponse:
+    try:
+        doc = await service.create(principal.tenant, body)
+    except TargetRefused as exc:
+        raise Problem(422, "invalid_webhook_url", str(exc)) from None
+    created = WebhookCreated(
+        **Webhook.from_document(doc).model_dump(), secret=doc["secrets"][0]["secret"]
+    )
+    return JSONResponse(
+        created.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"/v1/webhooks/{doc['_id']}"},
+    )
+
+
+@router.get("/v1/webhooks", response_model=WebhookList)
+async def list_webhooks(principal: Auth, service: Service) -> WebhookList:
+    docs = await service.subscriptions.of_tenant(principal.tenant)
+    return WebhookList(items=[Webhook.from_document(d) for d in docs])
+
+
+@router.get("/v1/webhooks/{webhook_id}", response_model=Webhook)
+async def get_webhook(webhook_id: str, principal: Auth, service: Service) -> Webhook:
+    return Webhook.from_document(await _webhook(service, principal, webhook_id))
+
+
+@router.delete("/v1/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: str, principal: Auth, service: Service) -> Response:
+    if not await service.delete(principal.tenant, webhook_id):
+        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+    return Response(status_code=204)
+
+
+@router.post("/v1/webhooks/{webhook_id}/rotate-secret", response_model=SecretRotated)
+async def rotate_secret(webhook_id: str, principal: Auth, service: Service) -> SecretRotated:
+    rotated = await service.rotate(principal.tenant, webhook_id)
+    if rotated is None:
+        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+    secret, doc = rotated
+    return SecretRotated(secret=secret, previous_secret_expires_at=doc["secrets"][1]["expires_at"])
+
+
+@router.post("/v1/webhooks/{webhook_id}/enable", response_model=Webhook)
+async def enable_webhook(webhook_id: str, principal: Auth, service: Service) -> Webhook:
+    doc = await service.subscriptions.enable(principal.tenant, webhook_id)
+    if doc is None:
+        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+    return Webhook.from_document(doc)
+
+
+@router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList)
+async def list_deliveries(
+    webhook_id: str,
+    principal: Auth,
+    service: Service,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> DeliveryList:
+    await _webhook(service, principal, webhook_id)
+    deliveries: DeliveryRepository = service.deliveries
+    after = _decode_cursor(cursor) if cursor else None
+    docs = await deliveries.page(webhook_id, status, limit + 1, after)
+    page, more = docs[:limit], len(docs) > limit
+    next_cursor = _encode_cursor(page[-1]) if more and page else None
+    return DeliveryList(items=[Delivery.from_document(d) for d in page], next_cursor=next_cursor)
+
+
+def _encode_cursor(doc: dict[str, Any]) -> str:
+    raw = f"{doc['created_at'].isoformat()}|{doc['_id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, delivery_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), delivery_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Problem(422, "invalid_cursor", "the cursor is not one this API returned") from None
+
+
+@router.put("/v1/email", response_model=EmailSettings, tags=["email"])
+async def set_email(
+    body: EmailSettings, principal: Auth, service: Service, request: Request
+) -> EmailSettings:
+    settings: NotifierSettings = request.app.state.settings
+    if not settings.smtp_host:
+        raise Problem(409, "email_unavailable", "this platform has no SMTP server configured")
+    doc = await service.set_email(principal.tenant, body)
+    return EmailSettings(recipients=doc["recipients"], events=doc["events"])
+
+
+@router.get("/v1/email", response_model=EmailSettings, tags=["email"])
+async def get_email(principal: Auth, service: Service) -> EmailSettings:
+    doc = await service.subscriptions.get(
+        principal.tenant, email_subscription_id(principal.tenant), "email"
+    )
+    if doc is None:
+        raise Problem(404, "not_found", "no e-mail notifications are set up")
+    return EmailSettings(recipients=doc["recipients"], events=doc["events"])
+
+
+@router.delete("/v1/email", status_code=204, tags=["email"])
+async def delete_email(principal: Auth, service: Service) -> Response:
+    sub_id = email_subscription_id(principal.tenant)
+    if not await service.subscriptions.delete(principal.tenant, sub_id, "email"):
+        raise Problem(404, "not_found", "no e-mail notifications are set up")
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/events/stream",
+    tags=["events"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    principal: Auth,
+    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+    events: Annotated[str | None, Query(description="filters, comma-separated")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of the tenant's events; ``Last-Event-ID`` resumes after a gap."""
+    wanted = _stream_filters(events)
+    hub: StreamHub = request.app.state.hub
+    settings: NotifierSettings = request.app.state.settings
+    replay: ReplayRepository = request.app.state.replay
+    client = hub.connect(principal.tenant, wanted)
+
+    async def body():  # type: ignore[no-untyped-def]
+        try:
+            load = partial(replay.after, principal.tenant, limit=settings.replay_max_events)
+            async for chunk in frames(hub, client, load, last_event_id, settings.heartbeat_s):
+                yield chunk
+        finally:
+            hub.disconnect(client)
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _stream_filters(events: str | None) -> list[str]:
+    if not events:
+        return []
+    try:
+        return [filters.check(p) for p in events.split(",") if p.strip()]
+    except filters.InvalidFilter as exc:
+        raise Problem(422, "validation_error", str(exc)) from None

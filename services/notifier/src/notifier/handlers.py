@@ -1,0 +1,101 @@
+"""Worker decisions on an incoming event: who gets it, recorded once, whatever redelivery does.
+
+One delivery per matching subscription, its ``_id`` derived from the event and subscription
+ids, inserted before the message is acked: a crash before the insert redelivers the event, a
+crash after it finds the deliveries already there (leased to the dead worker until the lease
+runs out; then the sweep of any worker sends them).
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from notifier.cloudevent import compact, structured
+from notifier.filters import matches_any
+from notifier.repository import DeliveryRepository, ReplayRepository, SubscriptionRepository, now
+from shared.events import Event
+from shared.messaging import Delivery
+
+log = structlog.get_logger()
+
+
+class Sending(Protocol):
+    def hold(self) -> tuple[str, datetime]: ...
+
+    def submit(self, docs: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass
+class FanOut:
+    subscriptions: SubscriptionRepository
+    deliveries: DeliveryRepository
+    replay: ReplayRepository
+    replay_window: timedelta
+    sending: Sending
+
+
+def delivery_id(subscription_id: str, event_id: str) -> str:
+    digest = hashlib.sha256(f"{subscription_id}\0{event_id}".encode()).hexdigest()
+    return f"dlv_{digest[:32]}"
+
+
+def delivery_document(
+    subscription: dict[str, Any],
+    event: Event,
+    event_id: str,
+    body: bytes,
+    content_type: str,
+    at: datetime,
+    lease: tuple[str, datetime],
+) -> dict[str, Any]:
+    return {
+        "_id": delivery_id(subscription["_id"], event_id),
+        "tenant": event.tenant_id,
+        "subscription_id": subscription["_id"],
+        "channel": subscription["channel"],
+        "event_id": event_id,
+        "event_type": type(event).name,
+        "msg_id": event_id,
+        "body": body,
+        "content_type": content_type,
+        "status": "pending",
+        "attempts": [],
+        "attempt_count": 0,
+        "due_at": lease[1],
+        "lease": lease[0],
+        "error": None,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+async def fan_out(event: Event, delivery: Delivery, deps: FanOut) -> None:
+    received = now()
+    body, content_type = structured(event, delivery.event_id, received)
+    name = type(event).name
+    targets = [
+        s
+        for s in await deps.subscriptions.enabled(event.tenant_id)
+        if matches_any(s["events"], name)
+    ]
+    lease = deps.sending.hold()
+    docs = [
+        delivery_document(s, event, delivery.event_id, body, content_type, received, lease)
+        for s in targets
+    ]
+    fresh = await deps.deliveries.insert_new(docs)
+    deps.sending.submit(fresh)
+    await deps.replay.record(
+        {
+            "_id": delivery.event_id,
+            "tenant": event.tenant_id,
+            "type": event.routing_key(),
+            "data": compact(body),
+            "at": received,
+        },
+        deps.replay_window,
+    )
+    log.info("event.fanned_out", event_type=name, deliveries=len(docs), new=len(fresh))

@@ -1,0 +1,71 @@
+"""Completion e-mails over SMTP (aiosmtplib); 4xx answers are retried, 5xx are final."""
+
+import json
+import time
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+
+from notifier.senders import Outcome
+from notifier.settings import NotifierSettings
+
+
+def render(event: dict[str, Any], api_url: str) -> tuple[str, str]:
+    """(subject, text) for an event in its CloudEvents JSON form."""
+    data, kind = event.get("data") or {}, str(event.get("type", "")).rsplit(".v", 1)[0]
+    if kind == "conversion.completed":
+        link = f"{api_url.rstrip('/')}/v1/conversions/{data['job_id']}/result"
+        return (
+            f"Conversion {data['job_id']} completed",
+            f"Your conversion {data['job_id']} is ready ({data['size']} bytes, "
+            f"{data['media_type']}).\n\nDownload it with your API key from:\n{link}\n",
+        )
+    if kind == "conversion.failed":
+        return (
+            f"Conversion {data['job_id']} failed",
+            f"Your conversion {data['job_id']} failed: {data['code']}\n{data['message']}\n",
+        )
+    return f"{kind} ({event.get('subject', '')})", json.dumps(data, indent=2) + "\n"
+
+
+class EmailSender:
+    def __init__(self, settings: NotifierSettings) -> None:
+        self.settings = settings
+
+    def message(self, delivery: dict[str, Any], subscription: dict[str, Any]) -> EmailMessage:
+        subject, text = render(json.loads(delivery["body"]), self.settings.public_api_url)
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from
+        message["To"] = ", ".join(subscription["recipients"])
+        message["Subject"] = subject
+        # the same id on every attempt, so a retried e-mail is recognisable as one message
+        message["Message-ID"] = f"<{delivery['msg_id']}.{subscription['_id']}@schedule-platform>"
+        message.set_content(text)
+        return message
+
+    async def send(self, delivery: dict[str, Any], subscription: dict[str, Any]) -> Outcome:
+        started = time.perf_counter()
+        s = self.settings
+        if not s.smtp_host:
+            return Outcome(False, False, None, 0.0, "e-mail is not configured (NOTIFIER_SMTP_HOST)")
+        try:
+            await aiosmtplib.send(
+                self.message(delivery, subscription),
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                use_tls=s.smtp_tls,
+                start_tls=s.smtp_starttls,
+                timeout=s.smtp_timeout_s,
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            latency = (time.perf_counter() - started) * 1000
+            return Outcome(
+                False, exc.code < 500, exc.code, latency, f"SMTP {exc.code}: {exc.message}"[:300]
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            latency = (time.perf_counter() - started) * 1000
+            return Outcome(False, True, None, latency, f"{type(exc).__name__}: {exc}"[:300])
+        return Outcome(True, False, 250, (time.perf_counter() - started) * 1000)

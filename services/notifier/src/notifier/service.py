@@ -1,0 +1,81 @@
+"""Decisions behind the subscription API: create, rotate, enable, delete; e-mail settings."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from notifier.repository import DeliveryRepository, SubscriptionRepository, now
+from notifier.schemas import EmailSettings, WebhookCreate
+from notifier.signing import new_secret
+from notifier.targets import Resolver, TargetPolicy
+
+log = structlog.get_logger()
+
+
+@dataclass
+class WebhookService:
+    subscriptions: SubscriptionRepository
+    deliveries: DeliveryRepository
+    policy: TargetPolicy
+    secret_grace: timedelta
+    delivery_retention: timedelta
+    resolver: Resolver | None = None
+
+    async def create(self, tenant: str, request: WebhookCreate) -> dict[str, Any]:
+        """Store a webhook whose URL passed the target policy; TargetRefused otherwise."""
+        await self.policy.resolve(request.url, self.resolver)
+        created = now()
+        doc = {
+            "_id": f"wh_{secrets.token_hex(12)}",
+            "tenant": tenant,
+            "channel": "webhook",
+            "url": request.url,
+            "events": request.events,
+            "description": request.description,
+            "status": "enabled",
+            "disabled": None,
+            "secrets": [{"secret": new_secret(), "expires_at": None}],
+            "created_at": created,
+            "updated_at": created,
+        }
+        await self.subscriptions.insert(doc)
+        log.info("webhook.created", webhook_id=doc["_id"], events=request.events)
+        return doc
+
+    async def rotate(self, tenant: str, webhook_id: str) -> tuple[str, dict[str, Any]] | None:
+        secret = new_secret()
+        doc = await self.subscriptions.rotate(tenant, webhook_id, secret, now() + self.secret_grace)
+        if doc is None:
+            return None
+        log.info("webhook.secret_rotated", webhook_id=webhook_id)
+        return secret, doc
+
+    async def delete(self, tenant: str, webhook_id: str) -> bool:
+        if not await self.subscriptions.delete(tenant, webhook_id):
+            return False
+        await self.deliveries.cancel_pending(
+            webhook_id, "the webhook was deleted", now() + self.delivery_retention
+        )
+        log.info("webhook.deleted", webhook_id=webhook_id)
+        return True
+
+    async def set_email(self, tenant: str, settings: EmailSettings) -> dict[str, Any]:
+        return await self.subscriptions.replace_email(
+            {
+                "_id": email_subscription_id(tenant),
+                "tenant": tenant,
+                "channel": "email",
+                "recipients": settings.recipients,
+                "events": settings.events,
+                "status": "enabled",
+                "created_at": now(),
+                "updated_at": now(),
+            }
+        )
+
+
+def email_subscription_id(tenant: str) -> str:
+    return f"em_{tenant}"

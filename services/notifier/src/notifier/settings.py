@@ -1,0 +1,67 @@
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Standard Webhooks' customary schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
+# 10 h, 10 h; a delivery that fails throughout gives up about 27 hours after its event
+DEFAULT_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+class NotifierSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    ops_port: int = 9000
+    prefetch: int = 64
+
+    # delivery
+    retry_schedule_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_SCHEDULE),
+        description="seconds before each retry; comma-separated in the environment",
+    )
+    retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    retry_after_max_s: float = 86400.0
+    attempt_timeout_s: float = 10.0
+    lease_margin_s: float = 20.0
+    max_in_flight: int = 64
+    max_in_flight_per_endpoint: int = 4
+    sweep_interval_s: float = 5.0
+    disable_after_failures: int = 20
+    disable_after_s: float = 86400.0
+    secret_grace_s: float = 86400.0
+    max_response_bytes: int = 4096
+
+    # which targets a webhook may reach (design.md section 7: loopback only in development)
+    allow_http: bool | None = None
+    allow_loopback: bool | None = None
+    allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # live stream
+    replay_window_s: float = 3600.0
+    replay_max_events: int = 1000
+    heartbeat_s: float = 15.0
+    stream_queue_size: int = 1000
+
+    # e-mail (off unless smtp_host is set)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_tls: bool = False
+    smtp_starttls: bool = False
+    smtp_from: str = "notifier@schedule-platform.local"
+    smtp_timeout_s: float = 10.0
+    public_api_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("retry_schedule_s", "allowed_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_schedule_s) + 1

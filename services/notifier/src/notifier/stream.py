@@ -1,0 +1,159 @@
+"""The live stream of each API replica: its own broadcast queue, handed to its SSE clients.
+
+Every replica hears every deliverable event (an exclusive queue per process), so a client
+gets its tenant's events from whichever replica it is connected to. A client too slow to keep
+up is dropped; it reconnects with ``Last-Event-ID`` and resumes: from the events this replica
+heard itself when the last one is among them (complete even while the worker that writes the
+replay window lags behind), from the replay window in MongoDB otherwise.
+"""
+
+import asyncio
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Gauge
+
+from notifier.cloudevent import compact, structured
+from notifier.events import ROUTING_KEYS
+from notifier.filters import matches_any
+from shared.messaging import Broker
+from shared.messaging.broadcast import Broadcast
+from shared.messaging.envelope import MalformedEvent, decode
+
+log = structlog.get_logger()
+CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected to this replica")
+
+
+@dataclass(frozen=True)
+class Frame:
+    id: str
+    type: str
+    data: str
+
+    def encode(self) -> str:
+        return f"id: {self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
+
+
+@dataclass(eq=False)
+class Client:
+    tenant: str
+    filters: list[str]
+    queue: asyncio.Queue[Frame] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+
+
+class StreamHub:
+    def __init__(self, queue_size: int, recent_per_tenant: int = 256, tenants: int = 1000) -> None:
+        self.queue_size = queue_size
+        self.recent_per_tenant = recent_per_tenant
+        self.tenants = tenants
+        self._clients: dict[str, set[Client]] = defaultdict(set)
+        self._recent: OrderedDict[str, deque[tuple[str, Frame]]] = OrderedDict()
+
+    def heard_after(self, tenant: str, last_id: str) -> list[tuple[str, Frame]] | None:
+        """What this replica heard after ``last_id``; None when it did not hear that one."""
+        recent = list(self._recent.get(tenant, ()))
+        for index, (_, frame) in enumerate(recent):
+            if frame.id == last_id:
+                return recent[index + 1 :]
+        return None
+
+    def _remember(self, tenant: str, event_name: str, frame: Frame) -> None:
+        recent = self._recent.get(tenant)
+        if recent is None:
+            recent = self._recent[tenant] = deque(maxlen=self.recent_per_tenant)
+            while len(self._recent) > self.tenants:
+                self._recent.popitem(last=False)
+        self._recent.move_to_end(tenant)
+        recent.append((event_name, frame))
+
+    def connect(self, tenant: str, filters: list[str]) -> Client:
+        client = Client(tenant, filters, asyncio.Queue(self.queue_size))
+        self._clients[tenant].add(client)
+        CLIENTS.inc()
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        clients = self._clients.get(client.tenant)
+        if clients is not None and client in clients:
+            clients.discard(client)
+            CLIENTS.dec()
+            if not clients:
+                del self._clients[client.tenant]
+
+    def publish(self, tenant: str, event_name: str, frame: Frame) -> None:
+        self._remember(tenant, event_name, frame)
+        for client in list(self._clients.get(tenant, ())):
+            if client.filters and not matches_any(client.filters, event_name):
+                continue
+            try:
+                client.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                client.overflowed = True
+                self.disconnect(client)
+
+
+class EventBroadcast(Broadcast):
+    """A Broadcast whose listener gets the decoded event, not only its ``ce-`` headers."""
+
+    def __init__(self, broker: Broker, hub: StreamHub) -> None:
+        super().__init__(broker, ROUTING_KEYS, lambda _key, _headers: None)
+        self.hub = hub
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        headers = dict(message.headers or {})
+        try:
+            event_id, event = decode(headers, message.content_type, message.body)
+        except MalformedEvent as exc:
+            log.warning("stream.malformed_event", reason=str(exc))
+            return
+        time = _time(headers.get("ce-time"))
+        body, _ = structured(event, event_id, time)
+        self.hub.publish(
+            event.tenant_id, type(event).name, Frame(event_id, event.routing_key(), compact(body))
+        )
+
+
+def _time(value: Any) -> datetime:
+    try:
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return datetime.now(UTC)
+
+
+Replay = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
+
+
+async def missed(hub: StreamHub, client: Client, replay: Replay, last_event_id: str) -> list[Frame]:
+    heard = hub.heard_after(client.tenant, last_event_id)
+    if heard is None:
+        docs = await replay(last_event_id)
+        heard = [
+            (d["type"].rsplit(".v", 1)[0], Frame(d["_id"], d["type"], d["data"])) for d in docs
+        ]
+    return [f for name, f in heard if not client.filters or matches_any(client.filters, name)]
+
+
+async def frames(
+    hub: StreamHub, client: Client, replay: Replay, last_event_id: str | None, heartbeat_s: float
+) -> AsyncIterator[str]:
+    """The SSE body: missed events (on resume), then live ones, with heartbeats between."""
+    yield "retry: 3000\n\n"
+    sent: set[str] = set()
+    for frame in await missed(hub, client, replay, last_event_id) if last_event_id else []:
+        sent.add(frame.id)
+        yield frame.encode()
+    while not client.overflowed:
+        try:
+            frame = await asyncio.wait_for(client.queue.get(), heartbeat_s)
+        except TimeoutError:
+            yield ": keep-alive\n\n"
+            continue
+        if frame.id not in sent:
+            yield frame.encode()

@@ -1,0 +1,65 @@
+"""Completion e-mails, received by a real SMTP server (aiosmtpd) the test starts."""
+
+import asyncio
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from system import System
+
+from tests.support.api import upload, wait_final
+from tests.support.notifier import eventually, new_tenant
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(system: System) -> Iterator[Inbox]:
+    handler = Inbox()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=int(system.env["NOTIFIER_SMTP_PORT"])
+    )
+    controller.start()
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+async def test_completion_email_reaches_the_tenants_recipients(
+    system: System, inbox: Inbox, mpp_files: list[Path]
+) -> None:
+    _, key = await new_tenant(system.base_url, system.admin_key)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=system.notifier_url, headers=headers, timeout=30) as n:
+        settings = {"recipients": ["ops@example.com", "pm@example.com"]}
+        response = await n.put("/v1/email", json=settings)
+        assert response.status_code == 200, response.text
+        assert response.json()["events"] == ["conversion.completed", "conversion.failed"]
+        assert (await n.get("/v1/email")).json()["recipients"] == settings["recipients"]
+        bad = await n.put("/v1/email", json={"recipients": ["not an address"]})
+        assert bad.status_code == 422 and "e-mail address" in bad.text
+        async with httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=60) as api:
+            job = await wait_final(api, (await upload(api, mpp_files[2])).json()["id"])
+        await eventually(lambda: len(inbox.messages) >= 1, 30, "the e-mail")
+        await asyncio.sleep(1.0)
+        assert (await n.delete("/v1/email")).status_code == 204
+        assert (await n.get("/v1/email")).status_code == 404
+    [(recipients, message)] = inbox.messages
+    assert recipients == settings["recipients"]
+    assert message["Subject"] == f"Conversion {job['id']} completed"
+    text = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert f"{system.base_url}/v1/conversions/{job['id']}/result" in text

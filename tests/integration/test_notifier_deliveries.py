@@ -1,0 +1,216 @@
+"""Deliveries against real MongoDB and RabbitMQ: recorded once, leased, retried, e-mailed."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from bootstrap import free_port
+
+from notifier.bootstrap import Repositories, dispatcher
+from notifier.dispatcher import Dispatcher
+from notifier.handlers import FanOut, fan_out
+from notifier.repository import now
+from notifier.schemas import EmailSettings, WebhookCreate
+from notifier.service import WebhookService
+from notifier.settings import NotifierSettings
+from notifier.targets import TargetPolicy
+from shared.bootstrap import Infra
+from shared.messaging import Delivery
+from tests.support.notifier import Receiver, completed, eventually, receiver
+
+TENANT = "t-notifier"
+
+
+def settings(**overrides: Any) -> NotifierSettings:
+    base: dict[str, Any] = {
+        "retry_schedule_s": [0.1, 0.2],
+        "retry_jitter": 0.0,
+        "attempt_timeout_s": 1.0,
+        "lease_margin_s": 0.5,
+        "sweep_interval_s": 0.2,
+        "allow_http": True,
+        "allow_loopback": True,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": free_port(),
+    }
+    return NotifierSettings(**{**base, **overrides})
+
+
+class Notifier:
+    def __init__(self, infra: Infra, config: NotifierSettings) -> None:
+        self.repos = Repositories(infra)
+        self.config = config
+        self.service = WebhookService(
+            self.repos.subscriptions,
+            self.repos.deliveries,
+            TargetPolicy(allow_http=True, allow_loopback=True),
+            timedelta(hours=1),
+            timedelta(days=1),
+        )
+        self.dispatcher, self.webhooks = dispatcher(infra, self.repos, config)
+        self.fan_out = FanOut(
+            self.repos.subscriptions,
+            self.repos.deliveries,
+            self.repos.replay,
+            timedelta(hours=1),
+            self.dispatcher,
+        )
+
+    async def subscribe(self, url: str) -> dict[str, Any]:
+        return await self.service.create(TENANT, WebhookCreate(url=url, events=["conversion.*"]))
+
+    async def event(self, event_id: str | None = None) -> str:
+        event_id = event_id or str(uuid.uuid4())
+        await fan_out(completed(TENANT), Delivery(event_id, 1, False), self.fan_out)
+        return event_id
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        return await self.repos.deliveries.collection.find().to_list(100)
+
+
+@pytest.fixture
+async def notifier(infra: Infra) -> AsyncIterator[Notifier]:
+    built = Notifier(infra, settings())
+    await built.repos.ensure_indexes()
+    yield built
+    await built.webhooks.client.aclose()
+
+
+async def _running(sender: Dispatcher) -> asyncio.Task[None]:
+    return asyncio.create_task(sender.run())
+
+
+async def _stop(task: asyncio.Task[None], sender: Dispatcher) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await sender.drain()
+
+
+async def test_a_redelivered_event_records_one_delivery_per_subscription(
+    notifier: Notifier,
+) -> None:
+    first = await notifier.subscribe("http://127.0.0.1:9/a")
+    second = await notifier.subscribe("http://127.0.0.1:9/b")
+    event_id = await notifier.event()
+    await notifier.event(event_id)  # the broker redelivers it
+    docs = await notifier.deliveries()
+    assert sorted(d["subscription_id"] for d in docs) == sorted([first["_id"], second["_id"]])
+    assert {d["msg_id"] for d in docs} == {event_id}
+    assert await notifier.repos.replay.collection.count_documents({}) == 1
+
+
+async def test_a_lease_is_held_by_one_worker_until_it_expires(notifier: Notifier) -> None:
+    await notifier.subscribe("http://127.0.0.1:9/a")
+    await notifier.event()  # recorded leased to the worker that fanned it out (no dispatcher runs)
+    [doc] = await notifier.deliveries()
+    deliveries = notifier.repos.deliveries
+    assert doc["lease"] == notifier.dispatcher.token
+    assert await deliveries.due(10) == []
+    assert await deliveries.claim(doc["_id"], "worker-b", now() + timedelta(seconds=5)) is None
+    await asyncio.sleep(1.6)  # that worker died: its lease (1.5 s here) runs out
+    assert [d["_id"] for d in await deliveries.due(10)] == [doc["_id"]]
+    claimed = await deliveries.claim(doc["_id"], "worker-b", now() + timedelta(seconds=5))
+    assert claimed is not None and claimed["lease"] == "worker-b"
+    assert await deliveries.claim(doc["_id"], "worker-c", now() + timedelta(seconds=5)) is None
+    late = await deliveries.settle(
+        doc["_id"], notifier.dispatcher.token, {"status": "failed"}, None
+    )
+    assert late is False  # the dead worker's late outcome cannot overwrite B's attempt
+    assert await deliveries.renew(doc["_id"], notifier.dispatcher.token, now()) is False
+
+
+async def test_retries_until_delivered_each_attempt_recorded(notifier: Notifier) -> None:
+    async with receiver(script=[500, 502]) as hook:
+        await notifier.subscribe(hook.url)
+        task = await _running(notifier.dispatcher)
+        try:
+            await notifier.event()
+            await eventually(lambda: len(hook.delivered()) == 1, 10, "the third attempt")
+            await asyncio.sleep(0.2)
+        finally:
+            await _stop(task, notifier.dispatcher)
+    [doc] = await notifier.deliveries()
+    assert doc["status"] == "delivered" and doc["lease"] is None and doc["expires_at"]
+    assert [a["status_code"] for a in doc["attempts"]] == [500, 502, 204]
+    gaps = [b.at - a.at for a, b in zip(hook.requests, hook.requests[1:], strict=False)]
+    assert gaps[0] >= 0.09 and gaps[1] >= 0.19
+
+
+async def test_a_dead_endpoint_fails_then_is_disabled_through_the_outbox(infra: Infra) -> None:
+    notifier = Notifier(infra, settings(disable_after_failures=5, disable_after_s=0))
+    await notifier.repos.ensure_indexes()
+    webhook = await notifier.subscribe(f"http://127.0.0.1:{free_port()}/gone")
+    task = await _running(notifier.dispatcher)
+    try:
+        await notifier.event()
+        await notifier.event()
+        for _ in range(100):
+            sub = await notifier.repos.subscriptions.collection.find_one({"_id": webhook["_id"]})
+            if sub and sub["status"] == "disabled" and not sub.get("outbox"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await _stop(task, notifier.dispatcher)
+        await notifier.webhooks.client.aclose()
+    assert sub is not None and sub["status"] == "disabled"
+    assert sub["disabled"]["failures"] >= 5 and sub.get("outbox") == []  # published, then pulled
+    docs = await notifier.deliveries()
+    assert {d["status"] for d in docs} == {"failed"}
+
+
+async def test_completion_email_through_a_real_smtp_server(notifier: Notifier) -> None:
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            received.append(envelope.content)
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=notifier.config.smtp_port)
+    controller.start()
+    task = await _running(notifier.dispatcher)
+    try:
+        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+        event_id = await notifier.event()
+        await eventually(lambda: len(received) == 1, 10, "the e-mail")
+    finally:
+        await _stop(task, notifier.dispatcher)
+        controller.stop()
+    message = message_from_bytes(received[0])
+    assert message["To"] == "a@example.com" and "completed" in str(message["Subject"])
+    assert event_id in str(message["Message-ID"])
+    [doc] = await notifier.deliveries()
+    assert doc["channel"] == "email" and doc["status"] == "delivered"
+
+
+async def test_smtp_refusals_are_final_and_outages_retried(notifier: Notifier) -> None:
+    await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+    task = await _running(notifier.dispatcher)
+    try:
+        await notifier.event()  # no SMTP server listens: a network error, retried, then failed
+        for _ in range(100):
+            [doc] = await notifier.deliveries()
+            if doc["status"] == "failed":
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await _stop(task, notifier.dispatcher)
+    assert doc["status"] == "failed" and len(doc["attempts"]) == 3
+
+
+def test_receiver_helper_counts_only_answered_requests() -> None:
+    assert Receiver().delivered() == []
+
+
+async def test_a_stopping_worker_hands_back_what_it_had_queued(notifier: Notifier) -> None:
+    await notifier.subscribe("http://127.0.0.1:9/a")
+    await notifier.event()
+    assert await notifier.repos.deliveries.due(10) == []  # leased to this worker, queued
+    await notifier.dispatcher.drain()
+    [doc] = await notifier.repos.deliveries.due(10)  # the next worker need not wait
+    assert (await notifier.repos.deliveries.get(doc["_id"]))["lease"] is None  # type: ignore[index]
