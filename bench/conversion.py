@@ -50,15 +50,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--passes", type=int, default=5, help="timed raw MPXJ passes")
     parser.add_argument("--sample", type=int, default=10, help="files converted with one JVM each")
-    parser.add_argument(
-        "--concurrency", type=int, default=16, help="clients in the throughput rounds"
-    )
-    parser.add_argument(
-        "--poll-ms", type=float, default=100, help="status polls in throughput rounds"
-    )
-    parser.add_argument(
-        "--latency-poll-ms", type=float, default=5, help="status polls, latency run"
-    )
+    parser.add_argument("--concurrency", type=int, default=16, help="clients in throughput")
+    parser.add_argument("--poll-ms", type=float, default=100, help="poll interval, throughput")
+    parser.add_argument("--latency-poll-ms", type=float, default=5, help="poll interval, latency")
     return parser.parse_args()
 
 
