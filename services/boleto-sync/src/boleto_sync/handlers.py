@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from boleto_sync.inter.client import InterClient
-from boleto_sync.inter.errors import InterError, InterRejected
+from boleto_sync.inter.errors import InterDuplicate, InterError, InterRejected, InterUnavailable
 from boleto_sync.repository import BoletoRepository, now
 from boleto_sync.service import BoletoService, entry
 from shared.events import (
@@ -48,6 +48,9 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: Wo
         return
     try:
         codigo = await _issue_once(boleto, deps.inter)
+    except InterDuplicate:
+        # the bank already has this charge: an earlier attempt made it, its answer was lost
+        codigo = await _find_issued(boleto, deps.inter) or await _not_found_yet(boleto)
     except InterRejected as exc:
         await _issue_refused(boleto, exc, deps)
         return
@@ -74,6 +77,12 @@ async def _issue_once(boleto: dict[str, Any], inter: InterClient) -> str:
         log.info("boleto.issue_recovered", boleto_id=boleto["_id"], codigo=found)
         return found
     return await inter.issue(boleto["charge"])
+
+
+async def _not_found_yet(boleto: dict[str, Any]) -> str:
+    raise InterUnavailable(
+        f"the bank reports {boleto['_id']} as a duplicate but lists no such charge"
+    )
 
 
 async def _find_issued(boleto: dict[str, Any], inter: InterClient) -> str | None:
@@ -174,8 +183,9 @@ async def _store_version(
 
 
 def _charge_fields(charge: dict[str, Any]) -> dict[str, Any]:
+    """What the bank told us, without blanking what a partial answer leaves out."""
     cobranca, boleto, pix = charge["cobranca"], charge.get("boleto") or {}, charge.get("pix") or {}
-    return {
+    fields = {
         "status": cobranca.get("situacao"),
         "inter.nosso_numero": boleto.get("nossoNumero"),
         "inter.codigo_barras": boleto.get("codigoBarras"),
@@ -183,6 +193,7 @@ def _charge_fields(charge: dict[str, Any]) -> dict[str, Any]:
         "inter.txid": pix.get("txid"),
         "inter.pix_copia_e_cola": pix.get("pixCopiaECola"),
     }
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 async def _settle_job(job_id: str, boleto: dict[str, Any], deps: WorkerDeps) -> None:

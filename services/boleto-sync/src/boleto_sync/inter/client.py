@@ -52,12 +52,18 @@ class InterClient:
         self.retry = retry or RetryPolicy()
 
     async def issue(self, charge: dict[str, Any]) -> str:
-        body = await self._call("issue", "POST", BASE, json=charge)
+        # not idempotent: a lost answer may hide a charge the bank made, so only a 429 (which
+        # the bank did not process) is retried here; the caller looks for the charge first
+        body = await self._call("issue", "POST", BASE, safe_to_repeat=False, json=charge)
         return _field(body, "codigoSolicitacao")
 
     async def get(self, codigo: str) -> dict[str, Any]:
         body = await self._call("get", "GET", f"{BASE}/{codigo}")
-        _field(body, "cobranca")
+        charge = _field(body, "cobranca")
+        if not isinstance(charge, dict) or not isinstance(charge.get("situacao"), str):
+            raise InterMalformed("the charge has no situacao")
+        if charge["situacao"] != "EM_PROCESSAMENTO" and not _issued_fields(body):
+            raise InterMalformed("an issued charge without its boleto and pix data")
         return body
 
     async def list(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +87,9 @@ class InterClient:
     async def set_webhook(self, url: str) -> None:
         await self._call("webhook", "PUT", f"{BASE}/webhook", json={"webhookUrl": url})
 
-    async def _call(self, group: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(
+        self, group: str, method: str, path: str, safe_to_repeat: bool = True, **kwargs: Any
+    ) -> Any:
         for attempt in range(1, self.retry.attempts + 1):
             await self.limiter.acquire(group)
             try:
@@ -93,6 +101,8 @@ class InterClient:
                 )
                 failure: InterError = exc
             except InterUnavailable as exc:
+                if not safe_to_repeat:
+                    raise
                 failure = exc
                 await asyncio.sleep(self.retry.delay(attempt))
             log.warning("inter.retry", group=group, attempt=attempt, error=str(failure))
@@ -113,6 +123,11 @@ class InterClient:
             await self.token.invalidate(token)
             raise InterUnavailable(f"{group}: token refused", 401)
         return _decode(group, response)
+
+
+def _issued_fields(body: dict[str, Any]) -> bool:
+    boleto, pix = body.get("boleto"), body.get("pix")
+    return isinstance(boleto, dict) and bool(boleto.get("linhaDigitavel")) and isinstance(pix, dict)
 
 
 def _decode(group: str, response: httpx.Response) -> Any:
