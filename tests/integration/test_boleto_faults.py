@@ -42,6 +42,8 @@ CREDENTIALS = {
     "scope": SCOPES,
 }
 NO_FAULTS = {"error_rate": 0, "timeout_rate": 0, "malformed_rate": 0, "groups": {}}
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     root = tmp_path_factory.mktemp("boleto-faults")
