@@ -14,6 +14,7 @@ class FastReceiver:
         self.requests = 0
         self.changed = asyncio.Event()
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -25,10 +26,14 @@ class FastReceiver:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
 
     async def stop(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
         if self._server is not None:
             self._server.close()
+            await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -42,6 +47,7 @@ class FastReceiver:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     async def wait_for(self, ids: list[str], timeout: float) -> bool:

@@ -87,6 +87,8 @@ def render(f: Figures) -> str:
             figures,
             "### CPU during the 1-endpoint burst",
             _cpu(one),
+            "### CPU during the 4-endpoint burst",
+            _cpu(four),
             _bounds(f, one),
         ]
     )

@@ -31,10 +31,6 @@ RATE = LIMIT / WINDOW_S
 LIMITS = {"pdf": Limit(LIMIT, WINDOW_S), "issue": Limit(LIMIT, WINDOW_S)}
 INTERVAL_S = WINDOW_S / (LIMIT * 0.97)
 COLLECTION = "inter_rate_limits"
-SECANTUS_DATES = (
-    "bug: SecantusDB compares a stored date with $$NOW as equal (naive vs aware datetime), so "
-    "the limiter's {$max: [stored tat, $$NOW (+ back-off)]} always keeps the stored tat"
-)
 
 
 @asynccontextmanager
@@ -49,7 +45,7 @@ async def replicas(settings: InfraSettings, count: int) -> AsyncIterator[list[Gl
 
 
 async def first_use(limiter: GlobalRateLimiter, *groups: str) -> None:
-    """Create the groups' documents with one caller (see the xfail test at the end)."""
+    """Create the groups' documents with one caller (concurrent first use has its own test)."""
     for group in groups:
         await limiter.acquire(group)
 
@@ -187,7 +183,6 @@ async def test_a_wait_longer_than_the_caller_accepts_raises_too_long_a_wait(
     assert (await limiter.stats())["token"]["requests_sent"] == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SECANTUS_DATES)
 async def test_a_429_moves_every_replicas_next_slot_past_the_backoff(infra: Infra) -> None:
     async with replicas(infra.settings, 3) as limiters:
         await first_use(limiters[0], "pdf")
@@ -205,7 +200,6 @@ async def test_a_429_moves_every_replicas_next_slot_past_the_backoff(infra: Infr
     assert waited[2] - waited[0] >= 2 * INTERVAL_S - 0.05  # and still spaced after it
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SECANTUS_DATES)
 async def test_after_an_idle_spell_requests_are_spaced_again(infra: Infra) -> None:
     """GCRA lets the first request after a pause go at once, not the pause's unused slots."""
     async with replicas(infra.settings, 3) as limiters:
@@ -217,13 +211,6 @@ async def test_after_an_idle_spell_requests_are_spaced_again(infra: Infra) -> No
     assert max_in_window(sent) <= LIMIT, f"{len(sent)} requests in {max(sent) - min(sent):.2f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: on SecantusDB one of several concurrent upserts that create a group's "
-    "document gets None back from find_one_and_update (the update itself is applied), so "
-    "limiter.py `assert doc is not None` fails on the first concurrent use of a group",
-)
 async def test_many_replicas_may_use_a_group_first_at_the_same_time(infra: Infra) -> None:
     for group in ("pdf", "issue", "pdf", "issue", "pdf"):
         await infra.db[COLLECTION].delete_many({})

@@ -9,8 +9,8 @@ moves the group's next slot past the back-off for every replica at once.
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -18,6 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 log = structlog.get_logger()
+_NOW_MS = {"$toLong": "$$NOW"}
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,19 @@ class GlobalRateLimiter:
     async def acquire(self, group: str, max_wait_s: float = 300.0) -> float:
         """Wait for this process's slot in ``group``; returns the seconds waited."""
         interval = self.limits[group].interval_ms(self.utilisation)
+        # slot times are epoch milliseconds (numbers compare reliably on every MongoDB server)
         doc = await self.collection.find_one_and_update(
             {"_id": group},
             [
                 {
                     "$set": {
-                        "tat": {
-                            "$add": [{"$max": [{"$ifNull": ["$tat", "$$NOW"]}, "$$NOW"]}, interval]
+                        "next_ms": {
+                            "$add": [
+                                {"$max": [{"$ifNull": ["$next_ms", _NOW_MS]}, _NOW_MS]},
+                                interval,
+                            ]
                         },
-                        "now": "$$NOW",
+                        "now_ms": _NOW_MS,
                         "sent": {"$add": [{"$ifNull": ["$sent", 0]}, 1]},
                     }
                 }
@@ -67,8 +72,10 @@ class GlobalRateLimiter:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        assert doc is not None
-        wait_s = (doc["tat"] - doc["now"]).total_seconds() - interval / 1000
+        if doc is None:  # a concurrent first upsert: the update applied, read the slot back
+            doc = await self.collection.find_one({"_id": group})
+            assert doc is not None
+        wait_s = (doc["next_ms"] - doc["now_ms"] - interval) / 1000
         if wait_s > max_wait_s:
             await self._give_back(group)
             raise TooLongAWait(wait_s)
@@ -86,19 +93,14 @@ class GlobalRateLimiter:
         """The bank answered 429: every replica's next slot moves past the back-off."""
         backoff = retry_after_s if retry_after_s is not None else self.limits[group].window_s
         backoff *= 1 + random.uniform(0, 0.1)  # replicas must not all return at once
-        backoff_ms = backoff * 1000
+        until = {"$add": [_NOW_MS, backoff * 1000]}
         await self.collection.update_one(
             {"_id": group},
             [
                 {
                     "$set": {
-                        "tat": {
-                            "$max": [
-                                {"$ifNull": ["$tat", "$$NOW"]},
-                                {"$add": ["$$NOW", backoff_ms]},
-                            ]
-                        },
-                        "backoff_until": {"$add": ["$$NOW", backoff_ms]},
+                        "next_ms": {"$max": [{"$ifNull": ["$next_ms", _NOW_MS]}, until]},
+                        "backoff_until_ms": until,
                         "throttled": {"$add": [{"$ifNull": ["$throttled", 0]}, 1]},
                     }
                 }
@@ -110,25 +112,29 @@ class GlobalRateLimiter:
 
     async def estimated_wait_s(self, group: str, queued: int = 0) -> float:
         """How long a request joining ``queued`` others would wait for its slot."""
-        doc = await self.collection.find_one({"_id": group}, {"tat": 1})
-        ahead = (doc["tat"] - datetime.now(UTC)).total_seconds() if doc and doc.get("tat") else 0.0
+        doc = await self.collection.find_one({"_id": group}, {"next_ms": 1})
+        ahead = (doc["next_ms"] / 1000 - time.time()) if doc and doc.get("next_ms") else 0.0
         interval_s = self.limits[group].interval_ms(self.utilisation) / 1000
         return max(ahead, 0.0) + queued * interval_s
 
     async def stats(self) -> dict[str, Any]:
         docs = {d["_id"]: d async for d in self.collection.find({})}
-        now = datetime.now(UTC)
+        now_ms = time.time() * 1000
         return {
-            group: {
-                "limit": limit.requests,
-                "window_s": limit.window_s,
-                "requests_sent": docs.get(group, {}).get("sent", 0),
-                "waits": docs.get(group, {}).get("waits", 0),
-                "wait_seconds_total": round(docs.get(group, {}).get("wait_s", 0.0), 3),
-                "throttled_responses": docs.get(group, {}).get("throttled", 0),
-                "backoff_remaining_s": max(
-                    (docs.get(group, {}).get("backoff_until", now) - now).total_seconds(), 0.0
-                ),
-            }
+            group: _group_stats(limit, docs.get(group, {}), now_ms)
             for group, limit in self.limits.items()
         }
+
+
+def _group_stats(limit: Limit, doc: dict[str, Any], now_ms: float) -> dict[str, Any]:
+    return {
+        "limit": limit.requests,
+        "window_s": limit.window_s,
+        "requests_sent": doc.get("sent", 0),
+        "waits": doc.get("waits", 0),
+        "wait_seconds_total": round(doc.get("wait_s", 0.0), 3),
+        "throttled_responses": doc.get("throttled", 0),
+        "backoff_remaining_s": round(
+            max(doc.get("backoff_until_ms", now_ms) - now_ms, 0) / 1000, 3
+        ),
+    }

@@ -62,7 +62,7 @@ class InterClient:
         charge = _field(body, "cobranca")
         if not isinstance(charge, dict) or not isinstance(charge.get("situacao"), str):
             raise InterMalformed("the charge has no situacao")
-        if charge["situacao"] != "EM_PROCESSAMENTO" and not _issued_fields(body):
+        if charge["situacao"] in ("A_RECEBER", "ATRASADO") and not _issued_fields(body):
             raise InterMalformed("an issued charge without its boleto and pix data")
         return body
 
