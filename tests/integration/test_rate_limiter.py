@@ -29,7 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT, WINDOW_S = 60, 3.0
 RATE = LIMIT / WINDOW_S
 LIMITS = {"pdf": Limit(LIMIT, WINDOW_S), "issue": Limit(LIMIT, WINDOW_S)}
-INTERVAL_S = WINDOW_S / (LIMIT * 0.97)
+# below the service's 0.97: these timestamps are taken where the caller wakes up, and a loaded
+# CI machine delays wake-ups by more than 3 % of a 3 s window; the bank-side count is in bench/
+UTILISATION = 0.93
+INTERVAL_S = WINDOW_S / (LIMIT * UTILISATION)
 COLLECTION = "inter_rate_limits"
 
 
@@ -38,7 +41,10 @@ async def replicas(settings: InfraSettings, count: int) -> AsyncIterator[list[Gl
     """``count`` limiters over one collection, each with its own client, as replicas have."""
     clients = [connect(settings) for _ in range(count)]
     try:
-        yield [GlobalRateLimiter(database(c, settings)[COLLECTION], LIMITS) for c in clients]
+        yield [
+            GlobalRateLimiter(database(c, settings)[COLLECTION], LIMITS, UTILISATION)
+            for c in clients
+        ]
     finally:
         for client in clients:
             await client.close()
@@ -112,7 +118,7 @@ async def test_separate_processes_share_the_limit(infra: Infra) -> None:
         assert process.stdout is not None
         assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
     # the group's document, created alone just before the children start asking
-    await first_use(GlobalRateLimiter(infra.db[COLLECTION], LIMITS), "pdf")
+    await first_use(GlobalRateLimiter(infra.db[COLLECTION], LIMITS, UTILISATION), "pdf")
     until = f"{time.time() + 5}\n".encode()
     outputs = await asyncio.gather(*(process.communicate(until) for process in children))
     assert [process.returncode for process in children] == [0, 0, 0]

@@ -25,6 +25,7 @@ from shared.messaging import Delivery, PermanentError
 
 log = structlog.get_logger()
 PROCESSING = "EM_PROCESSAMENTO"
+ISSUE_FAILED = "FALHA_EMISSAO"
 
 
 @dataclass
@@ -124,6 +125,10 @@ async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: WorkerD
     await deps.repo.set_job(event.job_id, "running")
     try:
         charge = await _charge_when_issued(boleto["inter"]["codigo_solicitacao"], deps)
+        if charge["cobranca"]["situacao"] == ISSUE_FAILED:
+            await deps.repo.update(boleto["_id"], {"status": ISSUE_FAILED})
+            await sync_failed(event, "the bank failed to issue the charge (FALHA_EMISSAO)", deps)
+            return
         pdf = await deps.inter.pdf(boleto["inter"]["codigo_solicitacao"])
     except InterRejected as exc:
         await sync_failed(event, f"the bank refused: {exc}", deps)
