@@ -228,7 +228,25 @@ async def measure(bench: Bench, args: argparse.Namespace, system: System) -> Non
     await subscribe(system.notifier_url, bench.receiver.url, 3)
     f.endpoints = 4
     step(f"throughput, 4 endpoints, {args.events // 4} events")
+    if args.profile:
+        bench.mongo["bench"].command("profile", 2)
     await throughput(bench, args.events // 4, "4 endpoints")
+    if args.profile:
+        profile_summary(bench.mongo)
+
+
+def profile_summary(mongo: pymongo.MongoClient) -> None:  # type: ignore[type-arg]
+    """Where SecantusDB spent its time, by operation and shape (for --profile)."""
+    totals: dict[str, list[float]] = {}
+    for entry in mongo["bench"]["system.profile"].find():
+        command = entry.get("command") or {}
+        shape = sorted(command.get("filter") or command.get("q") or command.get("query") or {})
+        key = f"{entry.get('op')} {entry.get('ns')} {shape} {entry.get('planSummary', '')}"
+        totals.setdefault(key, [0, 0.0])
+        totals[key][0] += 1
+        totals[key][1] += entry.get("millis", 0)
+    for key, (count, millis) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:15]:
+        step(f"profile: {millis:8.0f} ms {count:6d} x  {key}")
 
 
 def main() -> None:
@@ -236,6 +254,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--latency-events", type=int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--profile", action="store_true", help="SecantusDB time by operation")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-notifier-") as tmp:
         figures = asyncio.run(run(args, Path(tmp)))

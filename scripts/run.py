@@ -26,7 +26,7 @@ def main() -> int:
     data_dir = Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve()
     api_key = os.environ.get("DEV_API_KEY") or f"dev_{secrets.token_urlsafe(24)}"
     admin_key = os.environ.get("DEV_ADMIN_KEY") or f"admin_{secrets.token_urlsafe(24)}"
-    busy = [port for port in (PORTS.upload, PORTS.boleto, PORTS.simulator) if port_open(port)]
+    busy = [port for port in vars(PORTS).values() if port_open(port)]
     if busy:
         say(f"ports {busy} are already in use: is another `make run` still up?")
         return 1
@@ -74,6 +74,7 @@ def _banner(api_key: str, admin_key: str, data_dir: Path) -> None:
         f"""
   Conversion API   http://127.0.0.1:{PORTS.upload}   (OpenAPI: http://127.0.0.1:{PORTS.upload}/docs)
   Boleto API       http://127.0.0.1:{PORTS.boleto}   (OpenAPI: http://127.0.0.1:{PORTS.boleto}/docs)
+  Notifier API     http://127.0.0.1:{PORTS.notifier}   (webhooks, SSE: /v1/events/stream)
   Inter simulator  http://127.0.0.1:{PORTS.simulator}   (control: /_sim/stats, /_sim/config)
   API key (dev)    {api_key}
   Admin key        {admin_key}
