@@ -38,6 +38,8 @@ typecheck: venv
 bench: venv
 	$(PY) scripts/bootstrap.py
 	$(PY) bench/conversion.py
+	$(PY) bench/boleto.py
+	$(PY) bench/notifier.py
 
 k8s-render:
 	kubectl kustomize k8s/overlays/dev > /dev/null
