@@ -89,3 +89,21 @@ async def test_restart_mid_schedule_loses_no_pending_retry(
     record = await _record(client, webhook["id"])
     assert record["status"] == "delivered"
     assert [a["status_code"] for a in record["attempts"]] == [503, 204]  # type: ignore[attr-defined]
+
+
+async def test_sigkill_with_deliveries_recorded_but_not_yet_attempted(
+    system: System, notifier: tuple[str, httpx.AsyncClient]
+) -> None:
+    tenant, client = notifier
+    async with receiver(script=[0, 0, 0, 0]) as hook:  # 4 attempts hang: the endpoint is full
+        await _subscribe(client, hook.url)
+        ids = await publish(system.env["RABBITMQ_URL"], *(completed(tenant) for _ in range(5)))
+        await eventually(lambda: len(hook.requests) == 4, 20, "the endpoint's 4 slots taken")
+        waiting = set(ids) - {r.headers["webhook-id"] for r in hook.requests}
+        await asyncio.sleep(0.5)  # the fifth is recorded and queued behind them
+        restart_worker(system)  # SIGKILL
+        await eventually(lambda: len(hook.delivered()) == 5, 30, "every event after restart")
+        await asyncio.sleep(1.5)
+    assert {r.headers["webhook-id"] for r in hook.delivered()} == set(ids)
+    [late] = waiting
+    assert [r.answered for r in hook.requests if r.headers["webhook-id"] == late] == [204]
