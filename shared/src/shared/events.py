@@ -8,10 +8,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.formats import TargetFormat
+
 ErrorCode = Literal[
     "unsupported_format", "password_protected", "corrupt_file", "timeout", "too_large", "internal"
 ]
-TargetFormat = Literal["mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"]
 
 
 class Event(BaseModel):

@@ -11,6 +11,7 @@ import jpype
 
 from converter.errors import ConversionError
 from converter.written import count_written
+from shared.formats import TARGETS, TargetFormat
 
 LOG4J_QUIET = (
     "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
@@ -23,32 +24,28 @@ _CONTAINERS = (
     b"<",
     b"SQLite",
 )
-_FILE_FORMATS = {
-    "mspdi": "MSPDI",
-    "mpx": "MPX",
-    "json": "JSON",
-    "pmxml": "PMXML",
-    "xer": "XER",
-    "planner": "PLANNER",
-    "sdef": "SDEF",
-}
 _BASELINE_SAMPLE = 100
 
 
-def start_jvm(heap_mb: int, tmp_dir: Path) -> None:
+def start_jvm(heap_mb: int = 512, tmp_dir: Path | None = None) -> None:
+    """Start this process's one JVM with MPXJ on the class path and log4j kept quiet.
+
+    Every JVM the project starts (converter children, tests, benchmarks) goes through here.
+    """
     import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
 
-    jpype.startJVM(
-        f"-Xmx{heap_mb}m",
-        "-XX:+ExitOnOutOfMemoryError",
-        f"-Djava.io.tmpdir={tmp_dir}",
-        LOG4J_QUIET,
-        convertStrings=True,
-    )
+    options = [f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError", LOG4J_QUIET]
+    if tmp_dir is not None:
+        options.append(f"-Djava.io.tmpdir={tmp_dir}")
+    jpype.startJVM(*options, convertStrings=True)
 
 
 def convert(
-    source: Path, output: Path, target: str, password: str | None = None, timephased: bool = False
+    source: Path,
+    output: Path,
+    target: TargetFormat,
+    password: str | None = None,
+    timephased: bool = False,
 ) -> dict[str, Any]:
     """Convert ``source`` into ``output``; returns the manifest or raises ConversionError."""
     _refuse_doctype(source)
@@ -122,7 +119,7 @@ def _read(source: Path, password: str | None) -> tuple[Any, str]:
     return project, str(reader.getClass().getSimpleName())
 
 
-def _write(project: Any, output: Path, target: str, timephased: bool) -> None:
+def _write(project: Any, output: Path, target: TargetFormat, timephased: bool) -> None:
     from java.io import File
     from org.mpxj.mspdi import MSPDIWriter
     from org.mpxj.writer import FileFormat, UniversalProjectWriter
@@ -133,7 +130,7 @@ def _write(project: Any, output: Path, target: str, timephased: bool) -> None:
             writer.setWriteTimephasedData(True)
             writer.write(project, File(str(output)))
         else:
-            UniversalProjectWriter(getattr(FileFormat, _FILE_FORMATS[target])).write(
+            UniversalProjectWriter(getattr(FileFormat, TARGETS[target].mpxj_format)).write(
                 project, File(str(output))
             )
     except jpype.JException as exc:
@@ -184,5 +181,5 @@ def warm_up(work_dir: Path) -> None:
     project.addTask().setName("warm-up")
     sample = work_dir / "warm-up.xml"
     MSPDIWriter().write(project, File(str(sample)))
-    for target in _FILE_FORMATS:
+    for target in TARGETS:
         convert(sample, work_dir / f"warm-up.{target}", target)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from shared.auth import Principal, require_principal
 from shared.events import ConversionOptions
-from shared.formats import extension
+from shared.formats import TARGET_NAMES, extension
 from shared.http.problems import Problem
 from shared.storage import ObjectNotFound
 from upload.cache import JobCache
@@ -45,7 +45,7 @@ _UPLOAD_SCHEMA = {
                         "file": {"type": "string", "format": "binary"},
                         "target": {
                             "type": "string",
-                            "enum": ["mspdi", "mpx", "json", "pmxml", "xer", "planner", "sdef"],
+                            "enum": list(TARGET_NAMES),
                             "default": "mspdi",
                         },
                         "password": {"type": "string"},
@@ -141,7 +141,7 @@ def _options(fields: dict[str, str]) -> ConversionOptions:
         raise Problem(
             422,
             "validation_error",
-            "target must be one of mspdi, mpx, json, pmxml, xer, planner, sdef",
+            f"target must be one of {', '.join(TARGET_NAMES)}",
         ) from None
 
 

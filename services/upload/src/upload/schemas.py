@@ -5,7 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from shared.events import Manifest, TargetFormat
+from shared.events import Manifest
+from shared.formats import TargetFormat
 
 Status = Literal["queued", "converting", "completed", "failed"]
 
