@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from typing import Any
 
@@ -66,7 +66,7 @@ class Notifier:
 
     async def event(self, event_id: str | None = None) -> str:
         event_id = event_id or str(uuid.uuid4())
-        await fan_out(completed(TENANT), Delivery(event_id, 1, False), self.fan_out)
+        await fan_out(completed(TENANT), Delivery(event_id, 1, False, "/test", datetime.now(UTC)), self.fan_out)
         return event_id
 
     async def deliveries(self) -> list[dict[str, Any]]:

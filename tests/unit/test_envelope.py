@@ -20,7 +20,7 @@ from shared.events import (
     Manifest,
     WebhookEndpointDisabled,
 )
-from shared.messaging.envelope import Envelope, MalformedEvent, decode, encode
+from shared.messaging.envelope import Envelope, MalformedEvent, Received, decode, encode
 
 SOURCE = "/services/test"
 SECRET = "hunter2-secret"
@@ -83,7 +83,7 @@ def envelope() -> Envelope:
     return encode(ConversionFailed(tenant_id="t", job_id="j", code="timeout", message="m"), SOURCE)
 
 
-def decode_with(envelope: Envelope, **changes: str | bytes | None) -> tuple[str, Event]:
+def decode_with(envelope: Envelope, **changes: str | bytes | None) -> Received:
     """Decode ``envelope`` with headers set (or removed, when None)."""
     headers = {k: v for k, v in {**envelope.headers, **changes}.items() if v is not None}
     return decode(headers, envelope.content_type, envelope.body)
@@ -97,14 +97,16 @@ def test_samples_cover_every_registered_event() -> None:
 def test_round_trip_keeps_id_type_subject_tenant_and_model(event: Event) -> None:
     envelope = encode(event, SOURCE)
 
-    event_id, decoded = decode(envelope.headers, envelope.content_type, envelope.body)
+    received = decode(envelope.headers, envelope.content_type, envelope.body)
+    event_id, decoded = received.id, received.event
 
     assert decoded == event and type(decoded) is type(event)
     assert event_id == envelope.id == envelope.headers["ce-id"]
     assert envelope.routing_key == envelope.headers["ce-type"] == event.routing_key()
     assert envelope.headers["ce-subject"] == event.subject()
     assert envelope.headers["ce-tenantid"] == event.tenant_id
-    assert envelope.headers["ce-source"] == SOURCE
+    assert envelope.headers["ce-source"] == received.source == SOURCE
+    assert received.time.isoformat() == envelope.headers["ce-time"].replace("Z", "+00:00")
     assert envelope.headers["ce-specversion"] == "1.0"
     assert envelope.content_type == "application/json"
     assert json.loads(envelope.body) == event.model_dump(mode="json")
@@ -113,7 +115,7 @@ def test_round_trip_keeps_id_type_subject_tenant_and_model(event: Event) -> None
 def test_a_given_event_id_is_kept(envelope: Envelope) -> None:
     again = encode(ConversionStarted(tenant_id="t", job_id="j"), SOURCE, event_id="evt-42")
     assert again.id == again.headers["ce-id"] == "evt-42"
-    assert decode(again.headers, again.content_type, again.body)[0] == "evt-42"
+    assert decode(again.headers, again.content_type, again.body).id == "evt-42"
 
 
 def test_each_encoding_gets_a_new_id() -> None:
@@ -131,7 +133,7 @@ def test_an_outbox_document_decodes_to_the_same_event(envelope: Envelope) -> Non
 def test_bytes_valued_headers_are_accepted(envelope: Envelope) -> None:
     # aio-pika hands AMQP long strings over as bytes
     headers = {k: v.encode() for k, v in envelope.headers.items()}
-    assert decode(headers, envelope.content_type, envelope.body)[0] == envelope.id
+    assert decode(headers, envelope.content_type, envelope.body).id == envelope.id
 
 
 def test_other_headers_of_any_type_are_ignored(envelope: Envelope) -> None:
@@ -141,7 +143,7 @@ def test_other_headers_of_any_type_are_ignored(envelope: Envelope) -> None:
         "x-death": [{"count": 1}],
         "traceparent": b"00-x",
     }
-    assert decode(headers, envelope.content_type, envelope.body)[0] == envelope.id
+    assert decode(headers, envelope.content_type, envelope.body).id == envelope.id
 
 
 def test_unknown_type_is_malformed(envelope: Envelope) -> None:
@@ -207,7 +209,7 @@ def test_a_header_that_is_not_utf8_is_malformed_not_a_crash(envelope: Envelope) 
 
 def test_a_binary_header_outside_cloudevents_is_ignored(envelope: Envelope) -> None:
     headers = {**envelope.headers, "x-signature": b"\xff\xfe"}
-    assert decode(headers, envelope.content_type, envelope.body)[0] == envelope.id
+    assert decode(headers, envelope.content_type, envelope.body).id == envelope.id
 
 
 def test_a_request_carries_a_reference_to_the_password_never_the_password() -> None:

@@ -33,8 +33,11 @@ class Event(BaseModel):
     def routing_key(cls) -> str:
         return f"{cls.name}.v{cls.version}"
 
+    subject_field: ClassVar[str | None] = None  # the field that names what the event is about
+
     def subject(self) -> str | None:
-        return None
+        """The CloudEvents ``subject``: the id of the job, boleto or webhook concerned."""
+        return str(getattr(self, self.subject_field)) if self.subject_field else None
 
 
 class ConversionOptions(BaseModel):
@@ -57,6 +60,7 @@ class Manifest(BaseModel):
 
 class ConversionRequested(Event):
     name = "conversion.requested"
+    subject_field = "job_id"
 
     job_id: str
     source_key: str
@@ -69,21 +73,17 @@ class ConversionRequested(Event):
         default=None, description="object holding the read password; never the password itself"
     )
 
-    def subject(self) -> str:
-        return self.job_id
-
 
 class ConversionStarted(Event):
     name = "conversion.started"
+    subject_field = "job_id"
 
     job_id: str
-
-    def subject(self) -> str:
-        return self.job_id
 
 
 class ConversionCompleted(Event):
     name = "conversion.completed"
+    subject_field = "job_id"
 
     job_id: str
     result_key: str
@@ -92,69 +92,57 @@ class ConversionCompleted(Event):
     media_type: str
     manifest: Manifest
 
-    def subject(self) -> str:
-        return self.job_id
-
 
 class ConversionDeleted(Event):
     """A job and its files were removed (by its owner, or by retention)."""
 
     name = "conversion.deleted"
+    subject_field = "job_id"
 
     job_id: str
-
-    def subject(self) -> str:
-        return self.job_id
 
 
 class ConversionFailed(Event):
     name = "conversion.failed"
+    subject_field = "job_id"
 
     job_id: str
     code: ErrorCode
     message: str
-
-    def subject(self) -> str:
-        return self.job_id
 
 
 class ChargeIssueRequested(Event):
     """A boleto was accepted by the API; the worker issues its charge at Banco Inter."""
 
     name = "charge.issue.requested"
+    subject_field = "boleto_id"
 
     boleto_id: str
-
-    def subject(self) -> str:
-        return self.boleto_id
 
 
 class ChargeIssued(Event):
     name = "charge.issued"
+    subject_field = "boleto_id"
 
     boleto_id: str
     proposal_id: str | None = None
     codigo_solicitacao: str
     situacao: str
 
-    def subject(self) -> str:
-        return self.boleto_id
-
 
 class BoletoSyncRequested(Event):
     """A boleto's PDF must be fetched from the bank into storage (job ``job_id``)."""
 
     name = "boleto.sync.requested"
+    subject_field = "boleto_id"
 
     boleto_id: str
     job_id: str
 
-    def subject(self) -> str:
-        return self.boleto_id
-
 
 class BoletoSynced(Event):
     name = "boleto.synced"
+    subject_field = "boleto_id"
 
     boleto_id: str
     job_id: str
@@ -162,31 +150,24 @@ class BoletoSynced(Event):
     sha256: str
     size: int
 
-    def subject(self) -> str:
-        return self.boleto_id
-
 
 class BoletoSyncFailed(Event):
     name = "boleto.sync.failed"
+    subject_field = "boleto_id"
 
     boleto_id: str
     job_id: str
     code: str
     message: str
 
-    def subject(self) -> str:
-        return self.boleto_id
-
 
 class WebhookEndpointDisabled(Event):
     """A webhook kept failing and was disabled; re-enable it once the receiver is fixed."""
 
     name = "webhook.endpoint.disabled"
+    subject_field = "webhook_id"
 
     webhook_id: str
     url: str
     failures: int
     reason: str
-
-    def subject(self) -> str:
-        return self.webhook_id

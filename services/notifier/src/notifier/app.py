@@ -8,11 +8,13 @@ from fastapi import FastAPI
 
 from notifier.bootstrap import Repositories, webhook_service
 from notifier.endpoints import router
+from notifier.events import ROUTING_KEYS
 from notifier.settings import NotifierSettings
-from notifier.stream import EventBroadcast, StreamHub
+from notifier.stream import StreamHub
 from shared.bootstrap import Infra
 from shared.http.app import attach_infra, build_app
 from shared.logging import configure_logging
+from shared.messaging.broadcast import Broadcast
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
 
@@ -35,7 +37,7 @@ def create_app(
         app.state.webhooks = webhook_service(infra, repos, settings)
         app.state.replay = repos.replay
         app.state.hub = StreamHub(settings.stream_queue_size)
-        broadcast = EventBroadcast(infra.broker, app.state.hub)
+        broadcast = Broadcast(infra.broker, ROUTING_KEYS, app.state.hub.on_event)
         await broadcast.start()
         try:
             yield

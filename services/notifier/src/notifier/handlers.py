@@ -74,7 +74,7 @@ def delivery_document(
 
 async def fan_out(event: Event, delivery: Delivery, deps: FanOut) -> None:
     received = now()
-    body, content_type = structured(event, delivery.event_id, received)
+    body, content_type = structured(event, delivery.event_id, delivery.time, delivery.source)
     name = type(event).name
     targets = [
         s

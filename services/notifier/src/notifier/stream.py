@@ -11,19 +11,14 @@ import asyncio
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Gauge
 
 from notifier.cloudevent import compact, structured
-from notifier.events import ROUTING_KEYS
 from notifier.filters import matches_any
-from shared.messaging import Broker
-from shared.messaging.broadcast import Broadcast
-from shared.messaging.envelope import MalformedEvent, decode
+from shared.messaging.envelope import Received
 
 log = structlog.get_logger()
 CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected to this replica")
@@ -86,6 +81,13 @@ class StreamHub:
             if not clients:
                 del self._clients[client.tenant]
 
+    def on_event(self, received: Received) -> None:
+        """The broadcast listener: an event as its publisher stamped it, to the tenant's clients."""
+        event = received.event
+        body, _ = structured(event, received.id, received.time, received.source)
+        frame = Frame(received.id, event.routing_key(), compact(body))
+        self.publish(event.tenant_id, type(event).name, frame)
+
     def publish(self, tenant: str, event_name: str, frame: Frame) -> None:
         self._remember(tenant, event_name, frame)
         for client in list(self._clients.get(tenant, ())):
@@ -96,35 +98,6 @@ class StreamHub:
             except asyncio.QueueFull:
                 client.overflowed = True
                 self.disconnect(client)
-
-
-class EventBroadcast(Broadcast):
-    """A Broadcast whose listener gets the decoded event, not only its ``ce-`` headers."""
-
-    def __init__(self, broker: Broker, hub: StreamHub) -> None:
-        super().__init__(broker, ROUTING_KEYS, lambda _key, _headers: None)
-        self.hub = hub
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        headers = dict(message.headers or {})
-        try:
-            event_id, event = decode(headers, message.content_type, message.body)
-        except MalformedEvent as exc:
-            log.warning("stream.malformed_event", reason=str(exc))
-            return
-        time = _time(headers.get("ce-time"))
-        body, _ = structured(event, event_id, time)
-        self.hub.publish(
-            event.tenant_id, type(event).name, Frame(event_id, event.routing_key(), compact(body))
-        )
-
-
-def _time(value: Any) -> datetime:
-    try:
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return datetime.now(UTC)
 
 
 Replay = Callable[[str | None], Awaitable[list[dict[str, Any]]]]

@@ -18,19 +18,18 @@ from shared.events import (
     ConversionDeleted,
     ConversionFailed,
     ConversionStarted,
+    Event,
 )
+from shared.messaging.envelope import Received
 
 # the statuses a job can have once the database reflects each event
-_SETTLED = {
-    ConversionStarted.routing_key(): {"converting", "completed", "failed"},
-    ConversionCompleted.routing_key(): {"completed"},
-    ConversionFailed.routing_key(): {"failed"},
-    ConversionDeleted.routing_key(): set(),
+_SETTLED: dict[type[Event], set[str]] = {
+    ConversionStarted: {"converting", "completed", "failed"},
+    ConversionCompleted: {"completed"},
+    ConversionFailed: {"failed"},
+    ConversionDeleted: set(),
 }
-CHANGES = [
-    e.routing_key()
-    for e in (ConversionStarted, ConversionCompleted, ConversionFailed, ConversionDeleted)
-]
+CHANGES = [event.routing_key() for event in _SETTLED]
 
 
 LOOKUPS = Counter("upload_job_cache_lookups_total", "Job reads by the API", ["outcome"])
@@ -71,9 +70,10 @@ class JobCache:
         while len(self._pending) > self.max_entries:
             self._pending.popitem(last=False)
 
-    def on_event(self, routing_key: str, headers: dict[str, str]) -> None:
-        if (job_id := headers.get("ce-subject")) and routing_key in _SETTLED:
-            self.forget(job_id, _SETTLED[routing_key])
+    def on_event(self, received: Received) -> None:
+        settled = _SETTLED.get(type(received.event))
+        if settled is not None and (job_id := received.event.subject()):
+            self.forget(job_id, settled)
 
     async def fetch(
         self, job_id: str, load: Callable[[str], Awaitable[dict[str, Any] | None]]

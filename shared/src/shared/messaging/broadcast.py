@@ -11,13 +11,17 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from shared.messaging.broker import Broker
+from shared.messaging.envelope import MalformedEvent, Received, decode
 
 log = structlog.get_logger()
 
-Listener = Callable[[str, dict[str, str]], None]
+Listener = Callable[[Received], None]
 
 
 class Broadcast:
+    """Hands every decoded event bound by ``routing_keys`` to ``listener`` (malformed ones are
+    logged and dropped; a failing listener is logged and the next event still arrives)."""
+
     def __init__(self, broker: Broker, routing_keys: Iterable[str], listener: Listener) -> None:
         self.broker = broker
         self.routing_keys = list(routing_keys)
@@ -39,12 +43,14 @@ class Broadcast:
             await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        headers = {k: _text(v) for k, v in (message.headers or {}).items() if k.startswith("ce-")}
         try:
-            self.listener(message.routing_key or "", headers)
+            received = decode(dict(message.headers or {}), message.content_type, message.body)
+        except MalformedEvent as exc:
+            log.warning(
+                "broadcast.malformed_event", routing_key=message.routing_key, reason=str(exc)
+            )
+            return
+        try:
+            self.listener(received)
         except Exception:
             log.exception("broadcast.listener_failed", routing_key=message.routing_key)
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

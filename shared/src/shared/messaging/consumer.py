@@ -8,6 +8,7 @@ dead-letters back into the main queue; after ``max_attempts`` it goes to ``<queu
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aio_pika
@@ -26,9 +27,13 @@ ATTEMPT_HEADER = "x-attempt"
 
 @dataclass(frozen=True)
 class Delivery:
+    """How an event reached its handler: its CloudEvents id, source and time, and the attempt."""
+
     event_id: str
     attempt: int
     redelivered: bool
+    source: str
+    time: datetime
 
 
 class PermanentError(Exception):
@@ -103,16 +108,19 @@ class Subscription:
         headers = dict(message.headers or {})
         attempt = _attempt(headers.get(ATTEMPT_HEADER))
         try:
-            event_id, event = decode(headers, message.content_type, message.body)
+            received = decode(headers, message.content_type, message.body)
         except MalformedEvent as exc:
             log.warning("message.malformed", queue=self.queue, reason=str(exc))
             await self._to_queue(message, f"{self.queue}.dlq", attempt, str(exc))
             return
+        event, event_id = received.event, received.id
         handler = self.handlers.get(type(event))
         if handler is None:
             await self._to_queue(message, f"{self.queue}.dlq", attempt, "no handler")
             return
-        delivery = Delivery(event_id, attempt, bool(message.redelivered))
+        delivery = Delivery(
+            event_id, attempt, bool(message.redelivered), received.source, received.time
+        )
         with consume_span(headers, event.routing_key(), event_id, event.tenant_id):
             try:
                 await handler(event, delivery)

@@ -1,6 +1,6 @@
 """CloudEvents 1.0 in RabbitMQ binary mode (``ce-`` headers), via the SDK's own binding."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -27,13 +27,12 @@ class Envelope:
     headers: dict[str, str]
     content_type: str | None
     body: bytes
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
     def to_document(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "routing_key": self.routing_key,
-            "headers": {**self.headers, **self.extra_headers},
+            "headers": self.headers,
             "content_type": self.content_type,
             "body": self.body,
         }
@@ -41,6 +40,16 @@ class Envelope:
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> "Envelope":
         return cls(doc["id"], doc["routing_key"], doc["headers"], doc["content_type"], doc["body"])
+
+
+@dataclass(frozen=True)
+class Received:
+    """A decoded event with the CloudEvents attributes its publisher set."""
+
+    id: str
+    source: str
+    time: datetime
+    event: Event
 
 
 def encode(event: Event, source: str, event_id: str | None = None) -> Envelope:
@@ -60,8 +69,8 @@ def encode(event: Event, source: str, event_id: str | None = None) -> Envelope:
     )
 
 
-def decode(headers: dict[str, Any], content_type: str | None, body: bytes) -> tuple[str, Event]:
-    """Return (event id, event) or raise MalformedEvent; never anything else."""
+def decode(headers: dict[str, Any], content_type: str | None, body: bytes) -> Received:
+    """Return the received event or raise MalformedEvent; never anything else."""
     try:
         ce_headers = {
             k: _text(v) for k, v in headers.items() if isinstance(k, str) and k.startswith("ce-")
@@ -83,7 +92,8 @@ def decode(headers: dict[str, Any], content_type: str | None, body: bytes) -> tu
         raise MalformedEvent(str(exc)[:500]) from exc
     if ce_headers.get("ce-tenantid", event.tenant_id) != event.tenant_id:
         raise MalformedEvent("ce-tenantid does not match the event's tenant_id")
-    return ce_headers["ce-id"], event
+    time = ce.get_time() or datetime.now(UTC)
+    return Received(ce_headers["ce-id"], ce.get_source(), time, event)
 
 
 def _text(value: Any) -> str:
