@@ -18,6 +18,7 @@ from shared.messaging import (
     encode,
     outbox_entry,
 )
+from shared.messaging.repository import OutboxRepository
 
 
 def _queue() -> str:
@@ -182,7 +183,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
 
 async def test_outbox_relay_publishes_pending_entries_once_and_clears_them(infra: Infra) -> None:
     collection = infra.db["outbox_test"]
-    relay = OutboxRelay(collection, infra.broker)
+    relay = OutboxRelay(OutboxRepository(collection), infra.broker)
     await relay.ensure_indexes()
     seen: list[str] = []
 

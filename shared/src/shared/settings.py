@@ -37,3 +37,22 @@ class InfraSettings(BaseSettings):
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "objects"
+
+
+class WorkerSettings(BaseSettings):
+    """Where a worker serves its ops endpoints: ``<PREFIX>_HOST`` and ``<PREFIX>_OPS_PORT``.
+
+    Each service subclasses it with ``env_prefix`` set to its own prefix and its own ports.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    ops_port: int
+    prefetch: int = 64
+
+
+class ServiceSettings(WorkerSettings):
+    """A service with an HTTP API besides its worker: ``<PREFIX>_PORT`` too."""
+
+    port: int

@@ -6,49 +6,43 @@ leaves the entries for the sweeper, which publishes them again: consumers dedupe
 CloudEvents id, so the effect happens exactly once.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from pymongo.asynchronous.collection import AsyncCollection
 
+from shared.clock import now
 from shared.messaging.broker import Broker
 from shared.messaging.envelope import Envelope
+from shared.messaging.repository import OutboxRepository
 
 log = structlog.get_logger()
 
 
 def outbox_entry(envelope: Envelope) -> dict[str, Any]:
-    return {**envelope.to_document(), "queued_at": datetime.now(UTC)}
+    return {**envelope.to_document(), "queued_at": now()}
 
 
 class OutboxRelay:
-    def __init__(self, collection: AsyncCollection[Any], broker: Broker) -> None:
-        self.collection = collection
+    def __init__(self, outbox: OutboxRepository, broker: Broker) -> None:
+        self.outbox = outbox
         self.broker = broker
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index("outbox.queued_at", sparse=True)
+        await self.outbox.ensure_indexes()
 
     async def flush(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return
         for entry in entries:
             await self.broker.publish(Envelope.from_document(entry))
-        ids = [entry["id"] for entry in entries]
-        await self.collection.update_one(
-            {"_id": doc_id}, {"$pull": {"outbox": {"id": {"$in": ids}}}}
-        )
+        await self.outbox.remove(doc_id, [entry["id"] for entry in entries])
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
-        cutoff = datetime.now(UTC) - older_than
-        cursor = self.collection.find({"outbox.queued_at": {"$lt": cutoff}}, {"outbox": 1}).limit(
-            limit
-        )
         published = 0
-        async for doc in cursor:
-            await self.flush(doc["_id"], doc["outbox"])
-            published += len(doc["outbox"])
+        async for doc_id, entries in self.outbox.pending(now() - older_than, limit):
+            await self.flush(doc_id, entries)
+            published += len(entries)
         if published:
-            log.info("outbox.swept", collection=self.collection.name, published=published)
+            log.info("outbox.swept", collection=self.outbox.name, published=published)
         return published

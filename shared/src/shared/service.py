@@ -1,0 +1,115 @@
+"""The skeleton every service shares: its HTTP app, its worker process, its subscriptions.
+
+A service supplies only its wiring (``bootstrap.py``): what to build from the open
+infrastructure, and for the worker which subscriptions, outbox relays and loops to run.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from shared.bootstrap import Infra
+from shared.events import Event
+from shared.http.app import attach_infra, build_app
+from shared.http.ops import Check, serve_ops
+from shared.logging import configure_logging
+from shared.messaging import OutboxRelay, Subscription
+from shared.messaging.consumer import DeadHandler, Handler
+from shared.runtime import every, serve_until_stopped
+from shared.settings import InfraSettings, WorkerSettings
+from shared.telemetry import configure_telemetry
+
+ApiWiring = Callable[[Infra], AbstractAsyncContextManager[Any]]
+OUTBOX_SWEEP_S = 2.0
+
+
+def service_app(
+    name: str,
+    description: str,
+    routers: list[APIRouter],
+    wire: ApiWiring,
+    infra_settings: InfraSettings | None = None,
+) -> FastAPI:
+    """The HTTP app of a service. Its lifespan opens the infrastructure, enters ``wire`` (whose
+    value routes read as ``request.app.state.deps``) and closes both in reverse order."""
+    infra_settings = infra_settings or InfraSettings()
+    configure_logging(name, infra_settings)
+    configure_telemetry(name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        infra = await Infra.open(infra_settings)
+        try:
+            await attach_infra(app, infra)
+            async with wire(infra) as deps:
+                app.state.deps = deps
+                yield
+        finally:
+            await infra.close()
+
+    return build_app(name, description, lifespan, routers)
+
+
+@dataclass
+class Worker:
+    """What a worker process runs besides its ops endpoints."""
+
+    subscriptions: list[Subscription]
+    relays: list[OutboxRelay] = field(default_factory=list)  # swept every OUTBOX_SWEEP_S
+    loops: list[Coroutine[Any, Any, None]] = field(default_factory=list)
+    checks: dict[str, Check] = field(default_factory=dict)  # readiness besides the infra's
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+WorkerWiring = Callable[[Infra], Awaitable[Worker]]
+
+
+async def run_worker(
+    wire: WorkerWiring, settings: WorkerSettings, infra_settings: InfraSettings
+) -> None:
+    """Open the infrastructure, wire the worker and serve until SIGTERM/SIGINT, then drain."""
+    infra = await Infra.open(infra_settings)
+    try:
+        worker = await wire(infra)
+    except BaseException:
+        await infra.close()
+        raise
+    checks = {**infra.checks(), **worker.checks}
+    loops = [
+        *(every(OUTBOX_SWEEP_S, relay.sweep, "outbox") for relay in worker.relays),
+        *worker.loops,
+        serve_ops(checks, settings.host, settings.ops_port),
+    ]
+    await serve_until_stopped(worker.subscriptions, loops, [*worker.closers, infra.close])
+
+
+def worker_main(name: str, settings: WorkerSettings, wire: WorkerWiring) -> None:
+    """The ``main()`` of a worker process named ``name`` in logs and traces."""
+    infra_settings = InfraSettings()
+    configure_logging(name, infra_settings)
+    configure_telemetry(name)
+    asyncio.run(run_worker(wire, settings, infra_settings))
+
+
+def subscribe(
+    infra: Infra,
+    queue: str,
+    handlers: dict[type[Event], Handler],
+    *,
+    prefetch: int,
+    on_dead: DeadHandler | None = None,
+) -> Subscription:
+    """A subscription with the platform's retry policy (attempts and backoff from settings)."""
+    return Subscription(
+        infra.broker,
+        queue,
+        handlers,
+        prefetch=prefetch,
+        max_attempts=infra.settings.max_delivery_attempts,
+        base_delay_ms=infra.settings.retry_base_delay_ms,
+        on_dead=on_dead,
+    )
