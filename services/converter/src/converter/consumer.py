@@ -1,23 +1,25 @@
 """The converter's subscriber: ``conversion.requested`` -> convert."""
 
 from functools import partial
+from typing import TYPE_CHECKING
 
-from converter.handlers import ConverterDeps, conversion_dead, conversion_requested
+from converter.handlers import conversion_dead, conversion_requested
+from shared.bootstrap import Infra
 from shared.events import ConversionRequested
-from shared.messaging import Broker, Subscription
+from shared.messaging import Subscription
+from shared.service import subscribe
+
+if TYPE_CHECKING:
+    from converter.bootstrap import WorkerDeps
 
 QUEUE = "converter.conversion-requested"
 
 
-def conversion_requests(
-    broker: Broker, deps: ConverterDeps, prefetch: int, max_attempts: int, base_delay_ms: int
-) -> Subscription:
-    return Subscription(
-        broker,
+def conversion_requests(infra: Infra, deps: "WorkerDeps", prefetch: int) -> Subscription:
+    return subscribe(
+        infra,
         QUEUE,
         {ConversionRequested: partial(conversion_requested, deps=deps)},
         prefetch=prefetch,
-        max_attempts=max_attempts,
-        base_delay_ms=base_delay_ms,
         on_dead=partial(conversion_dead, deps=deps),
     )

@@ -1,15 +1,12 @@
 """Decisions of the converter: convert a requested job once, and announce its outcome once."""
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from converter.errors import ConversionError
-from converter.pool import ConverterPool
-from converter.repository import ConversionRecords
 from shared.events import (
     ConversionCompleted,
     ConversionFailed,
@@ -19,26 +16,18 @@ from shared.events import (
     Manifest,
 )
 from shared.formats import media_type
-from shared.messaging import Broker, Delivery, OutboxRelay, encode, outbox_entry
+from shared.messaging import Broker, Delivery, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore
+
+if TYPE_CHECKING:
+    from converter.bootstrap import WorkerDeps
 
 log = structlog.get_logger()
 SOURCE = "/services/converter"
 
 
-@dataclass
-class ConverterDeps:
-    pool: ConverterPool
-    store: ObjectStore
-    records: ConversionRecords
-    relay: OutboxRelay
-    broker: Broker
-    work_dir: Path
-    max_source_bytes: int
-
-
 async def conversion_requested(
-    event: ConversionRequested, delivery: Delivery, deps: ConverterDeps
+    event: ConversionRequested, delivery: Delivery, deps: WorkerDeps
 ) -> None:
     record = await deps.records.get(event.job_id)
     if record is not None:
@@ -59,7 +48,7 @@ async def conversion_requested(
         await deps.store.delete(event.password_key)
 
 
-async def record_outcome(job_id: str, outcome: Event, deps: ConverterDeps) -> None:
+async def record_outcome(job_id: str, outcome: Event, deps: WorkerDeps) -> None:
     entry = outbox_entry(encode(outcome, SOURCE))
     await deps.records.finish(job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry)
     await deps.relay.flush(job_id, [entry])
@@ -81,7 +70,7 @@ async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
         log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
 
 
-async def _convert(event: ConversionRequested, deps: ConverterDeps) -> ConversionCompleted:
+async def _convert(event: ConversionRequested, deps: WorkerDeps) -> ConversionCompleted:
     if event.source_size > deps.max_source_bytes:
         raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
     with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
@@ -132,7 +121,7 @@ async def _local_source(key: str, store: ObjectStore, tmp: Path) -> Path:
     return target
 
 
-async def conversion_dead(event: Event, reason: str, deps: ConverterDeps) -> None:
+async def conversion_dead(event: Event, reason: str, deps: WorkerDeps) -> None:
     """After the last retry: the job fails with a reason instead of vanishing."""
     if isinstance(event, ConversionRequested):
         failed = ConversionFailed(

@@ -1,35 +1,40 @@
 """All MongoDB access of the converter: one record per job, with its outcome and outbox."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.clock import now
+from shared.messaging.repository import OutboxRepository
+
 
 class ConversionRecords:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], retention: timedelta) -> None:
-        self.records = db["converter_records"]
+        self._records = db["converter_records"]
         self.retention = retention
+        self.outbox = OutboxRepository(self._records)
 
     async def ensure_indexes(self) -> None:
-        await self.records.create_index("expires_at", expireAfterSeconds=0)
+        await self._records.create_index("expires_at", expireAfterSeconds=0)
+        await self.outbox.ensure_indexes()
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
-        return await self.records.find_one({"_id": job_id})
+        return await self._records.find_one({"_id": job_id})
 
     async def finish(
         self, job_id: str, tenant: str, outcome: dict[str, Any], entry: dict[str, Any]
     ) -> None:
         """The outcome and the event announcing it, in one write."""
-        now = datetime.now(UTC)
-        await self.records.update_one(
+        finished = now()
+        await self._records.update_one(
             {"_id": job_id},
             {
                 "$set": {
                     "tenant": tenant,
                     "outcome": outcome,
-                    "finished_at": now,
-                    "expires_at": now + self.retention,
+                    "finished_at": finished,
+                    "expires_at": finished + self.retention,
                     "outbox": [entry],
                 }
             },

@@ -1,17 +1,18 @@
 import os
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import WorkerSettings
 
 
-class ConverterSettings(BaseSettings):
+class ConverterSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="CONVERTER_", extra="ignore")
 
+    ops_port: int = 9002
+    prefetch: int = 0  # 0: twice the number of JVM workers
     workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     jvm_heap_mb: int = Field(default=512, ge=32)
     job_timeout_s: float = Field(default=120.0, gt=0)
     max_source_bytes: int = 100 * 1024 * 1024
     work_dir: str = "/tmp/converter"
-    host: str = "127.0.0.1"
-    ops_port: int = 9002
-    prefetch: int = 0  # 0: twice the number of JVM workers

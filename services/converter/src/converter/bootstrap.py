@@ -1,0 +1,47 @@
+"""Wires the converter worker: the warm JVM pool, its records, relay and subscriber."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from converter.consumer import conversion_requests
+from converter.pool import ConverterPool
+from converter.repository import ConversionRecords
+from converter.settings import ConverterSettings
+from shared.bootstrap import Infra
+from shared.messaging import Broker, OutboxRelay
+from shared.service import Worker
+from shared.storage import ObjectStore
+
+
+@dataclass
+class WorkerDeps:
+    pool: ConverterPool
+    store: ObjectStore
+    records: ConversionRecords
+    relay: OutboxRelay
+    broker: Broker
+    work_dir: Path
+    max_source_bytes: int
+
+
+async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
+    work_dir = Path(settings.work_dir)
+    pool = ConverterPool(settings.workers, settings.jvm_heap_mb, settings.job_timeout_s, work_dir)
+    await pool.start()
+    records = ConversionRecords(infra.db, timedelta(hours=infra.settings.retention_hours))
+    await records.ensure_indexes()
+    relay = OutboxRelay(records.outbox, infra.broker)
+    deps = WorkerDeps(
+        pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes
+    )
+
+    async def jvm_warm() -> bool:
+        return pool.warm > 0
+
+    return Worker(
+        [conversion_requests(infra, deps, settings.prefetch or 2 * settings.workers)],
+        relays=[relay],
+        checks={"jvm": jvm_warm},
+        closers=[pool.close],
+    )
