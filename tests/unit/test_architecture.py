@@ -1,0 +1,118 @@
+"""The layering rules of docs/architecture.md, checked on the source itself.
+
+- no service imports another service, and ``shared`` imports no service;
+- every MongoDB call stands in a repository module (a module whose path names ``repository``).
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT / "shared" / "src" / "shared"
+# the driver's connection module: it opens the client and pings the server, queries nothing
+CONNECTION = SHARED / "mongo.py"
+SERVICES = {p.name: p for p in (ROOT / "services").glob("*/src/*") if p.is_dir()}
+
+# PyMongo collection and cursor operations that reach the database; names that other types
+# also have (``str.find``, ``list.count``...) count only in modules that handle PyMongo objects
+MONGO_CALLS = {
+    "aggregate",
+    "bulk_write",
+    "count_documents",
+    "create_index",
+    "create_indexes",
+    "delete_many",
+    "delete_one",
+    "estimated_document_count",
+    "find_one",
+    "find_one_and_delete",
+    "find_one_and_replace",
+    "find_one_and_update",
+    "insert_many",
+    "insert_one",
+    "replace_one",
+    "update_many",
+    "update_one",
+}
+AMBIGUOUS_CALLS = {"find", "distinct", "drop", "watch", "command"}
+
+
+def _modules(package: Path) -> list[Path]:
+    return sorted(package.rglob("*.py"))
+
+
+def _imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _mongo_calls(path: Path) -> list[str]:
+    text = path.read_text()
+    names = MONGO_CALLS | (AMBIGUOUS_CALLS if "pymongo" in text or "Collection" in text else set())
+    calls = [
+        (node.lineno, node.func.attr)
+        for node in ast.walk(ast.parse(text, str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in names
+    ]
+    return [f"{path.name}:{line} .{name}()" for line, name in sorted(calls)]
+
+
+def test_the_layout_is_what_the_rules_speak_of() -> None:
+    assert {"upload", "converter", "boleto_sync", "notifier", "inter_simulator"} <= set(SERVICES)
+    assert (SHARED / "service.py").is_file()
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_no_service_imports_another(service: str) -> None:
+    others = set(SERVICES) - {service}
+    offending = {
+        f"{path.relative_to(ROOT)} imports {sorted(_imported(path) & others)}"
+        for path in _modules(SERVICES[service])
+        if _imported(path) & others
+    }
+    assert not offending
+
+
+def test_shared_imports_no_service() -> None:
+    offending = {
+        f"{path.relative_to(ROOT)} imports {sorted(_imported(path) & set(SERVICES))}"
+        for path in _modules(SHARED)
+        if _imported(path) & set(SERVICES)
+    }
+    assert not offending
+
+
+def test_every_mongodb_call_stands_in_a_repository_module() -> None:
+    outside = [
+        f"{path.relative_to(ROOT)}: {call}"
+        for package in [SHARED, *SERVICES.values()]
+        for path in _modules(package)
+        if "repository" not in path.relative_to(package).as_posix() and path != CONNECTION
+        for call in _mongo_calls(path)
+    ]
+    assert not outside
+
+
+def test_the_checker_sees_a_mongodb_call(tmp_path: Path) -> None:
+    """The rule above would pass vacuously if the scan found nothing anywhere."""
+    module = tmp_path / "service.py"
+    module.write_text(
+        "from pymongo.asynchronous.collection import AsyncCollection\n"
+        "async def f(c: AsyncCollection, name: str) -> None:\n"
+        "    await c.update_one({}, {})\n"
+        "    c.find({})\n"
+    )
+    assert _mongo_calls(module) == ["service.py:3 .update_one()", "service.py:4 .find()"]
+    plain = tmp_path / "text.py"
+    plain.write_text("def f(name: str) -> int:\n    return name.find('x')\n")
+    assert _mongo_calls(plain) == []
+    assert _mongo_calls(SHARED / "messaging" / "repository.py")
