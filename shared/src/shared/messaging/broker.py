@@ -5,13 +5,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import aio_pika
-import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from shared.messaging.envelope import Envelope
 from shared.telemetry import inject_trace
-
-log = structlog.get_logger()
 
 QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
 
