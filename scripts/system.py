@@ -5,9 +5,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bootstrap import free_port
@@ -51,7 +52,8 @@ class System:
             self.wait_ready(name)
 
     def wait_ready(self, name: str) -> None:
-        _wait_ready(self._ports[name], self.processes[name], self.logs / f"{name}.log")
+        port = self._ports[name]
+        wait_until(partial(ready, port), self.processes[name], self.logs / f"{name}.log")
 
     def start_converter(self, name: str = "converter", **extra_env: str) -> None:
         port = free_port()
@@ -90,14 +92,15 @@ def ready(port: int) -> bool:
         return False
 
 
-def _wait_ready(
-    port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 120
+def wait_until(
+    probe: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout: float = 120
 ) -> None:
+    """Return once ``probe()`` holds; fail at once if the process exits, or after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode}; see {log}")
-        if ready(port):
+        if probe():
             return
         time.sleep(0.2)
     raise RuntimeError(f"not ready within {timeout} s; see {log}")
