@@ -25,7 +25,7 @@ def limiter(infra: Infra, settings: BoletoSettings) -> GlobalRateLimiter:
 def boleto_service(infra: Infra, settings: BoletoSettings) -> BoletoService:
     repo = BoletoRepository(infra.db)
     return BoletoService(
-        repo, OutboxRelay(repo.boletos, infra.broker), infra.store, limiter(infra, settings)
+        repo, OutboxRelay(repo.outbox, infra.broker), infra.store, limiter(infra, settings)
     )
 
 

@@ -10,6 +10,8 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.messaging.repository import OutboxRepository
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -19,6 +21,7 @@ class BoletoRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.boletos = db["boletos"]
         self.jobs = db["boleto_jobs"]
+        self.outbox = OutboxRepository(self.boletos)
 
     async def ensure_indexes(self) -> None:
         await self.boletos.create_index([("tenant", ASCENDING), ("proposal_id", ASCENDING)])
