@@ -59,6 +59,6 @@ def upload_service(infra: Infra, jobs: JobRepository) -> UploadService:
     return UploadService(
         jobs,
         infra.store,
-        OutboxRelay(jobs.jobs, infra.broker),
+        OutboxRelay(jobs.outbox, infra.broker),
         timedelta(hours=infra.settings.retention_hours),
     )

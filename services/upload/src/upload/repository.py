@@ -6,6 +6,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.messaging.repository import OutboxRepository
+
 ACTIVE = ["queued", "converting"]
 
 
@@ -16,6 +18,7 @@ def now() -> datetime:
 class JobRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.jobs = db["conversion_jobs"]
+        self.outbox = OutboxRepository(self.jobs)
 
     async def ensure_indexes(self) -> None:
         await self.jobs.create_index(
