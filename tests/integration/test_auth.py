@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from shared.auth.repository import ApiKeyRepository, hash_key
-from shared.auth.service import Authenticator
+from shared.auth.service import ApiKeys, UnknownKey
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
 
@@ -19,19 +21,20 @@ async def test_keys_are_stored_hashed_and_resolve_to_their_tenant(infra: Infra) 
     stored = await infra.db["api_keys"].find_one({"_id": key_id})
     assert stored is not None and key not in json.dumps(stored, default=str)
     assert stored["hash"] == hash_key(key)
-    principal = await Authenticator(keys, cache_seconds=0).authenticate(key)
+    principal = await ApiKeys(keys, cache_seconds=0).authenticate(key)
     assert principal is not None and (principal.tenant, principal.admin) == ("acme", False)
-    assert await Authenticator(keys).authenticate(key + "x") is None
+    assert await ApiKeys(keys).authenticate(key + "x") is None
 
 
 async def test_revocation_lands_once_the_cache_expires(infra: Infra) -> None:
     keys = ApiKeyRepository(infra.db)
     await keys.ensure_indexes()
     key_id, key = await keys.create("acme")
-    auth = Authenticator(keys, cache_seconds=0.3)
+    auth = ApiKeys(keys, cache_seconds=0.3)
     assert await auth.authenticate(key) is not None
-    assert await keys.revoke(key_id)
-    assert not await keys.revoke(key_id)
+    await auth.revoke(key_id)
+    with pytest.raises(UnknownKey):
+        await auth.revoke(key_id)
     await asyncio.sleep(0.35)
     assert await auth.authenticate(key) is None
 
@@ -43,7 +46,7 @@ async def test_configured_dev_keys_are_honoured_idempotently(infra_settings: Inf
     infra = await Infra.open(settings)
     try:
         for _ in range(2):  # a second replica starting changes nothing
-            _, auth = await infra.authenticator()
+            auth = await infra.api_keys()
         dev, admin = await auth.authenticate("dev-k"), await auth.authenticate("admin-k")
         assert dev is not None and (dev.tenant, dev.admin) == ("dev", False)
         assert admin is not None and admin.admin

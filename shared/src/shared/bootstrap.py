@@ -7,7 +7,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.auth.repository import ApiKeyRepository
-from shared.auth.service import Authenticator
+from shared.auth.service import ApiKeys
 from shared.http.ops import Check
 from shared.messaging import Broker
 from shared.mongo import connect, database, ping
@@ -43,12 +43,12 @@ class Infra:
 
         return {"mongodb": mongodb, "rabbitmq": rabbitmq, "storage": self.store.ping}
 
-    async def authenticator(self) -> tuple[ApiKeyRepository, Authenticator]:
-        """The API-key repository (indexes ensured, development keys honoured) and its cache."""
+    async def api_keys(self) -> ApiKeys:
+        """The API keys (indexes ensured, development keys honoured), resolved through a cache."""
         keys = ApiKeyRepository(self.db)
         await keys.ensure_indexes()
         if self.settings.dev_api_key:
             await keys.ensure(self.settings.dev_api_key, "dev", admin=False)
         if self.settings.dev_admin_key:
             await keys.ensure(self.settings.dev_admin_key, "admin", admin=True)
-        return keys, Authenticator(keys, self.settings.api_key_cache_seconds)
+        return ApiKeys(keys, self.settings.api_key_cache_seconds)

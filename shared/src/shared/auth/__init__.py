@@ -2,6 +2,6 @@
 
 from shared.auth.dependencies import Principal, require_admin, require_principal
 from shared.auth.repository import ApiKeyRepository
-from shared.auth.service import Authenticator
+from shared.auth.service import ApiKeys
 
-__all__ = ["ApiKeyRepository", "Authenticator", "Principal", "require_admin", "require_principal"]
+__all__ = ["ApiKeyRepository", "ApiKeys", "Principal", "require_admin", "require_principal"]

@@ -6,6 +6,7 @@ import json
 import sys
 
 from shared.auth.repository import ApiKeyRepository
+from shared.auth.service import ApiKeys, UnknownKey
 from shared.mongo import connect, database
 from shared.settings import InfraSettings
 
@@ -13,20 +14,23 @@ from shared.settings import InfraSettings
 async def _main(args: argparse.Namespace) -> int:
     settings = InfraSettings()
     client = connect(settings)
-    keys = ApiKeyRepository(database(client, settings))
+    repository = ApiKeyRepository(database(client, settings))
+    keys = ApiKeys(repository, cache_seconds=0)
     try:
-        await keys.ensure_indexes()
+        await repository.ensure_indexes()
         if args.command == "create":
             key_id, key = await keys.create(args.tenant, args.admin)
             print(
                 json.dumps({"id": key_id, "key": key, "tenant": args.tenant, "admin": args.admin})
             )
         elif args.command == "revoke":
-            if not await keys.revoke(args.id):
+            try:
+                await keys.revoke(args.id)
+            except UnknownKey:
                 print(f"no active API key {args.id}", file=sys.stderr)
                 return 1
         else:
-            for doc in await keys.list_keys(args.tenant):
+            for doc in await keys.list(args.tenant):
                 print(json.dumps(doc, default=str))
         return 0
     finally:

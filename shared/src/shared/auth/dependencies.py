@@ -5,7 +5,7 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 
-from shared.auth.service import Authenticator, Principal
+from shared.auth.service import ApiKeys, Principal
 from shared.http.problems import Problem
 
 __all__ = ["Principal", "require_admin", "require_principal"]
@@ -16,8 +16,8 @@ async def require_principal(request: Request) -> Principal:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("missing bearer API key")
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(key.strip())
+    api_keys: ApiKeys = request.app.state.api_keys
+    principal = await api_keys.authenticate(key.strip())
     if principal is None:
         raise _unauthorized("invalid or revoked API key")
     structlog.contextvars.bind_contextvars(tenant_id=principal.tenant)

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from shared.auth.dependencies import require_admin
-from shared.auth.repository import ApiKeyRepository
-from shared.auth.service import Principal
+from shared.auth.service import ApiKeys, Principal, UnknownKey
 from shared.http.problems import Problem
 
 router = APIRouter(prefix="/v1/admin/api-keys", tags=["admin"])
@@ -25,7 +24,7 @@ class ApiKeyCreated(BaseModel):
     admin: bool
 
 
-def _repository(request: Request) -> ApiKeyRepository:
+def _api_keys(request: Request) -> ApiKeys:
     return request.app.state.api_keys  # type: ignore[no-any-return]
 
 
@@ -33,7 +32,7 @@ def _repository(request: Request) -> ApiKeyRepository:
 async def create_api_key(
     body: ApiKeyCreate,
     _: Annotated[Principal, Depends(require_admin)],
-    keys: Annotated[ApiKeyRepository, Depends(_repository)],
+    keys: Annotated[ApiKeys, Depends(_api_keys)],
 ) -> ApiKeyCreated:
     key_id, key = await keys.create(body.tenant, body.admin)
     return ApiKeyCreated(id=key_id, key=key, tenant=body.tenant, admin=body.admin)
@@ -43,8 +42,10 @@ async def create_api_key(
 async def revoke_api_key(
     key_id: str,
     _: Annotated[Principal, Depends(require_admin)],
-    keys: Annotated[ApiKeyRepository, Depends(_repository)],
+    keys: Annotated[ApiKeys, Depends(_api_keys)],
 ) -> Response:
-    if not await keys.revoke(key_id):
-        raise Problem(404, "not_found", f"no active API key {key_id}")
+    try:
+        await keys.revoke(key_id)
+    except UnknownKey:
+        raise Problem(404, "not_found", f"no active API key {key_id}") from None
     return Response(status_code=204)

@@ -3,12 +3,13 @@
 import hashlib
 import secrets
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+
+from shared.clock import now
 
 KEY_PREFIX = "sk_"
 
@@ -24,24 +25,24 @@ def new_key() -> str:
 
 class ApiKeyRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.keys = db["api_keys"]
+        self._keys = db["api_keys"]
 
     async def ensure_indexes(self) -> None:
-        await self.keys.create_index("hash", unique=True)
-        await self.keys.create_index("tenant")
+        await self._keys.create_index("hash", unique=True)
+        await self._keys.create_index("tenant")
 
     async def create(
         self, tenant: str, admin: bool = False, key: str | None = None
     ) -> tuple[str, str]:
         key = key or new_key()
         key_id = f"key_{uuid4().hex[:16]}"
-        await self.keys.insert_one(
+        await self._keys.insert_one(
             {
                 "_id": key_id,
                 "hash": hash_key(key),
                 "tenant": tenant,
                 "admin": admin,
-                "created_at": datetime.now(UTC),
+                "created_at": now(),
                 "revoked_at": None,
             }
         )
@@ -50,27 +51,27 @@ class ApiKeyRepository:
     async def ensure(self, key: str, tenant: str, admin: bool) -> None:
         """Make a configured key (DEV_API_KEY, DEV_ADMIN_KEY) valid; idempotent across replicas."""
         with suppress(DuplicateKeyError):  # another replica inserted it at the same moment
-            await self.keys.update_one(
+            await self._keys.update_one(
                 {"hash": hash_key(key)},
                 {
                     "$set": {"tenant": tenant, "admin": admin, "revoked_at": None},
                     "$setOnInsert": {
                         "_id": f"key_{uuid4().hex[:16]}",
-                        "created_at": datetime.now(UTC),
+                        "created_at": now(),
                     },
                 },
                 upsert=True,
             )
 
     async def find_active(self, key: str) -> dict[str, Any] | None:
-        return await self.keys.find_one({"hash": hash_key(key), "revoked_at": None})
+        return await self._keys.find_one({"hash": hash_key(key), "revoked_at": None})
 
     async def revoke(self, key_id: str) -> bool:
-        result = await self.keys.update_one(
-            {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": datetime.now(UTC)}}
+        result = await self._keys.update_one(
+            {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now()}}
         )
         return result.modified_count == 1
 
     async def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
         query = {"tenant": tenant} if tenant else {}
-        return await self.keys.find(query, {"hash": 0}).to_list(1000)
+        return await self._keys.find(query, {"hash": 0}).to_list(1000)

@@ -1,7 +1,8 @@
-"""Resolves a presented key to its principal, with a short cache (revocation lands within it)."""
+"""API keys: issued once, stored hashed, resolved through a short cache (revocation lands in it)."""
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from shared.auth.repository import ApiKeyRepository, hash_key
 
@@ -13,7 +14,11 @@ class Principal:
     admin: bool
 
 
-class Authenticator:
+class UnknownKey(LookupError):
+    """No active API key has this id."""
+
+
+class ApiKeys:
     def __init__(self, repository: ApiKeyRepository, cache_seconds: float = 5.0) -> None:
         self.repository = repository
         self.cache_seconds = cache_seconds
@@ -31,3 +36,14 @@ class Authenticator:
             self._cache.clear()
         self._cache[digest] = (now + self.cache_seconds, principal)
         return principal
+
+    async def create(self, tenant: str, admin: bool = False) -> tuple[str, str]:
+        """(key id, key): the key itself is returned here once and never stored."""
+        return await self.repository.create(tenant, admin)
+
+    async def revoke(self, key_id: str) -> None:
+        if not await self.repository.revoke(key_id):
+            raise UnknownKey(key_id)
+
+    async def list(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return await self.repository.list_keys(tenant)

@@ -30,4 +30,4 @@ async def attach_infra(app: FastAPI, infra: Infra) -> None:
     """The start-up every HTTP service shares: readiness checks and API-key auth."""
     app.state.infra = infra
     app.state.checks = infra.checks()
-    app.state.api_keys, app.state.authenticator = await infra.authenticator()
+    app.state.api_keys = await infra.api_keys()

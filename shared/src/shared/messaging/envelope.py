@@ -1,7 +1,7 @@
 """CloudEvents 1.0 in RabbitMQ binary mode (``ce-`` headers), via the SDK's own binding."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
@@ -9,6 +9,7 @@ from cloudevents.core.bindings import rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from shared.clock import now
 from shared.events import Event
 
 _FORMAT = JSONFormat()
@@ -57,7 +58,7 @@ def encode(event: Event, source: str, event_id: str | None = None) -> Envelope:
         "id": event_id or str(uuid4()),
         "source": source,
         "type": event.routing_key(),
-        "time": datetime.now(UTC),
+        "time": now(),
         "datacontenttype": "application/json",
         "tenantid": event.tenant_id,
     }
@@ -92,7 +93,7 @@ def decode(headers: dict[str, Any], content_type: str | None, body: bytes) -> Re
         raise MalformedEvent(str(exc)[:500]) from exc
     if ce_headers.get("ce-tenantid", event.tenant_id) != event.tenant_id:
         raise MalformedEvent("ce-tenantid does not match the event's tenant_id")
-    time = ce.get_time() or datetime.now(UTC)
+    time = ce.get_time() or now()
     return Received(ce_headers["ce-id"], ce.get_source(), time, event)
 
 
