@@ -22,7 +22,7 @@ class Repositories:
         self.subscriptions = SubscriptionRepository(infra.db)
         self.deliveries = DeliveryRepository(infra.db)
         self.replay = ReplayRepository(infra.db)
-        self.relay = OutboxRelay(self.subscriptions.collection, infra.broker)
+        self.relay = OutboxRelay(self.subscriptions.outbox, infra.broker)
 
     async def ensure_indexes(self) -> None:
         await self.subscriptions.ensure_indexes()

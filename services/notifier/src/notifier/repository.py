@@ -13,6 +13,8 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.messaging.repository import OutboxRepository
+
 VISIBLE = {"outbox": 0, "secrets": 0}
 
 
@@ -23,6 +25,7 @@ def now() -> datetime:
 class SubscriptionRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db["webhook_subscriptions"]
+        self.outbox = OutboxRepository(self.collection)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(
