@@ -12,7 +12,7 @@ from aiosmtpd.controller import Controller
 from bootstrap import free_port
 
 from notifier.bootstrap import Repositories, dispatcher
-from notifier.dispatcher import Dispatcher
+from notifier.delivery.dispatcher import Dispatcher
 from notifier.handlers import FanOut, fan_out
 from notifier.repository import now
 from notifier.schemas import EmailSettings, WebhookCreate

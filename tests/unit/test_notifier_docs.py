@@ -1,6 +1,6 @@
 """The verification snippet subscribers copy from docs/webhooks.md agrees with our signatures."""
 
-from notifier.signing import new_secret, signed_headers
+from notifier.delivery.signing import new_secret, signed_headers
 from tests.support.notifier import documented_verify
 
 

@@ -6,7 +6,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from notifier.schedule import next_delay, retry_after, retryable
+from notifier.delivery.schedule import next_delay, retry_after, retryable
 from notifier.settings import DEFAULT_SCHEDULE, NotifierSettings
 
 SCHEDULE = [0.2, 0.4, 0.8]

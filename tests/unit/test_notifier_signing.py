@@ -5,7 +5,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from notifier.signing import InvalidSignature, new_secret, signed_headers, verify
+from notifier.delivery.signing import InvalidSignature, new_secret, signed_headers, verify
 
 BODY = b'{"specversion":"1.0","id":"ev_1","type":"conversion.completed.v1"}'
 

@@ -1,10 +1,10 @@
 """SSRF: which URLs a webhook may reach, for literal addresses and names resolving anywhere."""
 
-import httpx
 import pytest
 
+from notifier.delivery.transport import webhook_client
 from notifier.targets import TargetPolicy, TargetRefused
-from notifier.transport import webhook_client
+from tests.support.notifier import receiver
 
 PUBLIC = "93.184.216.34"
 STRICT = TargetPolicy()
@@ -101,9 +101,23 @@ async def test_the_client_checks_again_at_connection_time() -> None:
             await client.post("https://rebind.example/h", content=b"{}")
 
 
-async def test_the_client_never_follows_redirects_nor_uses_proxies() -> None:
-    client = webhook_client(STRICT, 2.0, 4)
-    assert client.follow_redirects is False
-    assert client._trust_env is False  # HTTP(S)_PROXY would bypass the address checks
-    await client.aclose()
-    assert isinstance(client, httpx.AsyncClient)
+async def test_the_client_never_follows_redirects_nor_uses_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        # nothing listens there: a call through the proxy would fail to connect
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+        monkeypatch.setenv(name.lower(), "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    loopback = TargetPolicy(allow_http=True, allow_loopback=True)
+    # 307 keeps the method: a client following it would POST to the receiver a second time
+    async with (
+        receiver(script=[307], headers={"Location": "/elsewhere"}) as hook,
+        webhook_client(loopback, 2.0, 4) as client,
+    ):
+        response = await client.post(hook.url, content=b"{}")
+    assert response.status_code == 307  # the attempt's answer, not followed
+    assert len(hook.requests) == 1  # reached directly, and once
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.post(hook.url, content=b"{}")

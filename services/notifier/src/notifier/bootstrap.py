@@ -2,15 +2,15 @@
 
 from datetime import timedelta
 
-from notifier.dispatcher import Dispatcher, Limits
-from notifier.mail import EmailSender
-from notifier.receivers import Receivers
+from notifier.delivery.dispatcher import Dispatcher, Limits
+from notifier.delivery.mail import EmailSender
+from notifier.delivery.receivers import Receivers
+from notifier.delivery.senders import Sender, WebhookSender
+from notifier.delivery.transport import webhook_client
 from notifier.repository import DeliveryRepository, ReplayRepository, SubscriptionRepository
-from notifier.senders import Sender, WebhookSender
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
 from notifier.targets import TargetPolicy
-from notifier.transport import webhook_client
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import structlog
 
+from notifier.delivery.signing import new_secret
 from notifier.repository import DeliveryRepository, SubscriptionRepository, now
 from notifier.schemas import EmailSettings, WebhookCreate
-from notifier.signing import new_secret
 from notifier.targets import Resolver, TargetPolicy
 
 log = structlog.get_logger()

@@ -25,10 +25,10 @@ import structlog
 from prometheus_client import Counter as Metric
 from prometheus_client import Histogram
 
-from notifier.receivers import Receivers
+from notifier.delivery.receivers import Receivers
+from notifier.delivery.schedule import next_delay
+from notifier.delivery.senders import Outcome, Sender
 from notifier.repository import DeliveryRepository, now
-from notifier.schedule import next_delay
-from notifier.senders import Outcome, Sender
 
 log = structlog.get_logger()
 ATTEMPTS = Metric("notifier_delivery_attempts_total", "Delivery attempts", ["channel", "outcome"])

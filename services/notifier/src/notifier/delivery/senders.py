@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from notifier.schedule import retry_after, retryable
-from notifier.signing import signed_headers
+from notifier.delivery.schedule import retry_after, retryable
+from notifier.delivery.signing import signed_headers
 from notifier.targets import TargetRefused
 
 

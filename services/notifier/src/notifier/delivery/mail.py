@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosmtplib
 
-from notifier.senders import Outcome
+from notifier.delivery.senders import Outcome
 from notifier.settings import NotifierSettings
 
 
