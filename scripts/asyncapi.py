@@ -29,7 +29,7 @@ _HEADER_FIELDS: dict[str, str] = {
     "ce-type": "The routing key, e.g. conversion.completed.v1.",
     "ce-specversion": "CloudEvents version.",
     "ce-time": "When the event was created (RFC 3339, UTC).",
-    "ce-subject": "The job id, for events about a job.",
+    "ce-subject": "The id of what the event is about: the job, boleto or webhook.",
     "ce-tenantid": "The tenant the event belongs to (CloudEvents extension `tenantid`).",
     "traceparent": "W3C trace context of the publisher, when it was tracing.",
 }
