@@ -14,12 +14,12 @@ from bootstrap import free_port
 from notifier.bootstrap import Repositories, dispatcher
 from notifier.delivery.dispatcher import Dispatcher
 from notifier.handlers import FanOut, fan_out
-from notifier.repository import now
 from notifier.schemas import EmailSettings, WebhookCreate
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
 from notifier.targets import TargetPolicy
 from shared.bootstrap import Infra
+from shared.clock import now
 from shared.messaging import Delivery
 from tests.support.notifier import Receiver, completed, eventually, receiver
 
@@ -43,6 +43,7 @@ def settings(**overrides: Any) -> NotifierSettings:
 
 class Notifier:
     def __init__(self, infra: Infra, config: NotifierSettings) -> None:
+        self.db = infra.db
         self.repos = Repositories(infra)
         self.config = config
         self.service = WebhookService(
@@ -66,11 +67,12 @@ class Notifier:
 
     async def event(self, event_id: str | None = None) -> str:
         event_id = event_id or str(uuid.uuid4())
-        await fan_out(completed(TENANT), Delivery(event_id, 1, False, "/test", datetime.now(UTC)), self.fan_out)
+        delivery = Delivery(event_id, 1, False, "/test", datetime.now(UTC))
+        await fan_out(completed(TENANT), delivery, self.fan_out)
         return event_id
 
     async def deliveries(self) -> list[dict[str, Any]]:
-        return await self.repos.deliveries.collection.find().to_list(100)
+        return await self.db["webhook_deliveries"].find().to_list(100)
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ async def test_a_redelivered_event_records_one_delivery_per_subscription(
     docs = await notifier.deliveries()
     assert sorted(d["subscription_id"] for d in docs) == sorted([first["_id"], second["_id"]])
     assert {d["msg_id"] for d in docs} == {event_id}
-    assert await notifier.repos.replay.collection.count_documents({}) == 1
+    assert await notifier.db["notifier_replay"].count_documents({}) == 1
 
 
 async def test_a_lease_is_held_by_one_worker_until_it_expires(notifier: Notifier) -> None:
@@ -150,7 +152,7 @@ async def test_a_dead_endpoint_fails_then_is_disabled_through_the_outbox(infra: 
         await notifier.event()
         await notifier.event()
         for _ in range(100):
-            sub = await notifier.repos.subscriptions.collection.find_one({"_id": webhook["_id"]})
+            sub = await notifier.db["webhook_subscriptions"].find_one({"_id": webhook["_id"]})
             if sub and sub["status"] == "disabled" and not sub.get("outbox"):
                 break
             await asyncio.sleep(0.1)

@@ -7,7 +7,9 @@ from notifier.delivery.mail import EmailSender
 from notifier.delivery.receivers import Receivers
 from notifier.delivery.senders import Sender, WebhookSender
 from notifier.delivery.transport import webhook_client
-from notifier.repository import DeliveryRepository, ReplayRepository, SubscriptionRepository
+from notifier.repository.deliveries import DeliveryRepository
+from notifier.repository.replay import ReplayRepository
+from notifier.repository.subscriptions import SubscriptionRepository
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
 from notifier.targets import TargetPolicy

@@ -1,8 +1,5 @@
 """``/v1/webhooks``, ``/v1/email`` and ``/v1/events/stream``: HTTP translated into service calls."""
 
-import base64
-import binascii
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -10,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from notifier import filters
-from notifier.repository import DeliveryRepository, ReplayRepository
+from notifier.repository.replay import ReplayRepository
 from notifier.schemas import (
     Delivery,
     DeliveryList,
@@ -27,6 +24,7 @@ from notifier.stream import StreamHub, frames
 from notifier.targets import TargetRefused
 from shared.auth import Principal, require_principal
 from shared.http.problems import Problem
+from shared.pagination import InvalidCursor
 
 router = APIRouter(tags=["webhooks"])
 Auth = Annotated[Principal, Depends(require_principal)]
@@ -113,26 +111,14 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> DeliveryList:
-    await _webhook(service, principal, webhook_id)
-    deliveries: DeliveryRepository = service.deliveries
-    after = _decode_cursor(cursor) if cursor else None
-    docs = await deliveries.page(webhook_id, status, limit + 1, after)
-    page, more = docs[:limit], len(docs) > limit
-    next_cursor = _encode_cursor(page[-1]) if more and page else None
-    return DeliveryList(items=[Delivery.from_document(d) for d in page], next_cursor=next_cursor)
-
-
-def _encode_cursor(doc: dict[str, Any]) -> str:
-    raw = f"{doc['created_at'].isoformat()}|{doc['_id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        created, delivery_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), delivery_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem(422, "invalid_cursor", "the cursor is not one this API returned") from None
+        page = await service.delivery_page(principal.tenant, webhook_id, status, limit, cursor)
+    except InvalidCursor as exc:
+        raise Problem(422, "invalid_cursor", str(exc)) from None
+    if page is None:
+        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+    items = [Delivery.from_document(d) for d in page.items]
+    return DeliveryList(items=items, next_cursor=page.next_cursor)
 
 
 @router.put("/v1/email", response_model=EmailSettings, tags=["email"])

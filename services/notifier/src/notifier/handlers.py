@@ -1,7 +1,7 @@
 """Worker decisions on an incoming event: who gets it, recorded once, whatever redelivery does.
 
 One delivery per matching subscription, its ``_id`` derived from the event and subscription
-ids, inserted before the message is acked: a crash before the insert redelivers the event, a
+ids, recorded before the message is acked: a crash before the write redelivers the event, a
 crash after it finds the deliveries already there (leased to the dead worker until the lease
 runs out; then the sweep of any worker sends them).
 """
@@ -15,7 +15,10 @@ import structlog
 
 from notifier.cloudevent import compact, structured
 from notifier.filters import matches_any
-from notifier.repository import DeliveryRepository, ReplayRepository, SubscriptionRepository, now
+from notifier.repository.deliveries import DeliveryRepository
+from notifier.repository.replay import ReplayRepository
+from notifier.repository.subscriptions import SubscriptionRepository
+from shared.clock import now
 from shared.events import Event
 from shared.messaging import Delivery
 
@@ -86,7 +89,7 @@ async def fan_out(event: Event, delivery: Delivery, deps: FanOut) -> None:
         delivery_document(s, event, delivery.event_id, body, content_type, received, lease)
         for s in targets
     ]
-    fresh = await deps.deliveries.insert_new(docs)
+    fresh = await deps.deliveries.add_new(docs)
     deps.sending.submit(fresh)
     await deps.replay.record(
         {

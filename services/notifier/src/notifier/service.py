@@ -8,9 +8,12 @@ from typing import Any
 import structlog
 
 from notifier.delivery.signing import new_secret
-from notifier.repository import DeliveryRepository, SubscriptionRepository, now
+from notifier.repository.deliveries import DeliveryRepository
+from notifier.repository.subscriptions import SubscriptionRepository
 from notifier.schemas import EmailSettings, WebhookCreate
 from notifier.targets import Resolver, TargetPolicy
+from shared.clock import now
+from shared.pagination import Cursor, Page
 
 log = structlog.get_logger()
 
@@ -41,7 +44,7 @@ class WebhookService:
             "created_at": created,
             "updated_at": created,
         }
-        await self.subscriptions.insert(doc)
+        await self.subscriptions.add(doc)
         log.info("webhook.created", webhook_id=doc["_id"], events=request.events)
         return doc
 
@@ -61,6 +64,16 @@ class WebhookService:
         )
         log.info("webhook.deleted", webhook_id=webhook_id)
         return True
+
+    async def delivery_page(
+        self, tenant: str, webhook_id: str, status: str | None, limit: int, cursor: str | None
+    ) -> Page | None:
+        """A page of the webhook's deliveries, None without such a webhook; InvalidCursor when
+        the cursor is not one a page gave."""
+        if await self.subscriptions.get(tenant, webhook_id) is None:
+            return None
+        after = Cursor.decode(cursor) if cursor else None
+        return await self.deliveries.page(webhook_id, status, limit, after)
 
     async def set_email(self, tenant: str, settings: EmailSettings) -> dict[str, Any]:
         return await self.subscriptions.replace_email(

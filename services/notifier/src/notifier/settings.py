@@ -22,7 +22,6 @@ class NotifierSettings(BaseSettings):
         description="seconds before each retry; comma-separated in the environment",
     )
     retry_jitter: float = Field(default=0.2, ge=0, le=1)
-    retry_after_max_s: float = 86400.0
     attempt_timeout_s: float = 10.0
     lease_margin_s: float = 20.0
     max_in_flight: int = 64

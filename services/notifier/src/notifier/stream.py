@@ -13,14 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from prometheus_client import Gauge
 
 from notifier.cloudevent import compact, structured
 from notifier.filters import matches_any
 from shared.messaging.envelope import Received
 
-log = structlog.get_logger()
 CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected to this replica")
 
 

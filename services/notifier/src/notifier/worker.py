@@ -3,8 +3,6 @@
 import asyncio
 from datetime import timedelta
 
-import structlog
-
 from notifier.bootstrap import Repositories, dispatcher
 from notifier.consumer import deliverable_events
 from notifier.handlers import FanOut
@@ -15,8 +13,6 @@ from shared.logging import configure_logging
 from shared.runtime import every, serve_until_stopped
 from shared.settings import InfraSettings
 from shared.telemetry import configure_telemetry
-
-log = structlog.get_logger()
 
 
 async def run_worker(infra_settings: InfraSettings, settings: NotifierSettings) -> None:

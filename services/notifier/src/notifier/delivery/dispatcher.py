@@ -28,7 +28,8 @@ from prometheus_client import Histogram
 from notifier.delivery.receivers import Receivers
 from notifier.delivery.schedule import next_delay
 from notifier.delivery.senders import Outcome, Sender
-from notifier.repository import DeliveryRepository, now
+from notifier.repository.deliveries import DeliveryRepository
+from shared.clock import now
 
 log = structlog.get_logger()
 ATTEMPTS = Metric("notifier_delivery_attempts_total", "Delivery attempts", ["channel", "outcome"])

@@ -11,7 +11,8 @@ from typing import Any
 import structlog
 
 from notifier.events import WebhookEndpointDisabled
-from notifier.repository import SubscriptionRepository, now
+from notifier.repository.subscriptions import SubscriptionRepository
+from shared.clock import now
 from shared.messaging import OutboxRelay, encode, outbox_entry
 
 log = structlog.get_logger()

@@ -4,7 +4,10 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from shared import clock
+
 RETRYABLE_STATUS = {408, 425, 429}
+RETRY_AFTER_MAX_S = 86400.0  # a receiver asking for longer is tried again after a day
 
 
 def retryable(status: int | None) -> bool:
@@ -32,7 +35,7 @@ def next_delay(
 
 
 def retry_after(
-    value: str | None, now: datetime | None = None, cap_s: float = 86400
+    value: str | None, now: datetime | None = None, cap_s: float = RETRY_AFTER_MAX_S
 ) -> float | None:
     """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), capped."""
     if not value:
@@ -46,4 +49,4 @@ def retry_after(
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return min(max((when - (now or datetime.now(UTC))).total_seconds(), 0.0), cap_s)
+    return min(max((when - (now or clock.now())).total_seconds(), 0.0), cap_s)

@@ -3,7 +3,7 @@
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -11,6 +11,7 @@ import httpx
 from notifier.delivery.schedule import retry_after, retryable
 from notifier.delivery.signing import signed_headers
 from notifier.targets import TargetRefused
+from shared.clock import now
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,7 @@ class WebhookSender:
         body: bytes = delivery["body"]
         headers = {
             "content-type": delivery["content_type"],
-            **signed_headers(
-                active_secrets(subscription, datetime.now(UTC)), delivery["msg_id"], body
-            ),
+            **signed_headers(active_secrets(subscription, now()), delivery["msg_id"], body),
         }
         started = time.perf_counter()
         try:

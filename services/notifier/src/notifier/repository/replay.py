@@ -1,0 +1,39 @@
+"""``notifier_replay``: each tenant's recent events, for a live stream that resumes."""
+
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.clock import now
+
+
+class ReplayRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._collection = db["notifier_replay"]
+
+    async def ensure_indexes(self) -> None:
+        await self._collection.create_index(
+            [("tenant", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)]
+        )
+        await self._collection.create_index("expires_at", expireAfterSeconds=0)
+
+    async def record(self, doc: dict[str, Any], window: timedelta) -> None:
+        fields = {**doc, "expires_at": doc["at"] + window}
+        event_id = fields.pop("_id")
+        await self._collection.update_one({"_id": event_id}, {"$setOnInsert": fields}, upsert=True)
+
+    async def after(self, tenant: str, last_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """The tenant's events after ``last_id`` (all in the window when it is unknown)."""
+        query: dict[str, Any] = {"tenant": tenant, "expires_at": {"$gt": now()}}
+        last = (
+            await self._collection.find_one({"_id": last_id, "tenant": tenant}) if last_id else None
+        )
+        if last is not None:
+            query["$or"] = [
+                {"at": {"$gt": last["at"]}},
+                {"at": last["at"], "_id": {"$gt": last["_id"]}},
+            ]
+        cursor = self._collection.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.limit(limit).to_list(limit)

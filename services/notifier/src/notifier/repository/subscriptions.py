@@ -1,0 +1,131 @@
+"""``webhook_subscriptions``: webhooks and e-mail settings, and the outbox of their events."""
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.clock import now
+from shared.messaging.repository import OutboxRepository
+
+WITHOUT_OUTBOX = {"outbox": 0}
+
+
+class SubscriptionRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._collection = db["webhook_subscriptions"]
+        self.outbox = OutboxRepository(self._collection)
+
+    async def ensure_indexes(self) -> None:
+        await self._collection.create_index(
+            [("tenant", ASCENDING), ("channel", ASCENDING), ("created_at", DESCENDING)]
+        )
+        await self._collection.create_index([("tenant", ASCENDING), ("status", ASCENDING)])
+
+    async def add(self, doc: dict[str, Any]) -> None:
+        await self._collection.insert_one(doc)
+
+    async def get(
+        self, tenant: str, sub_id: str, channel: str = "webhook"
+    ) -> dict[str, Any] | None:
+        return await self._collection.find_one(
+            {"_id": sub_id, "tenant": tenant, "channel": channel}, WITHOUT_OUTBOX
+        )
+
+    async def by_id(self, sub_id: str) -> dict[str, Any] | None:
+        return await self._collection.find_one({"_id": sub_id}, WITHOUT_OUTBOX)
+
+    async def of_tenant(self, tenant: str, channel: str = "webhook") -> list[dict[str, Any]]:
+        cursor = self._collection.find({"tenant": tenant, "channel": channel}, WITHOUT_OUTBOX)
+        return await cursor.sort("created_at", DESCENDING).to_list(1000)
+
+    async def enabled(self, tenant: str) -> list[dict[str, Any]]:
+        """Every enabled subscription of the tenant, webhooks and e-mail alike."""
+        cursor = self._collection.find(
+            {"tenant": tenant, "status": "enabled"}, {"outbox": 0, "secrets": 0}
+        )
+        return await cursor.to_list(1000)
+
+    async def delete(self, tenant: str, sub_id: str, channel: str = "webhook") -> bool:
+        result = await self._collection.delete_one(
+            {"_id": sub_id, "tenant": tenant, "channel": channel}
+        )
+        return result.deleted_count == 1
+
+    async def replace_email(self, doc: dict[str, Any]) -> dict[str, Any]:
+        fields = {k: v for k, v in doc.items() if k not in ("_id", "created_at")}
+        found = await self._collection.find_one_and_update(
+            {"_id": doc["_id"]},
+            {"$set": fields, "$setOnInsert": {"created_at": doc["created_at"]}},
+            upsert=True,
+            projection=WITHOUT_OUTBOX,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert found is not None
+        return found
+
+    async def rotate(
+        self, tenant: str, sub_id: str, secret: str, previous_until: datetime
+    ) -> dict[str, Any] | None:
+        """The new secret signs from now on; the current one also until ``previous_until``."""
+        doc = await self._collection.find_one(
+            {"_id": sub_id, "tenant": tenant, "channel": "webhook"}
+        )
+        if doc is None:
+            return None
+        kept = [{"secret": doc["secrets"][0]["secret"], "expires_at": previous_until}]
+        return await self._collection.find_one_and_update(
+            {"_id": sub_id, "tenant": tenant},
+            {
+                "$set": {
+                    "secrets": [{"secret": secret, "expires_at": None}, *kept],
+                    "updated_at": now(),
+                }
+            },
+            projection=WITHOUT_OUTBOX,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def enable(self, tenant: str, sub_id: str) -> dict[str, Any] | None:
+        return await self._collection.find_one_and_update(
+            {"_id": sub_id, "tenant": tenant, "channel": "webhook"},
+            {
+                "$set": {"status": "enabled", "disabled": None, "updated_at": now()},
+                "$unset": {"streak": ""},
+            },
+            projection=WITHOUT_OUTBOX,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def record_failure(self, sub_id: str) -> dict[str, Any] | None:
+        """Lengthen the endpoint's run of failures; returns the run."""
+        return await self._collection.find_one_and_update(
+            {"_id": sub_id},
+            [
+                {
+                    "$set": {
+                        "streak.count": {"$add": [{"$ifNull": ["$streak.count", 0]}, 1]},
+                        "streak.since": {"$ifNull": ["$streak.since", now()]},
+                    }
+                }
+            ],
+            projection={"streak": 1, "status": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def record_success(self, sub_id: str) -> None:
+        await self._collection.update_one(
+            {"_id": sub_id, "streak": {"$exists": True}}, {"$unset": {"streak": ""}}
+        )
+
+    async def disable(self, sub_id: str, reason: dict[str, Any], entry: dict[str, Any]) -> bool:
+        """Disable an enabled endpoint, with the event that tells its tenant, in one write."""
+        result = await self._collection.update_one(
+            {"_id": sub_id, "status": "enabled"},
+            {
+                "$set": {"status": "disabled", "disabled": reason, "updated_at": now()},
+                "$push": {"outbox": entry},
+            },
+        )
+        return result.modified_count == 1
