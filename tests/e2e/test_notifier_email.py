@@ -1,6 +1,7 @@
 """Completion e-mails, received by a real SMTP server (aiosmtpd) the test starts."""
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
@@ -13,7 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from system import System
 
 from tests.support.api import upload, wait_final
-from tests.support.notifier import eventually, new_tenant
+from tests.support.notifier import completed, eventually, new_tenant, publish
 
 
 class Inbox:
@@ -63,3 +64,46 @@ async def test_completion_email_reaches_the_tenants_recipients(
     assert message["Subject"] == f"Conversion {job['id']} completed"
     text = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert f"{system.base_url}/v1/conversions/{job['id']}/result" in text
+
+
+class HeldInbox:
+    """Holds the first message until released, then refuses it for now (451, retried later);
+    accepts every later one."""
+
+    def __init__(self) -> None:
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.accepted: list[list[str]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not self.held.is_set():
+            self.held.set()
+            await asyncio.to_thread(self.release.wait, 10)
+            return "451 4.3.0 try again later"
+        self.accepted.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+async def test_emails_not_sent_yet_are_dropped_with_the_email_settings(system: System) -> None:
+    """Turning e-mail off and on again must not send what was pending before, to anyone."""
+    tenant, key = await new_tenant(system.base_url, system.admin_key)
+    inbox = HeldInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=int(system.env["NOTIFIER_SMTP_PORT"]))
+    controller.start()
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=system.notifier_url, headers=headers, timeout=30
+        ) as n:
+            assert (await n.put("/v1/email", json={"recipients": ["old@example.com"]})).is_success
+            await publish(system.env["RABBITMQ_URL"], completed(tenant))
+            await eventually(inbox.held.is_set, 30, "the first attempt")
+            assert (await n.delete("/v1/email")).status_code == 204  # while it is in flight
+            assert (await n.put("/v1/email", json={"recipients": ["new@example.com"]})).is_success
+            inbox.release.set()  # the attempt fails for now: retried, unless it was cancelled
+            await asyncio.sleep(3.0)  # past the retry schedule and the worker's 2 s cache
+            assert (await n.delete("/v1/email")).status_code == 204
+    finally:
+        inbox.release.set()
+        controller.stop()
+    assert inbox.accepted == []

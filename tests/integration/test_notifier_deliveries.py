@@ -11,9 +11,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from bootstrap import free_port
 
-from notifier.bootstrap import Repositories, dispatcher
+from notifier.bootstrap import RepositoryDeps, dispatcher
 from notifier.delivery.dispatcher import Dispatcher
-from notifier.handlers import FanOut, fan_out
+from notifier.handlers import FanOutDeps, fan_out
 from notifier.schemas import EmailSettings, WebhookCreate
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
@@ -44,7 +44,7 @@ def settings(**overrides: Any) -> NotifierSettings:
 class Notifier:
     def __init__(self, infra: Infra, config: NotifierSettings) -> None:
         self.db = infra.db
-        self.repos = Repositories(infra)
+        self.repos = RepositoryDeps.build(infra)
         self.config = config
         self.service = WebhookService(
             self.repos.subscriptions,
@@ -52,9 +52,10 @@ class Notifier:
             TargetPolicy(allow_http=True, allow_loopback=True),
             timedelta(hours=1),
             timedelta(days=1),
+            email_enabled=True,
         )
         self.dispatcher, self.webhooks = dispatcher(infra, self.repos, config)
-        self.fan_out = FanOut(
+        self.fan_out = FanOutDeps(
             self.repos.subscriptions,
             self.repos.deliveries,
             self.repos.replay,

@@ -1,36 +1,100 @@
-"""Builds the notifier's parts from settings, for the api and the worker alike."""
+"""Wires the notifier: its API's dependencies and its worker, from open infrastructure."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
+from notifier.consumer import deliverable_events
 from notifier.delivery.dispatcher import Dispatcher, Limits
 from notifier.delivery.mail import EmailSender
 from notifier.delivery.receivers import Receivers
 from notifier.delivery.senders import Sender, WebhookSender
 from notifier.delivery.transport import webhook_client
+from notifier.events import ROUTING_KEYS
+from notifier.handlers import FanOutDeps
 from notifier.repository.deliveries import DeliveryRepository
 from notifier.repository.replay import ReplayRepository
 from notifier.repository.subscriptions import SubscriptionRepository
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
+from notifier.stream import LiveStream, StreamHub
 from notifier.targets import TargetPolicy
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
+from shared.messaging.broadcast import Broadcast
+from shared.service import Worker
 
 DELIVERY_RETENTION = timedelta(days=7)
 
 
-class Repositories:
-    def __init__(self, infra: Infra) -> None:
-        self.subscriptions = SubscriptionRepository(infra.db)
-        self.deliveries = DeliveryRepository(infra.db)
-        self.replay = ReplayRepository(infra.db)
-        self.relay = OutboxRelay(self.subscriptions.outbox, infra.broker)
+@dataclass(frozen=True)
+class RepositoryDeps:
+    """The notifier's repositories, and the relay that publishes the subscriptions' outbox."""
+
+    subscriptions: SubscriptionRepository
+    deliveries: DeliveryRepository
+    replay: ReplayRepository
+    relay: OutboxRelay
+
+    @classmethod
+    def build(cls, infra: Infra) -> "RepositoryDeps":
+        subscriptions = SubscriptionRepository(infra.db)
+        return cls(
+            subscriptions,
+            DeliveryRepository(infra.db),
+            ReplayRepository(infra.db),
+            OutboxRelay(subscriptions.outbox, infra.broker),
+        )
 
     async def ensure_indexes(self) -> None:
         await self.subscriptions.ensure_indexes()
         await self.deliveries.ensure_indexes()
         await self.replay.ensure_indexes()
         await self.relay.ensure_indexes()
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    """What the routes call: ``request.app.state.deps``."""
+
+    webhooks: WebhookService
+    stream: LiveStream
+
+
+@asynccontextmanager
+async def api(infra: Infra, settings: NotifierSettings) -> AsyncIterator[ApiDeps]:
+    """The API's services, with this replica's own broadcast queue feeding its live stream."""
+    repos = RepositoryDeps.build(infra)
+    await repos.ensure_indexes()
+    hub = StreamHub(settings.stream_queue_size)
+    stream = LiveStream(hub, repos.replay, settings.replay_max_events, settings.heartbeat_s)
+    broadcast = Broadcast(infra.broker, ROUTING_KEYS, hub.on_event)
+    await broadcast.start()
+    try:
+        yield ApiDeps(webhook_service(infra, repos, settings), stream)
+    finally:
+        await broadcast.stop()
+
+
+async def worker(infra: Infra, settings: NotifierSettings) -> Worker:
+    """Fan-out of every deliverable event, the dispatcher that sends, the outbox relay."""
+    repos = RepositoryDeps.build(infra)
+    await repos.ensure_indexes()
+    sending, webhooks = dispatcher(infra, repos, settings)
+    fan_out = FanOutDeps(
+        repos.subscriptions,
+        repos.deliveries,
+        repos.replay,
+        timedelta(seconds=settings.replay_window_s),
+        sending,
+    )
+    return Worker(
+        subscriptions=[deliverable_events(infra, fan_out, settings.prefetch)],
+        relays=[repos.relay],
+        loops=[sending.run()],
+        closers=[sending.drain, webhooks.client.aclose],
+    )
 
 
 def target_policy(infra: Infra, settings: NotifierSettings) -> TargetPolicy:
@@ -43,7 +107,7 @@ def target_policy(infra: Infra, settings: NotifierSettings) -> TargetPolicy:
 
 
 def webhook_service(
-    infra: Infra, repos: Repositories, settings: NotifierSettings
+    infra: Infra, repos: RepositoryDeps, settings: NotifierSettings
 ) -> WebhookService:
     return WebhookService(
         repos.subscriptions,
@@ -51,12 +115,14 @@ def webhook_service(
         target_policy(infra, settings),
         timedelta(seconds=settings.secret_grace_s),
         DELIVERY_RETENTION,
+        email_enabled=bool(settings.smtp_host),
     )
 
 
 def dispatcher(
-    infra: Infra, repos: Repositories, settings: NotifierSettings
+    infra: Infra, repos: RepositoryDeps, settings: NotifierSettings
 ) -> tuple[Dispatcher, WebhookSender]:
+    """The dispatcher, and its webhook sender (whose HTTP client the worker closes last)."""
     client = webhook_client(
         target_policy(infra, settings), settings.attempt_timeout_s, settings.max_in_flight
     )

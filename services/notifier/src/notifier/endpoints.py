@@ -1,13 +1,11 @@
 """``/v1/webhooks``, ``/v1/email`` and ``/v1/events/stream``: HTTP translated into service calls."""
 
-from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from notifier import filters
-from notifier.repository.replay import ReplayRepository
 from notifier.schemas import (
     Delivery,
     DeliveryList,
@@ -18,9 +16,8 @@ from notifier.schemas import (
     WebhookCreated,
     WebhookList,
 )
-from notifier.service import WebhookService, email_subscription_id
-from notifier.settings import NotifierSettings
-from notifier.stream import StreamHub, frames
+from notifier.service import EmailUnavailable, WebhookService
+from notifier.stream import LiveStream
 from notifier.targets import TargetRefused
 from shared.auth import Principal, require_principal
 from shared.http.problems import Problem
@@ -31,19 +28,23 @@ Auth = Annotated[Principal, Depends(require_principal)]
 
 
 def _service(request: Request) -> WebhookService:
-    return request.app.state.webhooks  # type: ignore[no-any-return]
+    return request.app.state.deps.webhooks  # type: ignore[no-any-return]
+
+
+def _stream(request: Request) -> LiveStream:
+    return request.app.state.deps.stream  # type: ignore[no-any-return]
 
 
 Service = Annotated[WebhookService, Depends(_service)]
+Stream = Annotated[LiveStream, Depends(_stream)]
 
 
-async def _webhook(
-    service: WebhookService, principal: Principal, webhook_id: str
-) -> dict[str, Any]:
-    doc = await service.subscriptions.get(principal.tenant, webhook_id)
-    if doc is None:
-        raise Problem(404, "not_found", f"no webhook {webhook_id}")
-    return doc
+def _no_webhook(webhook_id: str) -> Problem:
+    return Problem(404, "not_found", f"no webhook {webhook_id}")
+
+
+def _no_email() -> Problem:
+    return Problem(404, "not_found", "no e-mail notifications are set up")
 
 
 @router.post(
@@ -69,19 +70,22 @@ async def create_webhook(body: WebhookCreate, principal: Auth, service: Service)
 
 @router.get("/v1/webhooks", response_model=WebhookList)
 async def list_webhooks(principal: Auth, service: Service) -> WebhookList:
-    docs = await service.subscriptions.of_tenant(principal.tenant)
+    docs = await service.of_tenant(principal.tenant)
     return WebhookList(items=[Webhook.from_document(d) for d in docs])
 
 
 @router.get("/v1/webhooks/{webhook_id}", response_model=Webhook)
 async def get_webhook(webhook_id: str, principal: Auth, service: Service) -> Webhook:
-    return Webhook.from_document(await _webhook(service, principal, webhook_id))
+    doc = await service.get(principal.tenant, webhook_id)
+    if doc is None:
+        raise _no_webhook(webhook_id)
+    return Webhook.from_document(doc)
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204)
 async def delete_webhook(webhook_id: str, principal: Auth, service: Service) -> Response:
     if not await service.delete(principal.tenant, webhook_id):
-        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     return Response(status_code=204)
 
 
@@ -89,16 +93,16 @@ async def delete_webhook(webhook_id: str, principal: Auth, service: Service) -> 
 async def rotate_secret(webhook_id: str, principal: Auth, service: Service) -> SecretRotated:
     rotated = await service.rotate(principal.tenant, webhook_id)
     if rotated is None:
-        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     secret, doc = rotated
     return SecretRotated(secret=secret, previous_secret_expires_at=doc["secrets"][1]["expires_at"])
 
 
 @router.post("/v1/webhooks/{webhook_id}/enable", response_model=Webhook)
 async def enable_webhook(webhook_id: str, principal: Auth, service: Service) -> Webhook:
-    doc = await service.subscriptions.enable(principal.tenant, webhook_id)
+    doc = await service.enable(principal.tenant, webhook_id)
     if doc is None:
-        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     return Webhook.from_document(doc)
 
 
@@ -116,37 +120,32 @@ async def list_deliveries(
     except InvalidCursor as exc:
         raise Problem(422, "invalid_cursor", str(exc)) from None
     if page is None:
-        raise Problem(404, "not_found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     items = [Delivery.from_document(d) for d in page.items]
     return DeliveryList(items=items, next_cursor=page.next_cursor)
 
 
 @router.put("/v1/email", response_model=EmailSettings, tags=["email"])
-async def set_email(
-    body: EmailSettings, principal: Auth, service: Service, request: Request
-) -> EmailSettings:
-    settings: NotifierSettings = request.app.state.settings
-    if not settings.smtp_host:
-        raise Problem(409, "email_unavailable", "this platform has no SMTP server configured")
-    doc = await service.set_email(principal.tenant, body)
+async def set_email(body: EmailSettings, principal: Auth, service: Service) -> EmailSettings:
+    try:
+        doc = await service.set_email(principal.tenant, body)
+    except EmailUnavailable as exc:
+        raise Problem(409, "email_unavailable", str(exc)) from None
     return EmailSettings(recipients=doc["recipients"], events=doc["events"])
 
 
 @router.get("/v1/email", response_model=EmailSettings, tags=["email"])
 async def get_email(principal: Auth, service: Service) -> EmailSettings:
-    doc = await service.subscriptions.get(
-        principal.tenant, email_subscription_id(principal.tenant), "email"
-    )
+    doc = await service.get_email(principal.tenant)
     if doc is None:
-        raise Problem(404, "not_found", "no e-mail notifications are set up")
+        raise _no_email()
     return EmailSettings(recipients=doc["recipients"], events=doc["events"])
 
 
 @router.delete("/v1/email", status_code=204, tags=["email"])
 async def delete_email(principal: Auth, service: Service) -> Response:
-    sub_id = email_subscription_id(principal.tenant)
-    if not await service.subscriptions.delete(principal.tenant, sub_id, "email"):
-        raise Problem(404, "not_found", "no e-mail notifications are set up")
+    if not await service.delete_email(principal.tenant):
+        raise _no_email()
     return Response(status_code=204)
 
 
@@ -157,28 +156,15 @@ async def delete_email(principal: Auth, service: Service) -> Response:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_events(
-    request: Request,
     principal: Auth,
+    stream: Stream,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
     events: Annotated[str | None, Query(description="filters, comma-separated")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of the tenant's events; ``Last-Event-ID`` resumes after a gap."""
-    wanted = _stream_filters(events)
-    hub: StreamHub = request.app.state.hub
-    settings: NotifierSettings = request.app.state.settings
-    replay: ReplayRepository = request.app.state.replay
-    client = hub.connect(principal.tenant, wanted)
-
-    async def body():  # type: ignore[no-untyped-def]
-        try:
-            load = partial(replay.after, principal.tenant, limit=settings.replay_max_events)
-            async for chunk in frames(hub, client, load, last_event_id, settings.heartbeat_s):
-                yield chunk
-        finally:
-            hub.disconnect(client)
-
+    body = stream.open(principal.tenant, _stream_filters(events), last_event_id)
     return StreamingResponse(
-        body(),
+        body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

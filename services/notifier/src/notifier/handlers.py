@@ -32,7 +32,7 @@ class Sending(Protocol):
 
 
 @dataclass
-class FanOut:
+class FanOutDeps:
     subscriptions: SubscriptionRepository
     deliveries: DeliveryRepository
     replay: ReplayRepository
@@ -75,7 +75,7 @@ def delivery_document(
     }
 
 
-async def fan_out(event: Event, delivery: Delivery, deps: FanOut) -> None:
+async def fan_out(event: Event, delivery: Delivery, deps: FanOutDeps) -> None:
     received = now()
     body, content_type = structured(event, delivery.event_id, delivery.time, delivery.source)
     name = type(event).name

@@ -1,4 +1,5 @@
-"""Decisions behind the subscription API: create, rotate, enable, delete; e-mail settings."""
+"""Decisions behind the subscription API: webhooks (create, rotate, enable, delete, their
+deliveries) and each tenant's e-mail settings."""
 
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from shared.pagination import Cursor, Page
 log = structlog.get_logger()
 
 
+class EmailUnavailable(Exception):
+    """The platform has no SMTP server, so e-mail notifications cannot be set up."""
+
+
 @dataclass
 class WebhookService:
     subscriptions: SubscriptionRepository
@@ -25,6 +30,7 @@ class WebhookService:
     policy: TargetPolicy
     secret_grace: timedelta
     delivery_retention: timedelta
+    email_enabled: bool
     resolver: Resolver | None = None
 
     async def create(self, tenant: str, request: WebhookCreate) -> dict[str, Any]:
@@ -48,6 +54,12 @@ class WebhookService:
         log.info("webhook.created", webhook_id=doc["_id"], events=request.events)
         return doc
 
+    async def get(self, tenant: str, webhook_id: str) -> dict[str, Any] | None:
+        return await self.subscriptions.get(tenant, webhook_id)
+
+    async def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
+        return await self.subscriptions.of_tenant(tenant)
+
     async def rotate(self, tenant: str, webhook_id: str) -> tuple[str, dict[str, Any]] | None:
         secret = new_secret()
         doc = await self.subscriptions.rotate(tenant, webhook_id, secret, now() + self.secret_grace)
@@ -56,12 +68,17 @@ class WebhookService:
         log.info("webhook.secret_rotated", webhook_id=webhook_id)
         return secret, doc
 
+    async def enable(self, tenant: str, webhook_id: str) -> dict[str, Any] | None:
+        """Enable a webhook again (after it was disabled for failing), its failures forgotten."""
+        doc = await self.subscriptions.enable(tenant, webhook_id)
+        if doc is None:
+            return None
+        log.info("webhook.enabled", webhook_id=webhook_id)
+        return doc
+
     async def delete(self, tenant: str, webhook_id: str) -> bool:
-        if not await self.subscriptions.delete(tenant, webhook_id):
+        if not await self._delete(tenant, webhook_id, "webhook", "the webhook was deleted"):
             return False
-        await self.deliveries.cancel_pending(
-            webhook_id, "the webhook was deleted", now() + self.delivery_retention
-        )
         log.info("webhook.deleted", webhook_id=webhook_id)
         return True
 
@@ -76,6 +93,9 @@ class WebhookService:
         return await self.deliveries.page(webhook_id, status, limit, after)
 
     async def set_email(self, tenant: str, settings: EmailSettings) -> dict[str, Any]:
+        """Store the tenant's e-mail settings; EmailUnavailable without an SMTP server."""
+        if not self.email_enabled:
+            raise EmailUnavailable("this platform has no SMTP server configured")
         return await self.subscriptions.replace_email(
             {
                 "_id": email_subscription_id(tenant),
@@ -88,6 +108,25 @@ class WebhookService:
                 "updated_at": now(),
             }
         )
+
+    async def get_email(self, tenant: str) -> dict[str, Any] | None:
+        return await self.subscriptions.get(tenant, email_subscription_id(tenant), "email")
+
+    async def delete_email(self, tenant: str) -> bool:
+        """Stop e-mailing the tenant; the e-mails not sent yet are not sent at all."""
+        reason = "the e-mail notifications were turned off"
+        if not await self._delete(tenant, email_subscription_id(tenant), "email", reason):
+            return False
+        log.info("email.deleted", tenant=tenant)
+        return True
+
+    async def _delete(self, tenant: str, sub_id: str, channel: str, reason: str) -> bool:
+        """Delete a subscription and fail its pending deliveries (a subscription set up again
+        under the same id must not inherit them)."""
+        if not await self.subscriptions.delete(tenant, sub_id, channel):
+            return False
+        await self.deliveries.cancel_pending(sub_id, reason, now() + self.delivery_retention)
+        return True
 
 
 def email_subscription_id(tenant: str) -> str:

@@ -1,20 +1,22 @@
+"""``NOTIFIER_*``: the API and worker's ports, deliveries, targets, live stream and e-mail."""
+
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from shared.settings import ServiceSettings
 
 # Standard Webhooks' customary schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h; a delivery that fails throughout gives up about 27 hours after its event
 DEFAULT_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
 
-class NotifierSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
+class NotifierSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_")
 
-    host: str = "127.0.0.1"
     port: int = 8001
     ops_port: int = 9000
-    prefetch: int = 64
 
     # delivery
     retry_schedule_s: Annotated[list[float], NoDecode] = Field(

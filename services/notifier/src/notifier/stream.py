@@ -11,12 +11,14 @@ import asyncio
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prometheus_client import Gauge
 
 from notifier.cloudevent import compact, structured
 from notifier.filters import matches_any
+from notifier.repository.replay import ReplayRepository
 from shared.messaging.envelope import Received
 
 CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected to this replica")
@@ -128,3 +130,27 @@ async def frames(
             continue
         if frame.id not in sent:
             yield frame.encode()
+
+
+@dataclass
+class LiveStream:
+    """A tenant's SSE stream from this replica: what it missed (on resume), then live events."""
+
+    hub: StreamHub
+    replay: ReplayRepository
+    replay_max_events: int
+    heartbeat_s: float
+
+    def open(self, tenant: str, wanted: list[str], last_event_id: str | None) -> AsyncIterator[str]:
+        """The SSE body. The client is connected before it is read, so no event published
+        from now on is missed."""
+        client = self.hub.connect(tenant, wanted)
+        return self._body(client, last_event_id)
+
+    async def _body(self, client: Client, last_event_id: str | None) -> AsyncIterator[str]:
+        load = partial(self.replay.after, client.tenant, limit=self.replay_max_events)
+        try:
+            async for chunk in frames(self.hub, client, load, last_event_id, self.heartbeat_s):
+                yield chunk
+        finally:
+            self.hub.disconnect(client)
