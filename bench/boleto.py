@@ -1,10 +1,10 @@
-"""Banco Inter benchmark: three boleto-sync worker replicas against the strict simulator.
+"""Banco Inter benchmark: boleto-sync worker replicas against the strict simulator.
 
-    uv run python bench/boleto.py [--boletos 300] [--window 10] [--out docs/benchmarks.md]
+    uv run python bench/boleto.py [--boletos 300] [--window 20] [--out docs/benchmarks.md]
 
-Run A configures the service at the bank's limits; run B lowers the bank's limits to 80 % of
-the configured ones. Prints the Banco Inter section and rewrites it in the output file
-(between its markers).
+Run A configures the service at the bank's limits; run B lowers the bank's limits to a share
+(``--lowered``) of the configured ones. Prints the Banco Inter section and rewrites it in the
+output file (between its markers).
 """
 
 import argparse
@@ -25,46 +25,56 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bootstrap import Secantus, ensure_rabbitmq, rabbitmq_vhost, start_secantus  # noqa: E402
+from bootstrap import Secantus  # noqa: E402
 from system import System, running_system  # noqa: E402
 
-from bench.boleto_load import Sampler, run_load  # noqa: E402
-from bench.boleto_report import GroupFigures, RunResult, render, write_section  # noqa: E402
+from bench.boleto_load import RETRY_AFTER_S, Sampler, run_load  # noqa: E402
+from bench.boleto_report import SECTION, GroupFigures, RunResult, render  # noqa: E402
+from bench.cli import positive_float, positive_int, step  # noqa: E402
+from bench.infrastructure import broker_and_database  # noqa: E402
 from bench.machine import describe  # noqa: E402
+from bench.markdown import write_section  # noqa: E402
 from bench.procstat import children, cpu_usage, pids_named  # noqa: E402
+from boleto_sync.settings import BoletoSettings  # noqa: E402
+from inter_simulator.limits import preset  # noqa: E402
 
-# the bank's published limits per window (the simulator's production profile)
-BANK_LIMITS = {"issue": 120, "get": 120, "list": 120, "pdf": 120, "cancel": 120, "token": 5}
+# the bank's published limits and window (the simulator's production profile)
+PRODUCTION = preset("production")
+BANK_LIMITS = {group: limit for group, limit in PRODUCTION.limits.items() if limit is not None}
 LOWERED = ("issue", "get", "list", "pdf", "cancel")
-REPLICAS = 3
+SERVICE_DEFAULTS = BoletoSettings.model_fields
 
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--boletos", type=int, default=300, help="boletos per run")
-    parser.add_argument("--window", type=float, default=20.0, help="limit window, seconds")
-    parser.add_argument("--lowered", type=float, default=0.8, help="run B: bank / configured")
-    parser.add_argument("--processing", type=float, default=0.5, help="EM_PROCESSAMENTO, s")
-    parser.add_argument("--concurrency", type=int, default=16, help="client connections")
+    parser.add_argument("--boletos", type=positive_int, default=300, help="boletos per run")
+    parser.add_argument("--window", type=positive_float, default=20.0, help="limit window, s")
+    parser.add_argument("--lowered", type=positive_float, default=0.8, help="run B: bank/config")
+    parser.add_argument("--processing", type=positive_float, default=0.5, help="EM_PROCESSAMENTO")
+    parser.add_argument("--concurrency", type=positive_int, default=16, help="client connections")
+    parser.add_argument("--replicas", type=positive_int, default=3, help="boleto-sync workers")
+    parser.add_argument(
+        "--utilisation",
+        type=positive_float,
+        default=SERVICE_DEFAULTS["limit_utilisation"].default,
+        help="BOLETO_LIMIT_UTILISATION (default: the service's)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     return parser.parse_args()
-
-
-def step(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
 class Bench:
     system: System
     database: Secantus
+    replicas: int
 
     def process_groups(self) -> dict[str, list[int]]:
         """The processes whose CPU time a run accounts for, by component."""
         pid = {name: process.pid for name, process in self.system.processes.items()}
         idle = ["upload-api", "upload-worker", "converter"]
         return {
-            f"boleto-sync workers ({REPLICAS})": [
+            f"boleto-sync workers ({self.replicas})": [
                 p for name, p in pid.items() if name.startswith("boleto-worker")
             ],
             "boleto-sync API": [pid["boleto-api"]],
@@ -78,30 +88,30 @@ class Bench:
 
 @contextmanager
 def boleto_system(root: Path, args: argparse.Namespace) -> Iterator[Bench]:
-    """RabbitMQ (a fresh vhost), SecantusDB, the simulator, boleto-sync with 3 workers."""
-    ensure_rabbitmq()
-    (root / "logs").mkdir(parents=True, exist_ok=True)
-    database = start_secantus(root / "mongo", root / "logs" / "secantusdb.log")
-    try:
-        with (
-            rabbitmq_vhost("bench-boleto") as amqp_url,
-            running_system(
-                root,
-                amqp_url,
-                database.url,
-                boleto=True,
-                MONGODB_DB="bench_boleto",
-                INTER_SIM_WINDOW_SECONDS=f"{args.window:g}",
-                BOLETO_LIMIT_WINDOW_S=f"{args.window:g}",
-                INTER_SIM_PROCESSING_DELAY_SECONDS=f"{args.processing:g}",
-                BOLETO_PROCESSING_POLL_S=f"{args.processing:g}",
-            ) as system,
-        ):
-            for number in range(2, REPLICAS + 1):
-                system.start_boleto_worker(f"boleto-worker-{number}")
-            yield Bench(system, database)
-    finally:
-        database.stop()
+    """RabbitMQ (a fresh vhost), SecantusDB, the simulator, boleto-sync's API and workers.
+
+    Every service setting the report states is set here, not inherited from the shell.
+    """
+    limits = {f"BOLETO_LIMIT_{group.upper()}": str(limit) for group, limit in BANK_LIMITS.items()}
+    with (
+        broker_and_database(root, "bench-boleto") as (amqp_url, database),
+        running_system(
+            root,
+            amqp_url,
+            database.url,
+            boleto=True,
+            MONGODB_DB="bench_boleto",
+            INTER_SIM_WINDOW_SECONDS=f"{args.window:g}",
+            BOLETO_LIMIT_WINDOW_S=f"{args.window:g}",
+            BOLETO_LIMIT_UTILISATION=f"{args.utilisation:g}",
+            INTER_SIM_PROCESSING_DELAY_SECONDS=f"{args.processing:g}",
+            BOLETO_PROCESSING_POLL_S=f"{args.processing:g}",
+            **limits,
+        ) as system,
+    ):
+        for number in range(2, args.replicas + 1):
+            system.start_boleto_worker(f"boleto-worker-{number}")
+        yield Bench(system, database, args.replicas)
 
 
 def measure(bench: Bench, name: str, limits: dict[str, int], args: argparse.Namespace) -> RunResult:
@@ -167,7 +177,12 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "lowered": args.lowered,
         "processing": args.processing,
         "concurrency": args.concurrency,
-        "replicas": REPLICAS,
+        "replicas": args.replicas,
+        "utilisation": args.utilisation,
+        "bank_window": PRODUCTION.window_seconds,
+        "bank_limits": BANK_LIMITS,
+        "lowered_groups": LOWERED,
+        "retry_after_s": RETRY_AFTER_S,
     }
 
 
@@ -175,7 +190,7 @@ def main() -> None:
     args = arguments()
     machine = describe()
     root = Path(tempfile.mkdtemp(prefix="bench-boleto-"))
-    step(f"starting the system with {REPLICAS} boleto-sync workers under {root}")
+    step(f"starting the system with {args.replicas} boleto-sync workers under {root}")
     lowered = {g: int(BANK_LIMITS[g] * args.lowered) for g in LOWERED}
     try:
         with boleto_system(root, args) as bench:
@@ -191,7 +206,7 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
     section = render(machine, settings(args), run_a, run_b)
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section)
     step(f"wrote the Banco Inter section of {args.out}")
 
 

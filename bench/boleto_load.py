@@ -7,11 +7,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
+from bench.client import epoch_seconds
+
+RETRY_AFTER_S = (1.0, 10.0)  # the client's clamp of the API's Retry-After: least, most
 PAYER = {
     "cpfCnpj": "52998224725",
     "tipoPessoa": "FISICA",
@@ -81,7 +84,7 @@ async def run_load(base_url: str, key: str, count: int, concurrency: int, within
         for boleto in boletos:
             if boleto.status == "completed":
                 job = (await api.get(f"/v1/jobs/{boleto.job_id}")).json()
-                boleto.synced_at = _timestamp(job["updated_at"])
+                boleto.synced_at = epoch_seconds(job["updated_at"])
     return Load(boletos, latencies, started, time.time())
 
 
@@ -109,7 +112,8 @@ async def _one(
             boleto.status, boleto.error = "failed", job.get("error")
             return boleto
         latencies.pdf_202.append(ms)
-        await asyncio.sleep(min(max(float(answer.headers.get("retry-after", 1)), 1.0), 10.0))
+        least, most = RETRY_AFTER_S
+        await asyncio.sleep(min(max(float(answer.headers.get("retry-after", least)), least), most))
     return boleto
 
 
@@ -119,10 +123,6 @@ async def _timed(gate: asyncio.Semaphore, request: Any) -> tuple[httpx.Response,
         started = time.perf_counter()
         response: httpx.Response = await request
         return response, (time.perf_counter() - started) * 1000
-
-
-def _timestamp(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class Sampler:

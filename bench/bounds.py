@@ -2,20 +2,23 @@
 
 from bench.pipeline import Run
 from bench.primitives import PER_JOB, sequential_ms
-from bench.procstat import MACHINE
-from bench.results import Results, busy_share
+from bench.procstat import CPU_BOUND, MACHINE
+from bench.reference import RawRun
+from bench.results import Results
 from bench.timeline import CONVERSION_STAGE
 
-CPU_BOUND = 0.85  # busy share of all cores above which a round counts as CPU-bound
 JVM, CLIENT, DATABASE = "converter JVM workers", "benchmark client", "SecantusDB"
+STEADY = 0.10  # spread of files/s over the passes, of the median, within which a JVM is steady
+SCALES = 0.75  # share of linear speed-up at which more threads count as scaling
+EXPLAINS = 0.5  # share of the p50 overhead at which the bare round trips account for it
 
 
 def bounds(r: Results) -> list[str]:
     return [_raw(r), _threads(r), _throughput(r), _overhead(r), _jvm_per_file(r)]
 
 
-def _raw_cores(r: Results) -> float:
-    return r.raw.cpu_seconds / sum(r.raw.pass_seconds)
+def _cores(run: RawRun) -> float:
+    return run.cpu_seconds / sum(run.pass_seconds)
 
 
 def cpu_ms_per_file(run: Run, name: str) -> float:
@@ -23,36 +26,59 @@ def cpu_ms_per_file(run: Run, name: str) -> float:
 
 
 def _raw(r: Results) -> str:
-    passes = ", ".join(f"{r.raw.files / seconds:.0f}" for seconds in r.raw.pass_seconds)
+    rates = [r.raw.files / seconds for seconds in r.raw.pass_seconds]
+    spread = (max(rates) - min(rates)) / r.raw.files_per_s
+    beyond = _cores(r.raw) - r.raw.threads
+    helpers = (
+        f", {beyond:.2f} of them beyond the converting thread (the JVM's JIT compiler and "
+        f"garbage collector run on threads of their own)"
+        if beyond > 0
+        else ""
+    )
+    steady = (
+        f"steady, within {spread:.0%} of the median pass"
+        if spread <= STEADY
+        else f"not steady, spread over {spread:.0%} of the median pass (more than {STEADY:.0%}), "
+        f"so the figure is the median pass"
+    )
     return (
-        f"Raw MPXJ, one thread: the JVM itself. Besides the converting thread, the JIT compiler "
-        f"and the garbage collector kept {_raw_cores(r):.2f} cores busy "
+        f"Raw MPXJ, {r.raw.threads_text}: the JVM kept {_cores(r.raw):.2f} cores busy "
         f"({r.raw.cpu_ms_per_file:.1f} ms of CPU per file for {1000 / r.raw.files_per_s:.1f} ms "
-        f"of wall time), and the JIT is still warming up: files/s per pass {passes}."
+        f"of wall time){helpers}. Files/s per pass "
+        f"{', '.join(f'{rate:.0f}' for rate in rates)} ({steady})."
     )
 
 
 def _threads(r: Results) -> str:
+    threads, cores = r.threaded.threads, int(r.machine["cores"])
+    if threads == 1:
+        return f"Raw MPXJ with more threads than one: not measured ({cores} core)."
     scale = r.threaded.files_per_s / r.raw.files_per_s
-    cores = r.machine["cores"]
-    if scale < 1.5:
+    head = f"Raw MPXJ, {threads} threads: {scale:.2f}x one thread, {scale / threads:.0%} of linear"
+    if scale >= SCALES * threads:
+        return f"{head} (at least {SCALES:.0%}): JPype threads scale."
+    busy = _cores(r.threaded) / cores
+    if busy >= CPU_BOUND:
         return (
-            f"Raw MPXJ, {r.threaded.threads} threads: {scale:.2f}x one thread. With {cores} cores "
-            f"the single-thread run already keeps {_raw_cores(r):.2f} of them busy (JIT, GC), so "
-            f"more threads only fill what is left: CPU-bound."
+            f"{head} (below {SCALES:.0%}), with {busy:.0%} of the {cores} cores busy (one thread "
+            f"alone kept {_cores(r.raw):.2f} of them busy): CPU-bound."
         )
-    return f"Raw MPXJ, {r.threaded.threads} threads: {scale:.2f}x one thread (JPype threads scale)."
+    return (
+        f"{head} (below {SCALES:.0%}) while only {busy:.0%} of the {cores} cores were busy "
+        f"(below {CPU_BOUND:.0%}): not CPU-bound, something other than the cores holds them back."
+    )
 
 
 def _throughput(r: Results) -> str:
     run = r.median_round
     cores = int(r.machine["cores"])
-    busy = busy_share(run.cpu, cores)
+    busy = run.cpu.busy_share(cores)
     if busy < CPU_BOUND:
         return (
-            f"Pipeline throughput: not CPU-bound ({busy:.0%} of {cores} cores busy). It waits: "
-            f"{r.settings['jvm_workers']} JVM workers convert one file each at a time, and every "
-            f"job makes sequential round trips to SecantusDB and RabbitMQ around its conversion."
+            f"Pipeline throughput: not CPU-bound ({busy:.0%} of {cores} cores busy, below "
+            f"{CPU_BOUND:.0%}). It waits: {r.settings['jvm_workers']} JVM workers convert one "
+            f"file each at a time, and every job makes sequential round trips to SecantusDB and "
+            f"RabbitMQ around its conversion."
         )
     return _cpu_bound(r, run, busy, cores)
 
@@ -66,10 +92,12 @@ def _cpu_bound(r: Results, run: Run, busy: float, cores: int) -> str:
     database = ", ".join(f"{cpu_ms_per_file(each, DATABASE):.0f}" for each in r.rounds)
     return (
         f"Pipeline throughput: CPU-bound. The {cores} cores were {busy:.0%} busy in the median "
-        f"round ({run.cpu.others_share(cores):.0%} of them on other processes). Per "
-        f"file the JVM workers used {per_file[JVM]:.1f} ms of CPU (by round: {by_round}; raw "
-        f"MPXJ {r.raw.cpu_ms_per_file:.1f}, the converter engine {r.engine.cpu_ms_per_file:.1f}: "
-        f"each JVM warms its JIT on its own share of the files), everything else in the pipeline "
+        f"round (at least {CPU_BOUND:.0%} counts as CPU-bound; "
+        f"{run.cpu.others_share(cores):.0%} of them on other processes). Per file the JVM "
+        f"workers used {per_file[JVM]:.1f} ms of CPU (by round: {by_round}), "
+        f"{per_file[JVM] / r.raw.cpu_ms_per_file:.2f}x raw MPXJ's {r.raw.cpu_ms_per_file:.1f} "
+        f"and {per_file[JVM] / r.engine.cpu_ms_per_file:.2f}x the converter engine's "
+        f"{r.engine.cpu_ms_per_file:.1f}; everything else in the pipeline "
         f"{sum(rest.values()):.1f} ms ({top}), the benchmark client {per_file[CLIENT]:.1f} ms. "
         f"At {services:.0f} ms of CPU per file the services cap the pipeline near "
         f"{cores * 1000 / services:.0f} files/s on {cores} cores; SecantusDB, one Python process "
@@ -90,16 +118,29 @@ def _overhead(r: Results) -> str:
         f"the stages around the conversion, largest first: {largest}. The stage holding the JVM "
         f"conversion takes {r.stages_ms.get(CONVERSION_STAGE, 0.0):.1f} ms against a raw p50 of "
         f"{r.raw.p50_ms:.1f} ms (converter engine p50 {r.engine.p50_ms:.1f} ms). Each job waits "
-        f"in sequence on {round_trips}; at the bare round trips measured in this run that is only "
-        f"{sequential_ms(r.primitives_ms):.0f} ms, so the time goes into the services' own "
-        f"request handling and the database work on the real collections (see the tables below)."
+        f"in sequence on {round_trips}; {_round_trips_share(r)}"
+    )
+
+
+def _round_trips_share(r: Results) -> str:
+    trips = sequential_ms(r.primitives_ms)
+    measured = f"at the bare round trips measured in this run that is {trips:.0f} ms"
+    if r.overhead_p50_ms <= 0:
+        return f"{measured}, and the pipeline added no overhead at p50."
+    share = trips / r.overhead_p50_ms
+    if share >= EXPLAINS:
+        return f"{measured}, {share:.0%} of the p50 overhead: the round trips account for it."
+    return (
+        f"{measured}, {share:.0%} of the p50 overhead (below {EXPLAINS:.0%}), so the time goes "
+        f"into the services' own request handling and the database work on the real collections "
+        f"(see the tables below)."
     )
 
 
 def _jvm_per_file(r: Results) -> str:
     return (
-        f"One JVM per file: interpreter start, JVM start and class loading, "
-        f"{r.jvm_per_file_mean_s:.2f} s per file against {r.raw.p50_ms:.1f} ms for a warm "
-        f"conversion (p50); the pipeline's warm JVMs avoid it, except on the first job of each "
-        f"JVM after start ({r.first_job.latency * 1000:.0f} ms here)."
+        f"One JVM per file: interpreter start, the converter engine's imports, JVM start and "
+        f"class loading, {r.jvm_per_file_mean_s:.2f} s per file against {r.raw.p50_ms:.1f} ms "
+        f"for a warm conversion (p50); the pipeline's warm JVMs avoid it, except on the first "
+        f"job of each JVM after start ({r.first_job.latency * 1000:.0f} ms here)."
     )

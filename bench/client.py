@@ -66,7 +66,7 @@ async def convert(api: httpx.AsyncClient, path: Path, content: bytes, poll_s: fl
         posted_at,
         accepted_at,
         time.time(),
-        _seconds(job["updated_at"]),
+        epoch_seconds(job["updated_at"]),
         polls,
     )
 
@@ -86,5 +86,6 @@ async def _final(
     raise TimeoutError(f"job {job_id} did not finish within {timeout:.0f} s")
 
 
-def _seconds(stamp: str) -> float:
+def epoch_seconds(stamp: str) -> float:
+    """An ISO 8601 timestamp from a service (API answer or log line) as epoch seconds."""
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

@@ -17,11 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench import primitives, reference, timeline  # noqa: E402  (needs the paths above)
+from bench.cli import fail, positive_float, positive_int, step  # noqa: E402
 from bench.client import Outcome  # noqa: E402
 from bench.machine import describe  # noqa: E402
+from bench.markdown import write_section  # noqa: E402
 from bench.pipeline import Pipeline, Run, measured, pipeline, settle  # noqa: E402
 from bench.reference import RawRun  # noqa: E402
-from bench.report import render, write_section  # noqa: E402
+from bench.report import SECTION, render  # noqa: E402
 from bench.results import Results  # noqa: E402
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "projects" / "mpp"
@@ -45,19 +47,25 @@ class PipelineRuns(NamedTuple):
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="measured pipeline throughput rounds")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="measured rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
-    parser.add_argument("--passes", type=int, default=5, help="timed raw MPXJ passes")
-    parser.add_argument("--sample", type=int, default=10, help="files converted with one JVM each")
-    parser.add_argument("--concurrency", type=int, default=16, help="clients in throughput")
-    parser.add_argument("--poll-ms", type=float, default=100, help="poll interval, throughput")
-    parser.add_argument("--latency-poll-ms", type=float, default=5, help="poll interval, latency")
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="folder of *.mpp files")
+    parser.add_argument("--passes", type=positive_int, default=5, help="timed raw MPXJ passes")
+    parser.add_argument("--sample", type=positive_int, default=10, help="files, one JVM each")
+    parser.add_argument("--concurrency", type=positive_int, default=16, help="throughput clients")
+    parser.add_argument("--poll-ms", type=positive_float, default=100, help="poll, throughput")
+    parser.add_argument("--latency-poll-ms", type=positive_float, default=5, help="poll, latency")
     return parser.parse_args()
 
 
-def step(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+def input_files(folder: Path) -> list[Path]:
+    """The fixtures to convert; the benchmark ends (exit status 1) when there are none."""
+    if not folder.is_dir():
+        fail(f"no fixtures folder {folder}: check out ../shared/fixtures or pass --fixtures")
+    files = sorted(folder.glob("*.mpp"))
+    if not files:
+        fail(f"no *.mpp files in {folder}: nothing to measure")
+    return files
 
 
 def sample(files: list[Path], failed: list[str], size: int) -> list[Path]:
@@ -69,6 +77,8 @@ def sample(files: list[Path], failed: list[str], size: int) -> list[Path]:
 def references(args: argparse.Namespace, files: list[Path]) -> References:
     step("raw MPXJ, one warm JVM, 1 thread")
     raw = reference.raw_mpxj(files, 1, args.passes)
+    if len(raw.failed) == len(files):
+        fail(f"raw MPXJ converted none of the {len(files)} files in {args.fixtures}")
     step(f"raw MPXJ, 1 thread: {raw.files_per_s:.1f} files/s; converter engine, 1 thread")
     engine = reference.raw_mpxj(files, 1, args.passes, engine=True)
     threads = os.cpu_count() or 1
@@ -132,6 +142,9 @@ def run(args: argparse.Namespace, files: list[Path]) -> Results:
 
 
 def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[str, str]:
+    configured = os.environ.get("CONVERTER_WORKERS")
+    source = f"CONVERTER_WORKERS={configured}" if configured else "the converter's default"
+    per_core = ", one per core" if workers == os.cpu_count() else ""
     return {
         "files": str(len(files)),
         "fixtures": os.path.relpath(args.fixtures, ROOT),
@@ -139,7 +152,7 @@ def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[
         "concurrency": str(args.concurrency),
         "jvm_workers": str(workers),
         "pipeline": (
-            f"{workers} JVM workers (CONVERTER_WORKERS default: one per core), {workers} warm-up "
+            f"{workers} JVM workers ({source}{per_core}), {workers} warm-up "
             f"rounds before the measured ones, {args.concurrency} clients polling every "
             f"{args.poll_ms:g} ms in the throughput rounds, every {args.latency_poll_ms:g} ms in "
             f"the latency run"
@@ -149,13 +162,10 @@ def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[
 
 def main() -> None:
     args = arguments()
-    files = sorted(args.fixtures.glob("*.mpp"))
-    if not files:
-        print(f"[bench] skipped: no *.mpp fixtures in {args.fixtures}", file=sys.stderr)
-        return
+    files = input_files(args.fixtures)
     section = render(run(args, files))
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section)
     step(f"wrote the Conversion section of {args.out}")
 
 

@@ -22,6 +22,15 @@ def describe() -> dict[str, str]:
     }
 
 
+def summary(m: dict[str, str], java: bool = False) -> str:
+    """The opening sentence of every report: when, on what, and how loaded beforehand."""
+    runtime = f", {m['java']}, mpxj / JPype {m['mpxj / jpype']}" if java else ""
+    return (
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
+        f"Python {m['python']}{runtime}; load average before the run {m['load average before']}"
+    )
+
+
 def _meminfo_kb(key: str) -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith(f"{key}:"):

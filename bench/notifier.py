@@ -9,7 +9,6 @@ Prints the Notifier section and rewrites it in the output file (between its mark
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -24,20 +23,31 @@ sys.path[:] = [str(ROOT), str(ROOT / "scripts")] + [
 
 import httpx  # noqa: E402
 import pymongo  # noqa: E402
-from bootstrap import ensure_rabbitmq, free_port, rabbitmq_vhost, start_secantus  # noqa: E402
+from bootstrap import free_port  # noqa: E402
 from system import System  # noqa: E402
 
+from bench.cli import positive_int, step  # noqa: E402
+from bench.infrastructure import broker_and_database  # noqa: E402
 from bench.machine import describe  # noqa: E402
+from bench.markdown import write_section  # noqa: E402
 from bench.notifier_receiver import FastReceiver  # noqa: E402
-from bench.notifier_report import Figures, render, write_section  # noqa: E402
+from bench.notifier_report import SECTION, Burst, Figures, render  # noqa: E402
 from bench.procstat import cpu_usage, pids_named  # noqa: E402
-from notifier.signing import new_secret, signed_headers  # noqa: E402
+from bench.stats import percentile  # noqa: E402
+from notifier.delivery.signing import new_secret, signed_headers  # noqa: E402
+from notifier.delivery.transport import webhook_client  # noqa: E402
+from notifier.settings import NotifierSettings  # noqa: E402
 from notifier.targets import TargetPolicy  # noqa: E402
-from notifier.transport import webhook_client  # noqa: E402
 from shared.messaging import Broker, encode  # noqa: E402
 from tests.support.notifier import completed  # noqa: E402
 
 KEY, TENANT = "bench-key", "dev"
+ENDPOINTS = 4  # the fan-out burst's subscriptions to the receiver
+RAW_CONCURRENCY = 64  # signed POSTs at once in the HTTP client reference
+WARM_UP_EVENTS = 200
+# the worker's own defaults, set explicitly so the report states what ran
+MAX_IN_FLIGHT = NotifierSettings.model_fields["max_in_flight"].default
+PER_ENDPOINT = NotifierSettings.model_fields["max_in_flight_per_endpoint"].default
 
 
 @dataclass
@@ -48,6 +58,8 @@ class Bench:
     mongo: pymongo.MongoClient  # type: ignore[type-arg]
     secantus_pid: int
     figures: Figures = field(default_factory=Figures)
+    endpoints: int = 0  # subscriptions to the receiver so far
+    received: int = 0  # requests the receiver had when the last run ended
 
     def groups(self) -> dict[str, list[int]]:
         pid = {name: p.pid for name, p in self.system.processes.items()}
@@ -78,10 +90,6 @@ def pid_self() -> int:
     return os.getpid()
 
 
-def step(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 async def subscribe(base_url: str, url: str, endpoints: int) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         for _ in range(endpoints):
@@ -93,20 +101,20 @@ async def subscribe(base_url: str, url: str, endpoints: int) -> None:
             response.raise_for_status()
 
 
-async def throughput(bench: Bench, events: int, label: str) -> None:
+async def throughput(bench: Bench, events: int) -> Burst:
     db_before = bench.mongo.admin.command("serverStatus")["opcounters"]
     bench.receiver.arrivals.clear()
     started = time.perf_counter()
     with cpu_usage(bench.groups()) as cpu:
         published = await bench.publish(events)
-        expected = events * bench.figures.endpoints
+        expected = events * bench.endpoints
         deadline = time.perf_counter() + 600
-        while bench.receiver.requests < bench.figures.received_before + expected:
+        while bench.receiver.requests < bench.received + expected:
             if time.perf_counter() > deadline:
                 raise RuntimeError("deliveries did not arrive within 600 s")
             await asyncio.sleep(0.01)
     wall = time.perf_counter() - started
-    bench.figures.received_before = bench.receiver.requests
+    bench.received = bench.receiver.requests
     db_after = bench.mongo.admin.command("serverStatus")["opcounters"]
     ops = {k: (db_after[k] - db_before[k]) / expected for k in ("insert", "query", "update")}
     latencies = [
@@ -114,7 +122,8 @@ async def throughput(bench: Bench, events: int, label: str) -> None:
         for i, t in published.items()
         if i in bench.receiver.arrivals
     ]
-    bench.figures.runs[label] = (expected, wall, latencies, cpu, ops)
+    published_s = max(published.values()) - started
+    return Burst(events, expected, wall, published_s, latencies, cpu, ops)
 
 
 async def latency(bench: Bench, events: int) -> None:
@@ -125,7 +134,7 @@ async def latency(bench: Bench, events: int) -> None:
         if not await bench.receiver.wait_for([event_id], 30):
             raise RuntimeError("a delivery did not arrive within 30 s")
         samples.append((bench.receiver.arrivals[event_id] - at) * 1000)
-    bench.figures.received_before = bench.receiver.requests
+    bench.received = bench.receiver.requests
     bench.figures.unloaded_ms = samples
 
 
@@ -142,7 +151,9 @@ async def raw_posts(receiver: FastReceiver, count: int, concurrency: int) -> flo
                 headers = signed_headers([secret], f"raw-{i}", body)
                 await client.post(receiver.url, content=body, headers=headers)
 
-        await asyncio.gather(*(worker(count // concurrency) for _ in range(concurrency)))
+        # ``count`` POSTs in all, spread over the workers as evenly as they go
+        shares = [count // concurrency + (n < count % concurrency) for n in range(concurrency)]
+        await asyncio.gather(*(worker(share) for share in shares))
     return count / (time.perf_counter() - started)
 
 
@@ -158,17 +169,14 @@ def db_round_trips(mongo: pymongo.MongoClient, n: int = 300) -> dict[str, float]
             started = time.perf_counter()
             call()
             timings[name].append((time.perf_counter() - started) * 1000)
-    return {name: statistics.median(values) for name, values in timings.items()}
+    return {name: percentile(values, 50) for name, values in timings.items()}
 
 
 async def run(args: argparse.Namespace, root: Path) -> Figures:
-    ensure_rabbitmq()
-    (root / "logs").mkdir(parents=True, exist_ok=True)
-    database = start_secantus(root / "mongo", root / "logs" / "secantusdb.log")
     receiver = FastReceiver()
     await receiver.start()
     try:
-        with rabbitmq_vhost("bench") as amqp:
+        with broker_and_database(root, "bench") as (amqp, database):
             system = start_notifier(root, amqp, database.url)
             broker = Broker(amqp, "events")
             await broker.connect()
@@ -183,7 +191,6 @@ async def run(args: argparse.Namespace, root: Path) -> Figures:
             return bench.figures
     finally:
         await receiver.stop()
-        database.stop()
 
 
 def start_notifier(root: Path, amqp: str, mongodb_url: str) -> System:
@@ -200,6 +207,8 @@ def start_notifier(root: Path, amqp: str, mongodb_url: str) -> System:
         "LOG_LEVEL": "WARNING",
         "NOTIFIER_PORT": str(port),
         "NOTIFIER_OPS_PORT": str(ops),
+        "NOTIFIER_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
+        "NOTIFIER_MAX_IN_FLIGHT_PER_ENDPOINT": str(PER_ENDPOINT),
     }
     system = System(f"http://127.0.0.1:{port}", KEY, "", env, root / "logs")
     system.notifier_url = f"http://127.0.0.1:{port}"
@@ -213,24 +222,29 @@ def start_notifier(root: Path, amqp: str, mongodb_url: str) -> System:
 async def measure(bench: Bench, args: argparse.Namespace, system: System) -> None:
     f = bench.figures
     f.machine = describe()
-    f.events = args.events
+    f.settings = {
+        "endpoints": ENDPOINTS,
+        "max_in_flight": MAX_IN_FLIGHT,
+        "per_endpoint": PER_ENDPOINT,
+        "raw_concurrency": RAW_CONCURRENCY,
+    }
     f.db_ms = db_round_trips(bench.mongo)
     step("reference: raw signed POSTs to the receiver")
-    f.raw_posts_per_s = await raw_posts(bench.receiver, args.events, 64)
+    f.raw_posts_per_s = await raw_posts(bench.receiver, args.events, RAW_CONCURRENCY)
     await subscribe(system.notifier_url, bench.receiver.url, 1)
-    f.endpoints = 1
+    bench.endpoints = 1
     step("warm-up")
-    await throughput(bench, 200, "warm-up")
+    await throughput(bench, WARM_UP_EVENTS)
     step(f"throughput, 1 endpoint, {args.events} events")
-    await throughput(bench, args.events, "1 endpoint")
+    f.bursts[1] = await throughput(bench, args.events)
     step(f"latency, one event at a time, {args.latency_events} events")
     await latency(bench, args.latency_events)
-    await subscribe(system.notifier_url, bench.receiver.url, 3)
-    f.endpoints = 4
-    step(f"throughput, 4 endpoints, {args.events // 4} events")
+    await subscribe(system.notifier_url, bench.receiver.url, ENDPOINTS - 1)
+    bench.endpoints = ENDPOINTS
+    step(f"throughput, {ENDPOINTS} endpoints, {args.events // ENDPOINTS} events")
     if args.profile:
         bench.mongo["bench"].command("profile", 2)
-    await throughput(bench, args.events // 4, "4 endpoints")
+    f.bursts[ENDPOINTS] = await throughput(bench, args.events // ENDPOINTS)
     if args.profile:
         profile_summary(bench.mongo)
 
@@ -251,16 +265,18 @@ def profile_summary(mongo: pymongo.MongoClient) -> None:  # type: ignore[type-ar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--latency-events", type=int, default=200)
+    parser.add_argument("--events", type=positive_int, default=2000, help="1-endpoint burst")
+    parser.add_argument("--latency-events", type=positive_int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--profile", action="store_true", help="SecantusDB time by operation")
     args = parser.parse_args()
+    if args.events < ENDPOINTS:
+        parser.error(f"--events must be at least {ENDPOINTS}: the fan-out sends events/{ENDPOINTS}")
     with tempfile.TemporaryDirectory(prefix="bench-notifier-") as tmp:
         figures = asyncio.run(run(args, Path(tmp)))
     section = render(figures)
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section)
 
 
 if __name__ == "__main__":

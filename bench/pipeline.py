@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pymongo
-from bootstrap import Secantus, ensure_rabbitmq, rabbitmq_vhost, start_secantus
+from bootstrap import Secantus
 from system import System, running_system
 
 from bench.client import Outcome, client, convert, new_tenant
 from bench.counters import Requests, db_operations, http_requests, requests_between
+from bench.infrastructure import broker_and_database
 from bench.procstat import CpuUsage, children, cpu_usage, pids_named
 
 
@@ -67,18 +68,12 @@ class Run:
 @contextmanager
 def pipeline(root: Path, **settings: str) -> Iterator[Pipeline]:
     """RabbitMQ (a fresh vhost), SecantusDB and every service as a process; data under root."""
-    ensure_rabbitmq()
-    (root / "logs").mkdir(parents=True, exist_ok=True)
-    database = start_secantus(root / "mongo", root / "logs" / "secantusdb.log")
-    try:
-        with (
-            rabbitmq_vhost("bench") as amqp_url,
-            running_system(root, amqp_url, database.url, MONGODB_DB="bench", **settings) as system,
-            _monitor(database) as monitor,
-        ):
-            yield Pipeline(system, database, monitor, amqp_url, root)
-    finally:
-        database.stop()
+    with (
+        broker_and_database(root, "bench") as (amqp_url, database),
+        running_system(root, amqp_url, database.url, MONGODB_DB="bench", **settings) as system,
+        _monitor(database) as monitor,
+    ):
+        yield Pipeline(system, database, monitor, amqp_url, root)
 
 
 def _monitor(database: Secantus) -> pymongo.MongoClient[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import aio_pika
 import pymongo
+
+from bench.stats import percentile
 
 SAMPLES = 200
 FSYNC_BYTES = 64 * 1024
@@ -25,22 +26,22 @@ LABELS = {
 PER_JOB = {"db_read": 2, "db_write": 4, "publish": 3, "fsync": 2}
 
 
-def median_ms(operation: Callable[[int], object], samples: int = SAMPLES) -> float:
+def p50_ms(operation: Callable[[int], object], samples: int = SAMPLES) -> float:
     times = []
     for index in range(samples):
         started = time.perf_counter()
         operation(index)
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return percentile(times, 50)
 
 
 def database(monitor: pymongo.MongoClient[dict[str, Any]]) -> dict[str, float]:
     scratch = monitor["bench_probe"]["round_trips"]
     figures = {
-        "db_write": median_ms(
+        "db_write": p50_ms(
             lambda i: scratch.update_one({"_id": i}, {"$set": {"n": i}}, upsert=True)
         ),
-        "db_read": median_ms(lambda i: scratch.find_one({"_id": i})),
+        "db_read": p50_ms(lambda i: scratch.find_one({"_id": i})),
     }
     monitor.drop_database("bench_probe")
     return figures
@@ -66,7 +67,7 @@ async def _publish(amqp_url: str) -> float:
             await channel.default_exchange.publish(message, routing_key=queue.name)
             times.append((time.perf_counter() - started) * 1000)
         await queue.delete(if_unused=False, if_empty=False)
-    return statistics.median(times)
+    return percentile(times, 50)
 
 
 def fsync(directory: Path) -> dict[str, float]:
@@ -81,7 +82,7 @@ def fsync(directory: Path) -> dict[str, float]:
             os.fsync(fh.fileno())
         path.unlink()
 
-    return {"fsync": median_ms(write, 50)}
+    return {"fsync": p50_ms(write, 50)}
 
 
 def sequential_ms(measured: dict[str, float]) -> float:

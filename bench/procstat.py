@@ -10,6 +10,7 @@ from pathlib import Path
 PROC = Path("/proc")
 TICK = os.sysconf("SC_CLK_TCK")
 MACHINE = "whole machine"
+CPU_BOUND = 0.85  # busy share of all cores above which a run counts as CPU-bound
 
 
 def process_cpu(pid: int) -> float:
@@ -83,6 +84,10 @@ class CpuUsage:
 
     def others_share(self, cores: int) -> float:
         return self.others / (self.wall * cores) if self.wall else 0.0
+
+    def busy_share(self, cores: int) -> float:
+        """How much of the machine's CPU capacity was busy, every process counted (0..1)."""
+        return self.seconds.get(MACHINE, 0.0) / (self.wall * cores) if self.wall else 0.0
 
 
 def _sample(groups: Mapping[str, list[int]]) -> dict[str, float]:

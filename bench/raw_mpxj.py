@@ -20,18 +20,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HEAP_MB = 512  # the converter's default CONVERTER_JVM_HEAP_MB
-LOG4J_QUIET = (
-    "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
-)
 
 Convert = Callable[[Path, Path], None]
 
 
-def bare_mpxj(_: Path) -> Convert:
-    import jpype
-    import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
+def start_jvm(work: Path) -> None:
+    """The converter's own JVM start (options, log4j), imported late: bench.reference imports
+    this module for HEAP_MB and has no JVM of its own."""
+    from converter import engine
 
-    jpype.startJVM(f"-Xmx{HEAP_MB}m", LOG4J_QUIET)
+    engine.start_jvm(heap_mb=HEAP_MB, tmp_dir=work)
+
+
+def bare_mpxj() -> Convert:
     from java.io import File
     from org.mpxj.reader import UniversalProjectReader
     from org.mpxj.writer import FileFormat, UniversalProjectWriter
@@ -43,10 +44,8 @@ def bare_mpxj(_: Path) -> Convert:
     return convert
 
 
-def converter_engine(work: Path) -> Convert:
+def converter_engine() -> Convert:
     from converter import engine
-
-    engine.start_jvm(HEAP_MB, work)
 
     def convert(source: Path, output: Path) -> None:
         engine.convert(source, output, "mspdi")
@@ -73,9 +72,10 @@ def runner(threads: int) -> Iterator[Callable[..., Iterator[tuple[float, bool]]]
         yield pool.map
 
 
-def measure(make: Callable[[Path], Convert], files: list[Path], threads: int, passes: int) -> dict:
+def measure(make: Callable[[], Convert], files: list[Path], threads: int, passes: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="raw-mpxj-") as tmp, runner(threads) as run:
-        convert = make(Path(tmp))
+        start_jvm(Path(tmp))
+        convert = make()
         outputs = [Path(tmp) / f"{index}.out" for index in range(len(files))]
 
         def one_pass() -> tuple[float, list[tuple[float, bool]]]:
@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--engine", action="store_true")
     args = parser.parse_args()
+    if missing := [str(path) for path in args.files if not path.is_file()]:
+        parser.error(f"no such file: {', '.join(missing)}")
     make = converter_engine if args.engine else bare_mpxj
     json.dump(measure(make, args.files, args.threads, args.passes), sys.stdout)
 

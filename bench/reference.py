@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.procstat import machine_cpu
+from bench.raw_mpxj import HEAP_MB
+from bench.stats import percentile
 
 RAW_SCRIPT = Path(__file__).with_name("raw_mpxj.py")
+# run by this interpreter (the project's venv), so the converter package is importable
 ONE_JVM_PER_FILE = """
-import sys, jpype, mpxj
-jpype.startJVM("-Xmx512m", "-Dlog4j2.loggerContextFactory="
-               "org.apache.logging.log4j.simple.SimpleLoggerContextFactory")
+import sys
+from converter.engine import start_jvm
+start_jvm(heap_mb=int(sys.argv[3]))
 from java.io import File
 from org.mpxj.reader import UniversalProjectReader
 from org.mpxj.writer import FileFormat, UniversalProjectWriter
@@ -57,7 +60,11 @@ class RawRun:
 
     @property
     def p50_ms(self) -> float:
-        return statistics.median(self.per_file_ms.values())
+        return percentile(self.per_file_ms.values(), 50)
+
+    @property
+    def threads_text(self) -> str:
+        return "1 thread" if self.threads == 1 else f"{self.threads} threads"
 
 
 def raw_mpxj(files: list[Path], threads: int = 1, passes: int = 5, engine: bool = False) -> RawRun:
@@ -79,9 +86,10 @@ def jvm_per_file(files: list[Path]) -> list[float]:
     seconds = []
     with tempfile.TemporaryDirectory(prefix="jvm-per-file-") as tmp:
         for index, source in enumerate(files):
+            output = f"{tmp}/{index}.xml"
             started = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-c", ONE_JVM_PER_FILE, str(source), f"{tmp}/{index}.xml"],
+                [sys.executable, "-c", ONE_JVM_PER_FILE, str(source), output, str(HEAP_MB)],
                 check=True,
                 capture_output=True,
                 timeout=120,

@@ -1,10 +1,9 @@
 """The Conversion section of docs/benchmarks.md, rewritten between its markers on every run."""
 
-from collections.abc import Sequence
-from pathlib import Path
-
 from bench.bounds import bounds
 from bench.counters import Requests
+from bench.machine import summary
+from bench.markdown import BARS, bullets, met, table
 from bench.pipeline import Run
 from bench.primitives import LABELS, PER_JOB
 from bench.procstat import MACHINE
@@ -14,29 +13,12 @@ from bench.results import (
     TARGET_SPEEDUP_VS_JVM_PER_FILE,
     TARGET_THROUGHPUT_RATIO,
     Results,
-    percentile,
 )
+from bench.stats import percentile
 
+SECTION = "conversion"  # its markers in the output file
 POST, POLL = "POST /v1/conversions", "GET /v1/conversions/{job_id}"
 NOISY = 0.10  # share of the CPU taken by other processes that makes a measurement suspect
-BEGIN, END = "<!-- conversion:begin -->", "<!-- conversion:end -->"
-SKELETON = """# Benchmarks
-
-Quality bars of design.md section 8, measured as ratios against a reference run on the same
-machine in the same run. Each benchmark owns one section below and rewrites only that
-section (between its marker comments); keep hand-written notes outside the markers.
-
-## How to run
-
-    make bench                       # bootstrap RabbitMQ, then every benchmark
-    uv run python bench/conversion.py --rounds 3 --out docs/benchmarks.md
-
-A run takes a few minutes; other load on the machine skews it (each section says how busy
-the machine was with other processes).
-
-{begin}
-{end}
-"""
 
 
 def render(r: Results) -> str:
@@ -54,27 +36,10 @@ def render(r: Results) -> str:
     return "\n\n".join(["## Conversion", *parts])
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else SKELETON.format(begin=BEGIN, end=END)
-    if BEGIN not in text or END not in text:
-        text = f"{text.rstrip()}\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
-
-
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
-
-
 def _header(r: Results) -> str:
-    m, s = r.machine, r.settings
+    s = r.settings
     return (
-        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
-        f"Python {m['python']}, {m['java']}, mpxj / JPype {m['mpxj / jpype']}; load average "
-        f"before the run {m['load average before']}. Files: the {s['files']} MPP fixtures "
+        f"{summary(r.machine, java=True)}. Files: the {s['files']} MPP fixtures "
         f"({s['fixtures']}, {s['megabytes']} MB). Pipeline settings: {s['pipeline']}."
     )
 
@@ -83,8 +48,8 @@ def _noise(r: Results) -> list[str]:
     """A warning when other processes took a noticeable share of the CPU while measuring."""
     cores = int(r.machine["cores"])
     shares = {
-        "raw 1 thread": r.raw.others_share,
-        f"raw {r.threaded.threads} threads": r.threaded.others_share,
+        f"raw {r.raw.threads_text}": r.raw.others_share,
+        f"raw {r.threaded.threads_text}": r.threaded.others_share,
         "engine": r.engine.others_share,
         **{f"round {n}": run.cpu.others_share(cores) for n, run in enumerate(r.rounds, 1)},
         "latency run": r.latency.cpu.others_share(cores),
@@ -97,33 +62,29 @@ def _noise(r: Results) -> list[str]:
     return [f"{warning}; rerun on a quieter machine before trusting these figures."]
 
 
-def _met(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
 def _targets(r: Results) -> str:
     rows = [
         (
-            "Pipeline throughput / raw MPXJ (one warm JVM, one thread)",
+            f"Pipeline throughput / raw MPXJ (one warm JVM, {r.raw.threads_text})",
             f"{r.throughput_ratio:.2f} "
             f"({r.pipeline_files_per_s:.1f} / {r.raw.files_per_s:.1f} files/s)",
             f">= {TARGET_THROUGHPUT_RATIO}",
-            _met(r.throughput_ratio >= TARGET_THROUGHPUT_RATIO),
+            met(r.throughput_ratio >= TARGET_THROUGHPUT_RATIO),
         ),
         (
             "Per-file overhead over raw MPXJ, p50",
             f"{r.overhead_p50_ms:.0f} ms",
             f"<= {TARGET_OVERHEAD_P50_MS:.0f} ms",
-            _met(r.overhead_p50_ms <= TARGET_OVERHEAD_P50_MS),
+            met(r.overhead_p50_ms <= TARGET_OVERHEAD_P50_MS),
         ),
         (
             "Pipeline throughput vs one JVM per file",
             f"{r.speedup_vs_jvm_per_file:.0f}x",
             f">= {TARGET_SPEEDUP_VS_JVM_PER_FILE:.0f}x",
-            _met(r.speedup_vs_jvm_per_file >= TARGET_SPEEDUP_VS_JVM_PER_FILE),
+            met(r.speedup_vs_jvm_per_file >= TARGET_SPEEDUP_VS_JVM_PER_FILE),
         ),
     ]
-    return "### Against the targets (design.md section 8)\n\n" + _table(
+    return f"### Against the targets ({BARS})\n\n" + table(
         ("Bar", "Measured", "Target", "Met"), rows
     )
 
@@ -153,11 +114,12 @@ def _figures(r: Results) -> str:
     lat, over = r.latencies_ms, r.overheads_ms
     rounds = ", ".join(f"{run.files_per_s:.1f}" for run in r.rounds)
     rows = [
-        _raw_row("Raw MPXJ, one warm JVM, 1 thread", r.raw),
-        _raw_row(f"Raw MPXJ, one warm JVM, {r.threaded.threads} threads", r.threaded),
-        _raw_row("Converter engine (MPXJ + fidelity manifest), 1 thread", r.engine),
+        _raw_row(f"Raw MPXJ, one warm JVM, {r.raw.threads_text}", r.raw),
+        _raw_row(f"Raw MPXJ, one warm JVM, {r.threaded.threads_text}", r.threaded),
+        _raw_row(f"Converter engine (MPXJ + fidelity manifest), {r.engine.threads_text}", r.engine),
         (
-            f"One JVM per file (fresh `python -c`), {len(r.jvm_per_file_s)} files",
+            f"One JVM per file (fresh `python -c`, converter.engine.start_jvm), "
+            f"{len(r.jvm_per_file_s)} files",
             f"{r.jvm_per_file_mean_s:.2f} s per file (mean), "
             f"{1 / r.jvm_per_file_mean_s:.2f} files/s",
         ),
@@ -182,11 +144,11 @@ def _figures(r: Results) -> str:
             f"**{percentile(over, 50):.0f}** / {percentile(over, 95):.0f} ms",
         ),
     ]
-    return "### Figures\n\n" + _table(("Measurement", "Result"), rows)
+    return "### Figures\n\n" + table(("Measurement", "Result"), rows)
 
 
 def _bounds(r: Results) -> str:
-    return "### What bounds each figure\n\n" + "\n".join(f"- {line}" for line in bounds(r))
+    return "### What bounds each figure\n\n" + bullets(bounds(r))
 
 
 def _cpu(r: Results) -> str:
@@ -202,7 +164,7 @@ def _cpu(r: Results) -> str:
     rows.append(("whole machine", f"{machine:.2f}", f"{machine * 1000 / files:.1f}", busy))
     return (
         f"### CPU during the median throughput round ({cpu.wall:.2f} s, {files} files)\n\n"
-        + _table(("Process", "CPU s", "CPU ms per file", "Cores busy"), rows)
+        + table(("Process", "CPU s", "CPU ms per file", "Cores busy"), rows)
     )
 
 
@@ -211,15 +173,14 @@ def _stages(r: Results) -> str:
     rows.append(("(for comparison) raw MPXJ conversion, p50", f"{r.raw.p50_ms:.1f}"))
     return (
         "### Where an unloaded job's time goes (median per stage, one file at a time)\n\n"
-        + _table(("Stage", "ms"), rows)
+        + table(("Stage", "ms"), rows)
     )
 
 
 def _round_trips(r: Results) -> str:
     rows = [(LABELS[name], f"{ms:.2f}", str(PER_JOB[name])) for name, ms in r.primitives_ms.items()]
-    return (
-        "### Round trips each job waits on (p50 of sequential calls, idle pipeline)\n\n"
-        + _table(("Round trip", "ms", "Times per job, in sequence"), rows)
+    return "### Round trips each job waits on (p50 of sequential calls, idle pipeline)\n\n" + table(
+        ("Round trip", "ms", "Times per job, in sequence"), rows
     )
 
 
@@ -253,5 +214,5 @@ def _per_job(r: Results) -> str:
     )
     return (
         "### Per job: database operations and API requests (server-side means from /metrics)\n\n"
-        + _table(header, rows)
+        + table(header, rows)
     )

@@ -5,21 +5,12 @@ from dataclasses import dataclass, field
 
 from bench.client import Outcome
 from bench.pipeline import Run
-from bench.procstat import MACHINE, CpuUsage
 from bench.reference import RawRun
+from bench.stats import percentile
 
 TARGET_THROUGHPUT_RATIO = 0.8
 TARGET_OVERHEAD_P50_MS = 30.0
 TARGET_SPEEDUP_VS_JVM_PER_FILE = 30.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between the closest ranks (q in 0..100)."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass
@@ -73,8 +64,3 @@ class Results:
     @property
     def overhead_p50_ms(self) -> float:
         return percentile(self.overheads_ms, 50)
-
-
-def busy_share(cpu: CpuUsage, cores: int) -> float:
-    """How much of the machine's CPU capacity was busy during the block (0..1)."""
-    return cpu.seconds[MACHINE] / (cpu.wall * cores) if cpu.wall else 0.0

@@ -7,10 +7,9 @@ UTC timestamps, the job document's ``updated_at`` and the object files' modifica
 import json
 import statistics
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
-from bench.client import Outcome
+from bench.client import Outcome, epoch_seconds
 
 STAGES = (
     "POST sent -> source written (HTTP, multipart, sha256)",
@@ -34,7 +33,7 @@ def log_times(log: Path, event: str) -> dict[str, float]:
         except json.JSONDecodeError:
             continue
         if record.get("event") == event and "job_id" in record:
-            times[record["job_id"]] = _seconds(record["timestamp"])
+            times[record["job_id"]] = epoch_seconds(record["timestamp"])
     return times
 
 
@@ -70,7 +69,3 @@ def stages(outcomes: Iterable[Outcome], root: Path) -> dict[str, float]:
         for stage, start, end in zip(STAGES, found or [], (found or [])[1:], strict=False):
             spans[stage].append((end - start) * 1000)
     return {stage: statistics.median(values) for stage, values in spans.items() if values}
-
-
-def _seconds(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
