@@ -1,37 +1,57 @@
 """``/v1/conversions``: entry points translate HTTP into calls on the upload service."""
 
-import base64
-import binascii
-from datetime import datetime
-from pathlib import PurePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
 
 from shared.auth import Principal, require_principal
-from shared.events import ConversionOptions
-from shared.formats import TARGET_NAMES, extension
-from shared.http.problems import Problem
-from shared.storage import ObjectNotFound
-from upload.cache import JobCache
-from upload.receive import receive_form
-from upload.repository import JobRepository
-from upload.schemas import Job, JobList
-from upload.service import (
-    IdempotencyConflict,
-    Upload,
-    UploadService,
-    new_job_id,
-    safe_filename,
-    source_key,
+from shared.formats import TARGET_NAMES
+from shared.http.problems import Problem, problem_response
+from shared.pagination import Cursor, InvalidCursor
+from upload.bootstrap import ApiDeps
+from upload.errors import (
+    MalformedBody,
+    NotAForm,
+    NotASchedule,
+    NotFound,
+    NotReady,
+    Refused,
+    ResultExpired,
+    TooLarge,
 )
-from upload.settings import UploadSettings
+from upload.receive import FormBody
+from upload.schemas import Job, JobList
+from upload.service import UploadService
 
 router = APIRouter(prefix="/v1/conversions", tags=["conversions"])
 Auth = Annotated[Principal, Depends(require_principal)]
+
+# what the service refuses, as HTTP: the rest (invalid input, a failed job, a reused key) is 422
+_STATUS: dict[type[Refused], int] = {
+    MalformedBody: 400,
+    NotFound: 404,
+    NotReady: 409,
+    ResultExpired: 410,
+    TooLarge: 413,
+    NotAForm: 415,
+    NotASchedule: 415,
+}
+
+
+async def refused(_: Request, exc: Exception) -> JSONResponse:
+    """The exception handler of every ``Refused``: a problem with the refusal's code."""
+    assert isinstance(exc, Refused)
+    return problem_response(_STATUS.get(type(exc), 422), exc.code, exc.message, **exc.details)
+
+
+def _uploads(request: Request) -> UploadService:
+    deps: ApiDeps = request.app.state.deps
+    return deps.uploads
+
+
+Uploads = Annotated[UploadService, Depends(_uploads)]
 
 _UPLOAD_SCHEMA = {
     "requestBody": {
@@ -56,26 +76,6 @@ _UPLOAD_SCHEMA = {
         },
     }
 }
-_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
-
-
-def _service(request: Request) -> UploadService:
-    return request.app.state.uploads  # type: ignore[no-any-return]
-
-
-def _jobs(request: Request) -> JobRepository:
-    return request.app.state.jobs  # type: ignore[no-any-return]
-
-
-def _settings(request: Request) -> UploadSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def _accepted(job: dict[str, Any]) -> JSONResponse:
-    body = Job.from_document(job)
-    return JSONResponse(
-        body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.self}
-    )
 
 
 @router.post(
@@ -88,108 +88,43 @@ def _accepted(job: dict[str, Any]) -> JSONResponse:
 async def create_conversion(
     request: Request,
     principal: Auth,
-    service: Annotated[UploadService, Depends(_service)],
-    settings: Annotated[UploadSettings, Depends(_settings)],
+    uploads: Uploads,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JSONResponse:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
-        raise Problem(
-            413, "too_large", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes"
-        )
-    job_id = new_job_id(principal.tenant, idempotency_key)
-    if idempotency_key and (existing := await service.jobs.get(principal.tenant, job_id)):
-        return _accepted(existing)
-    form = await receive_form(
-        request.stream(),
+    body = FormBody(
         request.headers.get("content-type", ""),
-        service.store,
-        source_key(principal.tenant, job_id),
-        settings.max_upload_bytes,
-        settings.max_field_bytes,
+        int(declared) if declared and declared.isdigit() else None,
+        request.stream(),
     )
-    assert form.source is not None
-    try:
-        upload = Upload(
-            job_id,
-            principal.tenant,
-            safe_filename(form.filename),
-            form.source,
-            form.format,
-            _options(form.fields),
-            form.fields.get("password") or None,
-        )
-        job = await service.accept(upload)
-    except IdempotencyConflict:
-        raise Problem(
-            422, "idempotency_key_reused", "this Idempotency-Key was used with a different file"
-        ) from None
-    except BaseException:
-        await service.store.delete(form.source.key)
-        raise
-    return _accepted(job)
-
-
-def _options(fields: dict[str, str]) -> ConversionOptions:
-    flag = fields.get("timephased", "false").strip().lower()
-    if flag not in _TRUE | _FALSE:
-        raise Problem(422, "validation_error", "timephased must be true or false")
-    target = fields.get("target", "mspdi").strip().lower() or "mspdi"
-    try:
-        return ConversionOptions.model_validate({"target": target, "timephased": flag in _TRUE})
-    except ValidationError:
-        raise Problem(
-            422,
-            "validation_error",
-            f"target must be one of {', '.join(TARGET_NAMES)}",
-        ) from None
+    job = Job.from_document(await uploads.create(principal.tenant, idempotency_key, body))
+    return JSONResponse(
+        job.model_dump(mode="json"), status_code=202, headers={"Location": job.links.self}
+    )
 
 
 @router.get("", response_model=JobList)
 async def list_conversions(
     principal: Auth,
-    jobs: Annotated[JobRepository, Depends(_jobs)],
-    settings: Annotated[UploadSettings, Depends(_settings)],
+    uploads: Uploads,
     status: Literal["queued", "converting", "completed", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> JobList:
-    docs = await jobs.page(
-        principal.tenant,
-        status,
-        min(limit, settings.list_max_limit) + 1,
-        _decode_cursor(cursor) if cursor else None,
-    )
-    page, more = docs[:limit], len(docs) > limit
-    next_cursor = _encode_cursor(page[-1]) if more and page else None
-    return JobList(items=[Job.from_document(d) for d in page], next_cursor=next_cursor)
+    page = await uploads.page(principal.tenant, status, limit, _cursor(cursor))
+    return JobList(items=[Job.from_document(d) for d in page.items], next_cursor=page.next_cursor)
 
 
-def _encode_cursor(doc: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(
-        f"{doc['created_at'].isoformat()}|{doc['_id']}".encode()
-    ).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _cursor(text: str | None) -> Cursor | None:
     try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), job_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem(422, "invalid_cursor", "the cursor is not one this API returned") from None
-
-
-async def _job(request: Request, principal: Principal, job_id: str) -> dict[str, Any]:
-    cache: JobCache = request.app.state.cache
-    job = await cache.fetch(job_id, request.app.state.jobs.by_id)
-    if job is None or job["tenant"] != principal.tenant:
-        raise Problem(404, "not_found", f"no conversion {job_id}")
-    return job
+        return Cursor.decode(text) if text else None
+    except InvalidCursor as exc:
+        raise Problem(422, "invalid_cursor", str(exc)) from None
 
 
 @router.get("/{job_id}", response_model=Job)
-async def get_conversion(job_id: str, principal: Auth, request: Request) -> Job:
-    return Job.from_document(await _job(request, principal, job_id))
+async def get_conversion(job_id: str, principal: Auth, uploads: Uploads) -> Job:
+    return Job.from_document(await uploads.get(principal.tenant, job_id))
 
 
 @router.get(
@@ -201,40 +136,14 @@ async def get_conversion(job_id: str, principal: Auth, request: Request) -> Job:
         422: {"description": "the job failed"},
     },
 )
-async def get_result(
-    job_id: str,
-    principal: Auth,
-    request: Request,
-    service: Annotated[UploadService, Depends(_service)],
-) -> StreamingResponse:
-    job = await _job(request, principal, job_id)
-    if job["status"] == "failed":
-        error = job.get("error") or {}
-        raise Problem(
-            422, error.get("code", "internal"), error.get("message", "the conversion failed")
-        )
-    if job["status"] != "completed":
-        raise Problem(
-            409,
-            "not_ready",
-            f"the conversion is {job['status']}; poll the job until completed",
-            job_status=job["status"],
-        )
-    result = job["result"]
-    try:
-        size = await service.store.size(result["key"])
-    except ObjectNotFound:
-        raise Problem(410, "result_expired", "the result is no longer stored") from None
-    stem = PurePath(job["source"]["filename"]).stem or "result"
-    name = f"{stem}.{extension(job['options']['target'])}"
+async def get_result(job_id: str, principal: Auth, uploads: Uploads) -> StreamingResponse:
+    download = await uploads.download(principal.tenant, job_id)
     headers = {
-        "Content-Disposition": _disposition(name),
-        "Content-Length": str(size),
-        "ETag": f'"{result["sha256"]}"',
+        "Content-Disposition": _disposition(download.filename),
+        "Content-Length": str(download.size),
+        "ETag": f'"{download.sha256}"',
     }
-    return StreamingResponse(
-        service.store.read(result["key"]), media_type=result["media_type"], headers=headers
-    )
+    return StreamingResponse(download.chunks, media_type=download.media_type, headers=headers)
 
 
 def _disposition(name: str) -> str:
@@ -243,14 +152,6 @@ def _disposition(name: str) -> str:
 
 
 @router.delete("/{job_id}", status_code=204)
-async def delete_conversion(
-    job_id: str,
-    principal: Auth,
-    request: Request,
-    service: Annotated[UploadService, Depends(_service)],
-) -> Response:
-    deleted = await service.delete(principal.tenant, job_id)
-    request.app.state.cache.forget(job_id)
-    if not deleted:
-        raise Problem(404, "not_found", f"no conversion {job_id}")
+async def delete_conversion(job_id: str, principal: Auth, uploads: Uploads) -> Response:
+    await uploads.delete(principal.tenant, job_id)
     return Response(status_code=204)

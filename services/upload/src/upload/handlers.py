@@ -4,8 +4,9 @@ import structlog
 
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Delivery
-from shared.storage import ObjectStore
-from upload.repository import ACTIVE, JobRepository
+from upload.files import JobFiles
+from upload.model import ACTIVE, result_document
+from upload.repository import JobRepository
 
 log = structlog.get_logger()
 
@@ -15,18 +16,11 @@ async def conversion_started(event: ConversionStarted, _: Delivery, jobs: JobRep
 
 
 async def conversion_completed(
-    event: ConversionCompleted, _: Delivery, jobs: JobRepository, store: ObjectStore
+    event: ConversionCompleted, _: Delivery, jobs: JobRepository, files: JobFiles
 ) -> None:
-    result = {
-        "key": event.result_key,
-        "size": event.size,
-        "sha256": event.sha256,
-        "media_type": event.media_type,
-        "manifest": event.manifest.model_dump(),
-    }
     changes = {
         "status": "completed",
-        "result": result,
+        "result": result_document(event),
         "error": None,
         "source.format": event.manifest.source_format,
     }
@@ -34,8 +28,7 @@ async def conversion_completed(
         event.job_id
     ):
         # deleted while converting: the converter's late result must not stay behind
-        if not await jobs.other_references(event.result_key, event.job_id):
-            await store.delete(event.result_key)
+        await files.remove_result(event.result_key, event.job_id)
         log.info("conversion.result_of_deleted_job_removed", job_id=event.job_id)
 
 

@@ -1,20 +1,51 @@
 """Streams a multipart upload into storage: sha256 and size on the way, sniffed, size-capped."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from shared.http.problems import Problem
+from pydantic import ValidationError
+
+from shared.events import ConversionOptions
+from shared.formats import TARGET_NAMES
 from shared.storage import ObjectStore, ObjectWriter, StoredObject
+from upload.errors import InvalidForm, MalformedBody, NotAForm, TooLarge
 from upload.multipart import FormStream, MalformedForm, Part
-from upload.sniff import SNIFF_BYTES, NotASchedule, sniff
+from upload.sniff import SNIFF_BYTES, sniff
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 
-@dataclass
+@dataclass(frozen=True)
+class FormBody:
+    """A multipart request body as it arrives, not read yet."""
+
+    content_type: str
+    declared_size: int | None
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
 class ReceivedForm:
-    fields: dict[str, str] = field(default_factory=dict)
-    source: StoredObject | None = None
-    filename: str | None = None
-    format: str = "unknown"
+    """The stored ``file`` part and the other fields as text."""
+
+    source: StoredObject
+    filename: str | None
+    format: str
+    fields: dict[str, str]
+
+    @property
+    def password(self) -> str | None:
+        return self.fields.get("password") or None
+
+    def options(self) -> ConversionOptions:
+        flag = self.fields.get("timephased", "false").strip().lower()
+        if flag not in _TRUE | _FALSE:
+            raise InvalidForm("timephased must be true or false")
+        target = self.fields.get("target", "mspdi").strip().lower() or "mspdi"
+        try:
+            return ConversionOptions.model_validate({"target": target, "timephased": flag in _TRUE})
+        except ValidationError:
+            raise InvalidForm(f"target must be one of {', '.join(TARGET_NAMES)}") from None
 
 
 class _FilePart:
@@ -34,13 +65,11 @@ class _FilePart:
         else:
             self.writer.write(data)
             if self.writer.size > self.max_bytes:
-                raise _too_large(self.max_bytes)
+                limit = self.max_bytes
+                raise TooLarge(f"the upload exceeds the limit of {limit} bytes", limit=limit)
 
     def _open(self) -> None:
-        try:
-            self.format = sniff(bytes(self.head[:SNIFF_BYTES]))
-        except NotASchedule as exc:
-            raise Problem(415, "unsupported_format", str(exc)) from exc
+        self.format = sniff(bytes(self.head[:SNIFF_BYTES]))
         self.writer = self.store.writer(self.key)
         head, self.head = bytes(self.head), bytearray()
         self.write(head)
@@ -57,51 +86,43 @@ class _FilePart:
 
 
 async def receive_form(
-    chunks: AsyncIterator[bytes],
-    content_type: str,
-    store: ObjectStore,
-    key: str,
-    max_bytes: int,
-    max_field_bytes: int,
+    body: FormBody, store: ObjectStore, key: str, max_bytes: int, max_field_bytes: int
 ) -> ReceivedForm:
     try:
-        form = FormStream(content_type)
+        form = FormStream(body.content_type)
     except MalformedForm as exc:
-        raise Problem(415, "unsupported_media_type", str(exc)) from exc
-    received = ReceivedForm()
+        raise NotAForm(str(exc)) from exc
+    fields: dict[str, str] = {}
+    filename: str | None = None
     part: Part | None = None
     file: _FilePart | None = None
     value = bytearray()
     try:
-        async for chunk in chunks:
+        async for chunk in body.chunks:
             for kind, payload in form.feed(chunk):
                 if kind == "part":
                     part, value = payload, bytearray()  # type: ignore[assignment]
                     if part.name == "file" and file is None:  # type: ignore[union-attr]
                         file = _FilePart(store, key, max_bytes)
-                        received.filename = part.filename  # type: ignore[union-attr]
+                        filename = part.filename  # type: ignore[union-attr]
                 elif kind == "data" and part is not None:
                     if part.name == "file" and file is not None:
                         file.write(payload)  # type: ignore[arg-type]
                     else:
                         value.extend(payload)  # type: ignore[arg-type]
                         if len(value) > max_field_bytes:
-                            raise Problem(
-                                422, "validation_error", f"form field {part.name!r} is too long"
-                            )
+                            raise InvalidForm(f"form field {part.name!r} is too long")
                 elif kind == "end" and part is not None:
                     if part.name != "file":
-                        received.fields[part.name] = value.decode("utf-8", "replace")
+                        fields[part.name] = value.decode("utf-8", "replace")
                     part = None
         form.finish()
         if file is None:
-            raise Problem(422, "validation_error", "the multipart form has no 'file' part")
-        received.source = await file.commit()
-        received.format = file.format
-        return received
+            raise InvalidForm("the multipart form has no 'file' part")
+        return ReceivedForm(await file.commit(), filename, file.format, fields)
     except MalformedForm as exc:
         await _abort(file)
-        raise Problem(400, "malformed_request", str(exc)) from exc
+        raise MalformedBody(str(exc)) from exc
     except BaseException:
         await _abort(file)
         raise
@@ -110,7 +131,3 @@ async def receive_form(
 async def _abort(file: _FilePart | None) -> None:
     if file is not None:
         await file.abort()
-
-
-def _too_large(limit: int) -> Problem:
-    return Problem(413, "too_large", f"the upload exceeds the limit of {limit} bytes", limit=limit)

@@ -1,4 +1,4 @@
-"""The public shapes of ``/v1/conversions`` (design.md section 6)."""
+"""The public shapes of ``/v1/conversions`` (docs/architecture.md, "HTTP APIs")."""
 
 from datetime import datetime
 from typing import Any, Literal

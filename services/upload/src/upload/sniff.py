@@ -4,6 +4,8 @@ The converter's MPXJ detection is authoritative; this only turns away, before an
 queued, the file types that no schedule reader accepts.
 """
 
+from upload.errors import NotASchedule
+
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 _KNOWN = [
@@ -27,10 +29,6 @@ _FOREIGN = [
     (b"Rar!", "RAR archive"),
 ]
 SNIFF_BYTES = 512
-
-
-class NotASchedule(ValueError):
-    pass
 
 
 def sniff(head: bytes) -> str:

@@ -1,0 +1,68 @@
+"""Builds the upload service's parts from the open infrastructure, for the api and the worker."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shared.bootstrap import Infra
+from shared.messaging import OutboxRelay
+from shared.messaging.broadcast import Broadcast
+from shared.runtime import every
+from shared.service import Worker
+from upload.cache import CHANGES, JobCache
+from upload.consumer import conversion_events
+from upload.files import JobFiles
+from upload.repository import JobRepository
+from upload.service import UploadService
+from upload.settings import UploadSettings
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    uploads: UploadService
+
+
+@asynccontextmanager
+async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
+    """The API's service, with a job cache that every replica keeps fresh from the events."""
+    jobs = await _repository(infra)
+    cache = JobCache()
+    uploads = UploadService(
+        jobs,
+        JobFiles(infra.store, jobs, settings),
+        infra.broker,
+        OutboxRelay(jobs.outbox, infra.broker),
+        settings,
+        _retention(infra),
+        cache,
+    )
+    changes = Broadcast(infra.broker, CHANGES, cache.on_event)
+    await changes.start()
+    try:
+        yield ApiDeps(uploads)
+    finally:
+        await changes.stop()
+
+
+async def worker(infra: Infra, settings: UploadSettings) -> Worker:
+    """Job status from the converter's events, the jobs' outbox, retention."""
+    jobs = await _repository(infra)
+    files = JobFiles(infra.store, jobs, settings)
+    relay = OutboxRelay(jobs.outbox, infra.broker)
+    uploads = UploadService(jobs, files, infra.broker, relay, settings, _retention(infra))
+    return Worker(
+        [conversion_events(infra, jobs, files, settings.prefetch)],
+        relays=[relay],
+        loops=[every(settings.retention_sweep_seconds, uploads.purge_expired, "retention")],
+    )
+
+
+async def _repository(infra: Infra) -> JobRepository:
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    return jobs
+
+
+def _retention(infra: Infra) -> timedelta:
+    return timedelta(hours=infra.settings.retention_hours)

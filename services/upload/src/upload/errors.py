@@ -1,0 +1,67 @@
+"""What the upload service turns down, each with the stable code a user sees.
+
+The service raises them; the endpoints module alone chooses their HTTP status.
+"""
+
+from typing import Any
+
+
+class Refused(Exception):
+    """A request the service turns down: ``code`` is stable, the message is for the user."""
+
+    code = "refused"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(Refused):
+    code = "not_found"
+
+
+class NotReady(Refused):
+    code = "not_ready"
+
+
+class ResultExpired(Refused):
+    code = "result_expired"
+
+
+class JobFailed(Refused):
+    """The result of a failed job: the user sees the converter's own code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class IdempotencyConflict(Refused):
+    """The Idempotency-Key was used before with a different file."""
+
+    code = "idempotency_key_reused"
+
+
+class TooLarge(Refused):
+    code = "too_large"
+
+
+class NotAForm(Refused):
+    code = "unsupported_media_type"
+
+
+class NotASchedule(Refused):
+    code = "unsupported_format"
+
+
+class MalformedBody(Refused):
+    code = "malformed_request"
+
+
+class InvalidForm(Refused):
+    code = "validation_error"
+
+
+class DuplicateJob(Exception):
+    """A job with this id is stored already: a racing request with the same Idempotency-Key."""
