@@ -139,7 +139,7 @@ def _round_trips_share(r: Results) -> str:
 
 def _jvm_per_file(r: Results) -> str:
     return (
-        f"One JVM per file: interpreter start, the converter engine's imports, JVM start and "
+        f"One JVM per file: interpreter start, JPype and MPXJ imports, JVM start and "
         f"class loading, {r.jvm_per_file_mean_s:.2f} s per file against {r.raw.p50_ms:.1f} ms "
         f"for a warm conversion (p50); the pipeline's warm JVMs avoid it, except on the first "
         f"job of each JVM after start ({r.first_job.latency * 1000:.0f} ms here)."

@@ -27,9 +27,9 @@ Convert = Callable[[Path, Path], None]
 def start_jvm(work: Path) -> None:
     """The converter's own JVM start (options, log4j), imported late: bench.reference imports
     this module for HEAP_MB and has no JVM of its own."""
-    from converter import engine
+    from converter import jvm
 
-    engine.start_jvm(heap_mb=HEAP_MB, tmp_dir=work)
+    jvm.start_jvm(heap_mb=HEAP_MB, tmp_dir=work)
 
 
 def bare_mpxj() -> Convert:

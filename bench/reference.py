@@ -19,7 +19,7 @@ RAW_SCRIPT = Path(__file__).with_name("raw_mpxj.py")
 # run by this interpreter (the project's venv), so the converter package is importable
 ONE_JVM_PER_FILE = """
 import sys
-from converter.engine import start_jvm
+from converter.jvm import start_jvm
 start_jvm(heap_mb=int(sys.argv[3]))
 from java.io import File
 from org.mpxj.reader import UniversalProjectReader

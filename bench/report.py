@@ -118,7 +118,7 @@ def _figures(r: Results) -> str:
         _raw_row(f"Raw MPXJ, one warm JVM, {r.threaded.threads_text}", r.threaded),
         _raw_row(f"Converter engine (MPXJ + fidelity manifest), {r.engine.threads_text}", r.engine),
         (
-            f"One JVM per file (fresh `python -c`, converter.engine.start_jvm), "
+            f"One JVM per file (fresh `python -c`, converter.jvm.start_jvm), "
             f"{len(r.jvm_per_file_s)} files",
             f"{r.jvm_per_file_mean_s:.2f} s per file (mean), "
             f"{1 / r.jvm_per_file_mean_s:.2f} files/s",

@@ -6,7 +6,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from converter import engine
+from converter import engine, jvm
 from converter.errors import ConversionError
 
 
@@ -14,7 +14,7 @@ def serve(conn: Connection, heap_mb: int, work_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
     work = Path(work_dir) / f"jvm-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
-    engine.start_jvm(heap_mb, work)
+    jvm.start_jvm(heap_mb, work)
     engine.warm_up(work)
     conn.send(("ready", os.getpid()))
     while True:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from converter import engine
+from converter import engine, jvm
 from converter.errors import ConversionError
 from shared.formats import TARGETS, extension
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     many = len(args.files) > 1
     if many and args.output:
         args.output.mkdir(parents=True, exist_ok=True)
-    engine.start_jvm(args.heap_mb, Path(tempfile.gettempdir()))
+    jvm.start_jvm(args.heap_mb, Path(tempfile.gettempdir()))
     failures = 0
     for source in args.files:
         output = _output_for(source, args.output, args.target, many)

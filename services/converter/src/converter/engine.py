@@ -13,9 +13,6 @@ from converter.errors import ConversionError
 from converter.written import count_written
 from shared.formats import TARGETS, TargetFormat
 
-LOG4J_QUIET = (
-    "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
-)
 _CONTAINERS = (
     b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
     b"MPX",
@@ -25,19 +22,6 @@ _CONTAINERS = (
     b"SQLite",
 )
 _BASELINE_SAMPLE = 100
-
-
-def start_jvm(heap_mb: int = 512, tmp_dir: Path | None = None) -> None:
-    """Start this process's one JVM with MPXJ on the class path and log4j kept quiet.
-
-    Every JVM the project starts (converter children, tests, benchmarks) goes through here.
-    """
-    import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
-
-    options = [f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError", LOG4J_QUIET]
-    if tmp_dir is not None:
-        options.append(f"-Djava.io.tmpdir={tmp_dir}")
-    jpype.startJVM(*options, convertStrings=True)
 
 
 def convert(
