@@ -1,6 +1,6 @@
 """``/v1/webhooks``, ``/v1/email`` and ``/v1/events/stream``: HTTP translated into service calls."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -43,6 +43,12 @@ def _no_webhook(webhook_id: str) -> Problem:
     return Problem(404, "not_found", f"no webhook {webhook_id}")
 
 
+def _webhook(doc: dict[str, Any] | None, webhook_id: str) -> Webhook:
+    if doc is None:
+        raise _no_webhook(webhook_id)
+    return Webhook.from_document(doc)
+
+
 def _no_email() -> Problem:
     return Problem(404, "not_found", "no e-mail notifications are set up")
 
@@ -76,10 +82,7 @@ async def list_webhooks(principal: Auth, service: Service) -> WebhookList:
 
 @router.get("/v1/webhooks/{webhook_id}", response_model=Webhook)
 async def get_webhook(webhook_id: str, principal: Auth, service: Service) -> Webhook:
-    doc = await service.get(principal.tenant, webhook_id)
-    if doc is None:
-        raise _no_webhook(webhook_id)
-    return Webhook.from_document(doc)
+    return _webhook(await service.get(principal.tenant, webhook_id), webhook_id)
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204)
@@ -100,10 +103,7 @@ async def rotate_secret(webhook_id: str, principal: Auth, service: Service) -> S
 
 @router.post("/v1/webhooks/{webhook_id}/enable", response_model=Webhook)
 async def enable_webhook(webhook_id: str, principal: Auth, service: Service) -> Webhook:
-    doc = await service.enable(principal.tenant, webhook_id)
-    if doc is None:
-        raise _no_webhook(webhook_id)
-    return Webhook.from_document(doc)
+    return _webhook(await service.enable(principal.tenant, webhook_id), webhook_id)
 
 
 @router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList)

@@ -2,7 +2,7 @@
 
 One delivery per matching subscription, its ``_id`` derived from the event and subscription
 ids, recorded before the message is acked: a crash before the write redelivers the event, a
-crash after it finds the deliveries already there (leased to the dead worker until the lease
+crash after it leaves the deliveries recorded (leased to the dead worker until the lease
 runs out; then the sweep of any worker sends them).
 """
 

@@ -1,4 +1,4 @@
-"""The public shapes of ``/v1/webhooks`` and ``/v1/email`` (design.md section 6)."""
+"""The public shapes of ``/v1/webhooks`` and ``/v1/email`` (docs/webhooks.md)."""
 
 import re
 from datetime import datetime

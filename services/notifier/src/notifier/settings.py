@@ -34,7 +34,7 @@ class NotifierSettings(ServiceSettings):
     secret_grace_s: float = 86400.0
     max_response_bytes: int = 4096
 
-    # which targets a webhook may reach (design.md section 7: loopback only in development)
+    # which targets a webhook may reach (docs/webhooks.md; loopback only in development)
     allow_http: bool | None = None
     allow_loopback: bool | None = None
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
