@@ -79,11 +79,6 @@ class InterClient:
             raise InterMalformed("the bank's PDF does not start with %PDF")
         return pdf
 
-    async def cancel(self, codigo: str, reason: str) -> None:
-        await self._call(
-            "cancel", "POST", f"{BASE}/{codigo}/cancelar", json={"motivoCancelamento": reason}
-        )
-
     async def set_webhook(self, url: str) -> None:
         await self._call("webhook", "PUT", f"{BASE}/webhook", json={"webhookUrl": url})
 

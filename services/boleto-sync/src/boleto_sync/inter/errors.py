@@ -6,8 +6,6 @@ from typing import Any
 class InterError(Exception):
     """Any failure of a call to the bank."""
 
-    retryable = False
-
     def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
         super().__init__(message)
         self.status = status
@@ -16,8 +14,6 @@ class InterError(Exception):
 
 class InterUnavailable(InterError):
     """5xx, timeouts and connection errors: worth retrying."""
-
-    retryable = True
 
 
 class InterThrottled(InterUnavailable):
