@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from boleto_sync.limiter import GlobalRateLimiter, Limit, TooLongAWait
+from boleto_sync.limiter_repository import RateLimitRepository
 from shared.bootstrap import Infra
 from shared.mongo import connect, database
 from shared.settings import InfraSettings
@@ -42,7 +43,7 @@ async def replicas(settings: InfraSettings, count: int) -> AsyncIterator[list[Gl
     clients = [connect(settings) for _ in range(count)]
     try:
         yield [
-            GlobalRateLimiter(database(c, settings)[COLLECTION], LIMITS, UTILISATION)
+            GlobalRateLimiter(RateLimitRepository(database(c, settings)), LIMITS, UTILISATION)
             for c in clients
         ]
     finally:
@@ -118,7 +119,7 @@ async def test_separate_processes_share_the_limit(infra: Infra) -> None:
         assert process.stdout is not None
         assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
     # the group's document, created alone just before the children start asking
-    await first_use(GlobalRateLimiter(infra.db[COLLECTION], LIMITS, UTILISATION), "pdf")
+    await first_use(GlobalRateLimiter(RateLimitRepository(infra.db), LIMITS, UTILISATION), "pdf")
     until = f"{time.time() + 5}\n".encode()
     outputs = await asyncio.gather(*(process.communicate(until) for process in children))
     assert [process.returncode for process in children] == [0, 0, 0]
@@ -177,7 +178,9 @@ async def test_stats_count_requests_waits_and_throttling(infra: Infra) -> None:
 async def test_a_wait_longer_than_the_caller_accepts_raises_too_long_a_wait(
     infra: Infra,
 ) -> None:
-    limiter = GlobalRateLimiter(infra.db[COLLECTION], {"token": Limit(1, 10.0)}, utilisation=1.0)
+    limiter = GlobalRateLimiter(
+        RateLimitRepository(infra.db), {"token": Limit(1, 10.0)}, utilisation=1.0
+    )
     assert await limiter.acquire("token", max_wait_s=1) == 0.0
     started = time.monotonic()
     with pytest.raises(TooLongAWait) as refused:

@@ -8,6 +8,7 @@ import httpx
 from boleto_sync.inter.client import InterClient, fetch_token
 from boleto_sync.inter.token import SharedToken
 from boleto_sync.limiter import GlobalRateLimiter, Limit
+from boleto_sync.limiter_repository import RateLimitRepository
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.service import BoletoService
 from boleto_sync.settings import BoletoSettings
@@ -19,7 +20,7 @@ GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook")
 
 def limiter(infra: Infra, settings: BoletoSettings) -> GlobalRateLimiter:
     limits = {g: Limit(getattr(settings, f"limit_{g}"), settings.limit_window_s) for g in GROUPS}
-    return GlobalRateLimiter(infra.db["inter_rate_limits"], limits, settings.limit_utilisation)
+    return GlobalRateLimiter(RateLimitRepository(infra.db), limits, settings.limit_utilisation)
 
 
 def boleto_service(infra: Infra, settings: BoletoSettings) -> BoletoService:

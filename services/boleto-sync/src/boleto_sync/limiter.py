@@ -1,10 +1,10 @@
 """One rate limit shared by every replica: GCRA reservations over an atomic MongoDB update.
 
-Each request reserves the next free slot of its endpoint group in one
-``find_one_and_update`` (server time, ``$$NOW``), then sleeps until that slot. Slots are
-``window / limit`` apart, scaled by ``utilisation`` (< 1 leaves room for network jitter), so
-however many replicas ask, any window holds at most ``limit`` requests. A 429 from the bank
-moves the group's next slot past the back-off for every replica at once.
+Each request reserves the next free slot of its endpoint group in one atomic update (server
+time), then sleeps until that slot. Slots are ``window / limit`` apart, scaled by
+``utilisation`` (< 1 leaves room for network jitter), so however many replicas ask, any window
+holds at most ``limit`` requests. A 429 from the bank moves the group's next slot past the
+back-off for every replica at once.
 """
 
 import asyncio
@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
+
+from boleto_sync.limiter_repository import RateLimitRepository
 
 log = structlog.get_logger()
-_NOW_MS = {"$toLong": "$$NOW"}
 
 
 @dataclass(frozen=True)
@@ -41,87 +40,45 @@ class TooLongAWait(Exception):
 class GlobalRateLimiter:
     def __init__(
         self,
-        collection: AsyncCollection[dict[str, Any]],
+        slots: RateLimitRepository,
         limits: dict[str, Limit],
         utilisation: float = 0.97,
     ) -> None:
-        self.collection = collection
+        self.slots = slots
         self.limits = limits
         self.utilisation = utilisation
 
     async def acquire(self, group: str, max_wait_s: float = 300.0) -> float:
         """Wait for this process's slot in ``group``; returns the seconds waited."""
-        interval = self.limits[group].interval_ms(self.utilisation)
-        # slot times are epoch milliseconds (numbers compare reliably on every MongoDB server)
-        doc = await self.collection.find_one_and_update(
-            {"_id": group},
-            [
-                {
-                    "$set": {
-                        "next_ms": {
-                            "$add": [
-                                {"$max": [{"$ifNull": ["$next_ms", _NOW_MS]}, _NOW_MS]},
-                                interval,
-                            ]
-                        },
-                        "now_ms": _NOW_MS,
-                        "sent": {"$add": [{"$ifNull": ["$sent", 0]}, 1]},
-                    }
-                }
-            ],
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:  # a concurrent first upsert: the update applied, read the slot back
-            doc = await self.collection.find_one({"_id": group})
-            assert doc is not None
-        wait_s = (doc["next_ms"] - doc["now_ms"] - interval) / 1000
+        wait_s = await self.slots.reserve(group, self.limits[group].interval_ms(self.utilisation))
         if wait_s > max_wait_s:
-            await self._give_back(group)
+            await self.slots.release(group)
             raise TooLongAWait(wait_s)
         if wait_s > 0:
-            await self.collection.update_one(
-                {"_id": group}, {"$inc": {"waits": 1, "wait_s": wait_s}}
-            )
+            await self.slots.record_wait(group, wait_s)
             await asyncio.sleep(wait_s)
         return max(wait_s, 0.0)
-
-    async def _give_back(self, group: str) -> None:
-        await self.collection.update_one({"_id": group}, {"$inc": {"sent": -1}})
 
     async def throttled(self, group: str, retry_after_s: float | None) -> float:
         """The bank answered 429: every replica's next slot moves past the back-off."""
         backoff = retry_after_s if retry_after_s is not None else self.limits[group].window_s
         backoff *= 1 + random.uniform(0, 0.1)  # replicas must not all return at once
-        until = {"$add": [_NOW_MS, backoff * 1000]}
-        await self.collection.update_one(
-            {"_id": group},
-            [
-                {
-                    "$set": {
-                        "next_ms": {"$max": [{"$ifNull": ["$next_ms", _NOW_MS]}, until]},
-                        "backoff_until_ms": until,
-                        "throttled": {"$add": [{"$ifNull": ["$throttled", 0]}, 1]},
-                    }
-                }
-            ],
-            upsert=True,
-        )
+        await self.slots.back_off(group, backoff)
         log.warning("rate_limit.throttled", group=group, backoff_s=round(backoff, 2))
         return backoff
 
     async def estimated_wait_s(self, group: str, queued: int = 0) -> float:
         """How long a request joining ``queued`` others would wait for its slot."""
-        doc = await self.collection.find_one({"_id": group}, {"next_ms": 1})
-        ahead = (doc["next_ms"] / 1000 - time.time()) if doc and doc.get("next_ms") else 0.0
+        next_ms = await self.slots.next_slot_ms(group)
+        ahead = next_ms / 1000 - time.time() if next_ms is not None else 0.0
         interval_s = self.limits[group].interval_ms(self.utilisation) / 1000
         return max(ahead, 0.0) + queued * interval_s
 
     async def stats(self) -> dict[str, Any]:
-        docs = {d["_id"]: d async for d in self.collection.find({})}
+        counters = await self.slots.counters()
         now_ms = time.time() * 1000
         return {
-            group: _group_stats(limit, docs.get(group, {}), now_ms)
+            group: _group_stats(limit, counters.get(group, {}), now_ms)
             for group, limit in self.limits.items()
         }
 
