@@ -7,6 +7,7 @@ import httpx
 
 from boleto_sync.inter.client import InterClient, fetch_token
 from boleto_sync.inter.token import SharedToken
+from boleto_sync.inter.token_repository import TokenRepository
 from boleto_sync.limiter import GlobalRateLimiter, Limit
 from boleto_sync.limiter_repository import RateLimitRepository
 from boleto_sync.repository import BoletoRepository
@@ -54,5 +55,6 @@ def inter_client(
         settings.inter_client_secret,
         settings.inter_scope,
     )
-    token = SharedToken(infra.db["inter_tokens"], f"inter:{settings.inter_client_id}", fetch)
+    stored = TokenRepository(infra.db, f"inter:{settings.inter_client_id}")
+    token = SharedToken(stored, fetch)
     return InterClient(http, limits, token, settings.inter_account)
