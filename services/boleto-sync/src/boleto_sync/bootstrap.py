@@ -1,11 +1,18 @@
-"""Builds the limiter, the shared token and the Inter client from settings (api and worker)."""
+"""Wires boleto-sync: the API's service, and the worker's handlers, bank client and loops."""
 
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
+from urllib.parse import urlencode
 
 import httpx
+import structlog
 
+from boleto_sync.consumer import subscriptions
 from boleto_sync.inter.client import InterClient, fetch_token
+from boleto_sync.inter.errors import InterError
 from boleto_sync.inter.token import SharedToken
 from boleto_sync.inter.token_repository import TokenRepository
 from boleto_sync.limiter import GlobalRateLimiter, Limit
@@ -15,23 +22,66 @@ from boleto_sync.service import BoletoService
 from boleto_sync.settings import BoletoSettings
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
+from shared.service import Worker
+from shared.storage import ObjectStore
 
+log = structlog.get_logger()
 GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook")
 
 
-def limiter(infra: Infra, settings: BoletoSettings) -> GlobalRateLimiter:
+@dataclass
+class ApiDeps:
+    boletos: BoletoService
+    webhook_token: str | None
+
+
+@dataclass
+class WorkerDeps:
+    repo: BoletoRepository
+    relay: OutboxRelay
+    store: ObjectStore
+    inter: InterClient
+    processing_poll_s: float
+    processing_timeout_s: float
+
+
+@asynccontextmanager
+async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
+    repo = await _repository(infra)
+    service = BoletoService(
+        repo, OutboxRelay(repo.outbox, infra.broker), infra.store, _limiter(infra, settings)
+    )
+    yield ApiDeps(service, settings.webhook_token)
+
+
+async def worker(infra: Infra, settings: BoletoSettings) -> Worker:
+    repo = await _repository(infra)
+    relay = OutboxRelay(repo.outbox, infra.broker)
+    http = _inter_http(settings)
+    inter = _inter_client(infra, settings, http, _limiter(infra, settings))
+    deps = WorkerDeps(
+        repo, relay, infra.store, inter, settings.processing_poll_s, settings.processing_timeout_s
+    )
+    return Worker(
+        subscriptions(infra, deps, settings.prefetch),
+        relays=[relay],
+        loops=[_register_webhook(inter, settings)],
+        closers=[http.aclose],
+    )
+
+
+async def _repository(infra: Infra) -> BoletoRepository:
+    repo = BoletoRepository(infra.db)
+    await repo.ensure_indexes()
+    return repo
+
+
+def _limiter(infra: Infra, settings: BoletoSettings) -> GlobalRateLimiter:
     limits = {g: Limit(getattr(settings, f"limit_{g}"), settings.limit_window_s) for g in GROUPS}
     return GlobalRateLimiter(RateLimitRepository(infra.db), limits, settings.limit_utilisation)
 
 
-def boleto_service(infra: Infra, settings: BoletoSettings) -> BoletoService:
-    repo = BoletoRepository(infra.db)
-    return BoletoService(
-        repo, OutboxRelay(repo.outbox, infra.broker), infra.store, limiter(infra, settings)
-    )
-
-
-def inter_http(settings: BoletoSettings) -> httpx.AsyncClient:
+def _inter_http(settings: BoletoSettings) -> httpx.AsyncClient:
     verify: ssl.SSLContext | bool = True
     if settings.inter_cert_file:
         verify = ssl.create_default_context(cafile=settings.inter_ca_file)
@@ -44,17 +94,30 @@ def inter_http(settings: BoletoSettings) -> httpx.AsyncClient:
     )
 
 
-def inter_client(
-    infra: Infra, settings: BoletoSettings, http: httpx.AsyncClient, limits: GlobalRateLimiter
+def _inter_client(
+    infra: Infra, settings: BoletoSettings, http: httpx.AsyncClient, limiter: GlobalRateLimiter
 ) -> InterClient:
     fetch = partial(
         fetch_token,
         http,
-        limits,
+        limiter,
         settings.inter_client_id,
         settings.inter_client_secret,
         settings.inter_scope,
     )
     stored = TokenRepository(infra.db, f"inter:{settings.inter_client_id}")
-    token = SharedToken(stored, fetch)
-    return InterClient(http, limits, token, settings.inter_account)
+    return InterClient(http, limiter, SharedToken(stored, fetch), settings.inter_account)
+
+
+async def _register_webhook(inter: InterClient, settings: BoletoSettings) -> None:
+    """Tell the bank where to send charge callbacks (best effort: retried at the next start)."""
+    if not settings.webhook_url:
+        return
+    url = settings.webhook_url
+    if settings.webhook_token:
+        url += ("&" if "?" in url else "?") + urlencode({"token": settings.webhook_token})
+    try:
+        await inter.set_webhook(url)
+        log.info("inter.webhook_registered", url=settings.webhook_url)
+    except InterError as exc:
+        log.warning("inter.webhook_not_registered", error=str(exc))

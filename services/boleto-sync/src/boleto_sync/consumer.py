@@ -1,36 +1,36 @@
 """Subscribers of the boleto worker: issue charges, sync PDFs."""
 
 from functools import partial
+from typing import TYPE_CHECKING
 
-from boleto_sync.handlers import WorkerDeps, issue_charge, sync_failed, sync_pdf
+from boleto_sync.issuing import issue_charge, issue_gave_up
+from boleto_sync.pdf_sync import sync_failed, sync_pdf
+from shared.bootstrap import Infra
 from shared.events import BoletoSyncRequested, ChargeIssueRequested
-from shared.messaging import Broker, Subscription
+from shared.messaging import Subscription
+from shared.service import subscribe
+
+if TYPE_CHECKING:
+    from boleto_sync.bootstrap import WorkerDeps
 
 ISSUE_QUEUE = "boleto-sync.charge-issue"
 SYNC_QUEUE = "boleto-sync.pdf-sync"
 
 
-def subscriptions(
-    broker: Broker, deps: WorkerDeps, parallel_pdfs: int, max_attempts: int, base_delay_ms: int
-) -> list[Subscription]:
-    on_dead = partial(sync_failed, deps=deps)
+def subscriptions(infra: Infra, deps: "WorkerDeps", prefetch: int) -> list[Subscription]:
     return [
-        Subscription(
-            broker,
+        subscribe(
+            infra,
             ISSUE_QUEUE,
             {ChargeIssueRequested: partial(issue_charge, deps=deps)},
-            prefetch=parallel_pdfs,
-            max_attempts=max_attempts,
-            base_delay_ms=base_delay_ms,
-            on_dead=on_dead,
+            prefetch=prefetch,
+            on_dead=partial(issue_gave_up, deps=deps),
         ),
-        Subscription(
-            broker,
+        subscribe(
+            infra,
             SYNC_QUEUE,
             {BoletoSyncRequested: partial(sync_pdf, deps=deps)},
-            prefetch=parallel_pdfs,
-            max_attempts=max_attempts,
-            base_delay_ms=base_delay_ms,
-            on_dead=on_dead,
+            prefetch=prefetch,
+            on_dead=partial(sync_failed, deps=deps),
         ),
     ]

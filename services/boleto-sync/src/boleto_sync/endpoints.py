@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from boleto_sync.bootstrap import ApiDeps
 from boleto_sync.schemas import Boleto, BoletoCreate, InterIds, Job, Pdf, SyncAccepted
-from boleto_sync.service import BoletoService, NotIssued
+from boleto_sync.service import BoletoService, NotIssued, StoredPdf, SyncTicket
 from shared.auth import Principal, require_admin, require_principal
 from shared.http.problems import Problem
 
@@ -15,8 +16,15 @@ router = APIRouter(tags=["boletos"])
 Auth = Annotated[Principal, Depends(require_principal)]
 
 
-def _service(request: Request) -> BoletoService:
-    return request.app.state.boletos  # type: ignore[no-any-return]
+def _deps(request: Request) -> ApiDeps:
+    return request.app.state.deps  # type: ignore[no-any-return]
+
+
+Deps = Annotated[ApiDeps, Depends(_deps)]
+
+
+def _service(deps: Deps) -> BoletoService:
+    return deps.boletos
 
 
 Service = Annotated[BoletoService, Depends(_service)]
@@ -39,11 +47,8 @@ def view(doc: dict[str, Any]) -> Boleto:
     )
 
 
-async def _boleto(service: BoletoService, principal: Principal, boleto_id: str) -> dict[str, Any]:
-    boleto = await service.repo.get(principal.tenant, boleto_id)
-    if boleto is None:
-        raise Problem(404, "not_found", f"no boleto {boleto_id}")
-    return boleto
+def _no_boleto(boleto_id: str) -> Problem:
+    return Problem(404, "not_found", f"no boleto {boleto_id}")
 
 
 @router.post("/v1/boletos", status_code=202, response_model=Boleto)
@@ -58,7 +63,10 @@ async def create_boleto(body: BoletoCreate, principal: Auth, service: Service) -
 
 @router.get("/v1/boletos/{boleto_id}", response_model=Boleto)
 async def get_boleto(boleto_id: str, principal: Auth, service: Service) -> Boleto:
-    return view(await _boleto(service, principal, boleto_id))
+    boleto = await service.get(principal.tenant, boleto_id)
+    if boleto is None:
+        raise _no_boleto(boleto_id)
+    return view(boleto)
 
 
 @router.get(
@@ -71,27 +79,28 @@ async def get_boleto(boleto_id: str, principal: Auth, service: Service) -> Bolet
     },
 )
 async def get_pdf(boleto_id: str, principal: Auth, service: Service) -> Response:
-    boleto = await _boleto(service, principal, boleto_id)
-    current = boleto["pdf"].get("current")
-    if current:
+    try:
+        pdf = await service.pdf(principal.tenant, boleto_id)
+    except NotIssued as exc:
+        raise Problem(
+            409, "not_issued", "the bank refused this charge; it has no PDF", error=exc.error
+        ) from None
+    if pdf is None:
+        raise _no_boleto(boleto_id)
+    if isinstance(pdf, StoredPdf):
         return StreamingResponse(
-            service.store.read(current["key"]),
+            pdf.content,
             media_type="application/pdf",
             headers={
-                "Content-Disposition": f'inline; filename="{boleto_id}-v{current["version"]}.pdf"',
-                "ETag": f'"{current["sha256"]}"',
-                "Content-Length": str(current["size"]),
+                "Content-Disposition": f'inline; filename="{boleto_id}-v{pdf.version}.pdf"',
+                "ETag": f'"{pdf.sha256}"',
+                "Content-Length": str(pdf.size),
             },
         )
-    try:
-        ticket = await service.request_sync(boleto)
-    except NotIssued:
-        raise Problem(
-            409,
-            "not_issued",
-            "the bank refused this charge; it has no PDF",
-            error=boleto.get("error"),
-        ) from None
+    return _sync_accepted(pdf)
+
+
+def _sync_accepted(ticket: SyncTicket) -> JSONResponse:
     body = SyncAccepted(
         message="the PDF is being fetched from the bank; retry after estimated_seconds",
         estimated_seconds=ticket.estimated_seconds,
@@ -133,10 +142,7 @@ async def get_job(job_id: str, principal: Auth, service: Service) -> Job:
 async def rate_limit_stats(
     _: Annotated[Principal, Depends(require_admin)], service: Service
 ) -> dict[str, Any]:
-    return {
-        "groups": await service.limiter.stats(),
-        "queued_syncs": await service.repo.queued_syncs(),
-    }
+    return await service.rate_limit_stats()
 
 
 class Callback(BaseModel):
@@ -147,14 +153,13 @@ class Callback(BaseModel):
 
 @router.post("/v1/inter/webhook", tags=["bank"], status_code=200)
 async def inter_callback(
-    request: Request, service: Service, token: Annotated[str | None, Query()] = None
+    request: Request, deps: Deps, token: Annotated[str | None, Query()] = None
 ) -> dict[str, int]:
     """Banco Inter's charge callbacks: a JSON array of status changes."""
-    expected = request.app.state.webhook_token
-    if expected and token != expected:
+    if deps.webhook_token and token != deps.webhook_token:
         raise Problem(401, "unauthorized", "unknown webhook token")
     items = _callbacks(await _json(request))
-    applied = sum([await service.apply_callback(item.model_dump()) for item in items])
+    applied = await deps.boletos.apply_callbacks([item.model_dump() for item in items])
     return {"received": len(items), "applied": applied}
 
 

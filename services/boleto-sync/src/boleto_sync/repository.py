@@ -4,57 +4,54 @@ Every event leaves through the boleto document it concerns, written in the same 
 the state change it announces.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.clock import now
 from shared.messaging.repository import OutboxRepository
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class BoletoRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.boletos = db["boletos"]
-        self.jobs = db["boleto_jobs"]
-        self.outbox = OutboxRepository(self.boletos)
+        self._boletos = db["boletos"]
+        self._jobs = db["boleto_jobs"]
+        self.outbox = OutboxRepository(self._boletos)
 
     async def ensure_indexes(self) -> None:
-        await self.boletos.create_index([("tenant", ASCENDING), ("proposal_id", ASCENDING)])
-        await self.boletos.create_index("inter.codigo_solicitacao", sparse=True)
-        await self.jobs.create_index([("status", ASCENDING), ("kind", ASCENDING)])
+        await self._boletos.create_index([("tenant", ASCENDING), ("proposal_id", ASCENDING)])
+        await self._boletos.create_index("inter.codigo_solicitacao", sparse=True)
+        await self._jobs.create_index([("status", ASCENDING), ("kind", ASCENDING)])
+        await self.outbox.ensure_indexes()
 
-    async def insert(self, boleto: dict[str, Any], job: dict[str, Any]) -> None:
-        await self.jobs.insert_one(job)
-        await self.boletos.insert_one(boleto)
+    async def add(self, boleto: dict[str, Any], job: dict[str, Any]) -> None:
+        await self._jobs.insert_one(job)
+        await self._boletos.insert_one(boleto)
 
     async def get(self, tenant: str, boleto_id: str) -> dict[str, Any] | None:
-        return await self.boletos.find_one({"_id": boleto_id, "tenant": tenant}, {"outbox": 0})
+        return await self._boletos.find_one({"_id": boleto_id, "tenant": tenant}, {"outbox": 0})
 
     async def by_id(self, boleto_id: str) -> dict[str, Any] | None:
-        return await self.boletos.find_one({"_id": boleto_id})
+        return await self._boletos.find_one({"_id": boleto_id})
 
     async def by_codigo(self, codigo: str) -> dict[str, Any] | None:
-        return await self.boletos.find_one({"inter.codigo_solicitacao": codigo}, {"outbox": 0})
+        return await self._boletos.find_one({"inter.codigo_solicitacao": codigo}, {"outbox": 0})
 
     async def of_proposal(self, tenant: str, proposal_id: str) -> list[dict[str, Any]]:
-        cursor = self.boletos.find({"tenant": tenant, "proposal_id": proposal_id}, {"outbox": 0})
+        cursor = self._boletos.find({"tenant": tenant, "proposal_id": proposal_id}, {"outbox": 0})
         return await cursor.to_list(1000)
 
     async def claim_sync(self, boleto_id: str, job_id: str, entry: dict[str, Any]) -> bool:
         """Start a sync of an issued boleto unless one is in flight (at most one per boleto)."""
-        result = await self.boletos.update_one(
+        result = await self._boletos.update_one(
             {"_id": boleto_id, "pdf.sync_job_id": None, "inter.codigo_solicitacao": {"$ne": None}},
             {"$set": {"pdf.sync_job_id": job_id, "updated_at": now()}, "$push": {"outbox": entry}},
         )
         return result.modified_count == 1
 
     async def start_issue(self, boleto_id: str) -> dict[str, Any] | None:
-        return await self.boletos.find_one_and_update(
+        return await self._boletos.find_one_and_update(
             {"_id": boleto_id},
             {"$inc": {"issue_attempts": 1}, "$set": {"updated_at": now()}},
             return_document=ReturnDocument.AFTER,
@@ -70,7 +67,7 @@ class BoletoRepository:
         update: dict[str, Any] = {"$set": {**changes, "updated_at": now()}}
         if entries:
             update["$push"] = {"outbox": {"$each": entries}}
-        result = await self.boletos.update_one({"_id": boleto_id, **(only_if or {})}, update)
+        result = await self._boletos.update_one({"_id": boleto_id, **(only_if or {})}, update)
         return result.modified_count == 1
 
     async def add_version(
@@ -81,7 +78,7 @@ class BoletoRepository:
         changes: dict[str, Any],
         entry: dict[str, Any],
     ) -> bool:
-        result = await self.boletos.update_one(
+        result = await self._boletos.update_one(
             {"_id": boleto_id, "pdf.sync_job_id": job_id},
             {
                 "$set": {
@@ -97,24 +94,24 @@ class BoletoRepository:
 
     # jobs
 
-    async def insert_job(self, job: dict[str, Any]) -> None:
-        await self.jobs.insert_one(job)
+    async def add_job(self, job: dict[str, Any]) -> None:
+        await self._jobs.insert_one(job)
 
-    async def delete_job(self, job_id: str) -> None:
-        await self.jobs.delete_one({"_id": job_id})
+    async def remove_job(self, job_id: str) -> None:
+        await self._jobs.delete_one({"_id": job_id})
 
     async def get_job(self, tenant: str, job_id: str) -> dict[str, Any] | None:
-        return await self.jobs.find_one({"_id": job_id, "tenant": tenant})
+        return await self._jobs.find_one({"_id": job_id, "tenant": tenant})
 
     async def jobs_by_ids(self, job_ids: list[str]) -> list[dict[str, Any]]:
-        return await self.jobs.find({"_id": {"$in": job_ids}}).to_list(len(job_ids) or 1)
+        return await self._jobs.find({"_id": {"$in": job_ids}}).to_list(len(job_ids) or 1)
 
     async def set_job(self, job_id: str, status: str, error: dict[str, Any] | None = None) -> None:
-        await self.jobs.update_one(
+        await self._jobs.update_one(
             {"_id": job_id}, {"$set": {"status": status, "error": error, "updated_at": now()}}
         )
 
     async def queued_syncs(self) -> int:
-        return await self.jobs.count_documents(
+        return await self._jobs.count_documents(
             {"kind": "pdf_sync", "status": {"$in": ["queued", "running"]}}
         )

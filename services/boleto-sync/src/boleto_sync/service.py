@@ -1,30 +1,28 @@
-"""Decisions behind the boleto API: accept a charge, start a PDF sync at most once, jobs."""
+"""Decisions behind the boleto API: accept a charge, serve a PDF or start its sync (at most one
+at a time), proposals, jobs and the bank's callbacks. It never calls the bank."""
 
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from boleto_sync.limiter import GlobalRateLimiter
-from boleto_sync.repository import BoletoRepository, now
+from boleto_sync.outbox import entry, publish
+from boleto_sync.repository import BoletoRepository
 from boleto_sync.schemas import BoletoCreate
-from shared.events import BoletoSyncRequested, ChargeIssueRequested, Event
-from shared.messaging import OutboxRelay, encode, outbox_entry
+from shared.clock import now
+from shared.events import BoletoSyncRequested, ChargeIssueRequested
+from shared.messaging import OutboxRelay
 from shared.storage import ObjectStore
 
 log = structlog.get_logger()
-SOURCE = "/services/boleto-sync"
 SECONDS_PER_SYNC_GROUPS = ("get", "pdf")
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
-
-
-def entry(event: Event) -> dict[str, Any]:
-    return outbox_entry(encode(event, SOURCE))
 
 
 def sync_job(tenant: str, boleto_id: str, job_id: str | None = None) -> dict[str, Any]:
@@ -45,11 +43,23 @@ def sync_job(tenant: str, boleto_id: str, job_id: str | None = None) -> dict[str
 class NotIssued(Exception):
     """The charge was never issued (the bank refused it), so it has no PDF to sync."""
 
+    def __init__(self, boleto_id: str, error: dict[str, Any] | None) -> None:
+        super().__init__(boleto_id)
+        self.error = error
+
 
 @dataclass
 class SyncTicket:
     job_id: str
     estimated_seconds: float
+
+
+@dataclass
+class StoredPdf:
+    version: int
+    sha256: str
+    size: int
+    content: AsyncIterator[bytes]
 
 
 class BoletoService:
@@ -60,7 +70,7 @@ class BoletoService:
         store: ObjectStore,
         limiter: GlobalRateLimiter,
     ) -> None:
-        self.repo, self.relay, self.store, self.limiter = repo, relay, store, limiter
+        self._repo, self._relay, self._store, self._limiter = repo, relay, store, limiter
 
     async def create(self, tenant: str, request: BoletoCreate) -> dict[str, Any]:
         boleto_id = new_id("bol")
@@ -80,46 +90,33 @@ class BoletoService:
             "updated_at": created,
         }
         pending = entry(ChargeIssueRequested(tenant_id=tenant, boleto_id=boleto_id))
-        await self.repo.insert({**boleto, "outbox": [pending]}, job)
-        await self.flush(boleto_id, [pending])
+        await self._repo.add({**boleto, "outbox": [pending]}, job)
+        await publish(self._relay, boleto_id, [pending])
         log.info("boleto.accepted", boleto_id=boleto_id, proposal_id=request.proposal_id)
         return boleto
 
-    async def request_sync(self, boleto: dict[str, Any]) -> SyncTicket:
-        """The sync in flight for this boleto, or a new one: never two at once."""
-        if boleto["pdf"].get("sync_job_id"):
-            return await self._ticket(boleto["pdf"]["sync_job_id"])
-        if not boleto["inter"].get("codigo_solicitacao"):
-            raise NotIssued(boleto["_id"])
-        job = sync_job(boleto["tenant"], boleto["_id"])
-        await self.repo.insert_job(job)
-        event = BoletoSyncRequested(
-            tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=job["_id"]
-        )
-        pending = entry(event)
-        if not await self.repo.claim_sync(boleto["_id"], job["_id"], pending):
-            await self.repo.delete_job(job["_id"])
-            current = await self.repo.by_id(boleto["_id"])
-            assert current is not None
-            return await self.request_sync(current)
-        await self.flush(boleto["_id"], [pending])
-        return await self._ticket(job["_id"])
+    async def get(self, tenant: str, boleto_id: str) -> dict[str, Any] | None:
+        return await self._repo.get(tenant, boleto_id)
 
-    async def _ticket(self, job_id: str) -> SyncTicket:
-        queued = await self.repo.queued_syncs()
-        waits = [
-            await self.limiter.estimated_wait_s(group, queued) for group in SECONDS_PER_SYNC_GROUPS
-        ]
-        return SyncTicket(job_id, round(max(waits) + 1.0, 1))
+    async def pdf(self, tenant: str, boleto_id: str) -> StoredPdf | SyncTicket | None:
+        """The stored PDF, or else the sync that will fetch it (started unless one runs)."""
+        boleto = await self._repo.get(tenant, boleto_id)
+        if boleto is None:
+            return None
+        current = boleto["pdf"].get("current")
+        if not current:
+            return await self._request_sync(boleto)
+        content = self._store.read(current["key"])
+        return StoredPdf(current["version"], current["sha256"], current["size"], content)
 
     async def sync_proposal(self, tenant: str, proposal_id: str) -> dict[str, Any] | None:
-        boletos = await self.repo.of_proposal(tenant, proposal_id)
+        boletos = await self._repo.of_proposal(tenant, proposal_id)
         if not boletos:
             return None
         children = []
         for boleto in boletos:
             try:
-                children.append((await self.request_sync(boleto)).job_id)
+                children.append((await self._request_sync(boleto)).job_id)
             except NotIssued:
                 continue
         job = {
@@ -128,14 +125,14 @@ class BoletoService:
             "boleto_ids": [b["_id"] for b in boletos],
             "jobs": children,
         }
-        await self.repo.insert_job(job)
+        await self._repo.add_job(job)
         return job
 
     async def job_view(self, tenant: str, job_id: str) -> dict[str, Any] | None:
-        job = await self.repo.get_job(tenant, job_id)
+        job = await self._repo.get_job(tenant, job_id)
         if job is None or job["kind"] != "proposal_sync":
             return job
-        children = await self.repo.jobs_by_ids(job["jobs"])
+        children = await self._repo.jobs_by_ids(job["jobs"])
         statuses = {child["status"] for child in children}
         if not children or statuses <= {"completed"}:
             status = "completed"
@@ -152,25 +149,56 @@ class BoletoService:
             "updated_at": updated,
         }
 
-    async def flush(self, boleto_id: str, entries: list[dict[str, Any]]) -> None:
-        try:
-            await self.relay.flush(boleto_id, entries)
-        except Exception:
-            log.warning("boleto.publish_deferred", boleto_id=boleto_id, exc_info=True)
+    async def rate_limit_stats(self) -> dict[str, Any]:
+        return {
+            "groups": await self._limiter.stats(),
+            "queued_syncs": await self._repo.queued_syncs(),
+        }
 
-    async def apply_callback(self, item: dict[str, Any]) -> bool:
-        """One entry of Inter's webhook array; a changed situacao refreshes a stored PDF."""
-        boleto = await self.repo.by_codigo(item["codigoSolicitacao"])
+    async def apply_callbacks(self, items: list[dict[str, Any]]) -> int:
+        """Inter's webhook array; returns how many entries concern a known charge."""
+        return sum([await self._apply_callback(item) for item in items])
+
+    async def _apply_callback(self, item: dict[str, Any]) -> bool:
+        """A changed situacao refreshes a stored PDF."""
+        boleto = await self._repo.by_codigo(item["codigoSolicitacao"])
         if boleto is None:
             return False
         if boleto["status"] == item["situacao"]:
             return True
         changes = {
             "status": item["situacao"],
-            "situacao_at": item.get("dataHoraSituacao") or datetime.now(UTC).isoformat(),
+            "situacao_at": item.get("dataHoraSituacao") or now().isoformat(),
         }
-        await self.repo.update(boleto["_id"], changes)
+        await self._repo.update(boleto["_id"], changes)
         if boleto["pdf"].get("current"):
-            await self.request_sync({**boleto, **changes})
+            await self._request_sync({**boleto, **changes})
         log.info("boleto.status_from_bank", boleto_id=boleto["_id"], situacao=item["situacao"])
         return True
+
+    async def _request_sync(self, boleto: dict[str, Any]) -> SyncTicket:
+        """The sync in flight for this boleto, or a new one: never two at once."""
+        if boleto["pdf"].get("sync_job_id"):
+            return await self._ticket(boleto["pdf"]["sync_job_id"])
+        if not boleto["inter"].get("codigo_solicitacao"):
+            raise NotIssued(boleto["_id"], boleto.get("error"))
+        job = sync_job(boleto["tenant"], boleto["_id"])
+        await self._repo.add_job(job)
+        event = BoletoSyncRequested(
+            tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=job["_id"]
+        )
+        pending = entry(event)
+        if not await self._repo.claim_sync(boleto["_id"], job["_id"], pending):
+            await self._repo.remove_job(job["_id"])
+            current = await self._repo.by_id(boleto["_id"])
+            assert current is not None
+            return await self._request_sync(current)
+        await publish(self._relay, boleto["_id"], [pending])
+        return await self._ticket(job["_id"])
+
+    async def _ticket(self, job_id: str) -> SyncTicket:
+        queued = await self._repo.queued_syncs()
+        waits = [
+            await self._limiter.estimated_wait_s(group, queued) for group in SECONDS_PER_SYNC_GROUPS
+        ]
+        return SyncTicket(job_id, round(max(waits) + 1.0, 1))

@@ -1,13 +1,17 @@
+"""``BOLETO_*``: where the api and the worker listen, the bank, its limits, the sync's pace."""
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
 
 
-class BoletoSettings(BaseSettings):
+class BoletoSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="BOLETO_", extra="ignore")
 
-    host: str = "127.0.0.1"
     port: int = 8002
     ops_port: int = 9003
+    prefetch: int = 5  # charges issued, and PDFs synced, at once by one worker
     inter_base_url: str = "https://cdpj.partners.bancointer.com.br"
     inter_client_id: str = ""
     inter_client_secret: str = Field(default="", repr=False)
@@ -27,7 +31,6 @@ class BoletoSettings(BaseSettings):
     limit_webhook: int = 5
     limit_window_s: float = 60.0
     limit_utilisation: float = Field(default=0.97, gt=0, le=1)
-    max_parallel_pdfs: int = 5
     processing_poll_s: float = 2.0
     processing_timeout_s: float = 300.0
     webhook_url: str | None = None  # where the bank sends callbacks; registered at worker start

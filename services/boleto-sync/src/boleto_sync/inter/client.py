@@ -25,6 +25,8 @@ from boleto_sync.limiter import GlobalRateLimiter
 
 log = structlog.get_logger()
 BASE = "/cobranca/v3/cobrancas"
+PROCESSING = "EM_PROCESSAMENTO"  # the charge's situacao until the bank has issued it
+ISSUE_FAILED = "FALHA_EMISSAO"  # ... or when it could not
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,104 @@
+"""Issuing a charge at the bank exactly once, though an answer may be lost on the way."""
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from boleto_sync.inter.client import PROCESSING, InterClient
+from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
+from boleto_sync.outbox import entry, publish
+from shared.events import BoletoSyncRequested, ChargeIssued, ChargeIssueRequested, Event
+from shared.messaging import Delivery, PermanentError
+
+if TYPE_CHECKING:
+    from boleto_sync.bootstrap import WorkerDeps
+
+log = structlog.get_logger()
+
+
+async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "WorkerDeps") -> None:
+    boleto = await deps.repo.start_issue(event.boleto_id)
+    if boleto is None:
+        raise PermanentError(f"unknown boleto {event.boleto_id}")
+    if boleto["inter"].get("codigo_solicitacao") or boleto["status"] == "FAILED":
+        await publish(deps.relay, boleto["_id"], boleto.get("outbox", []))
+        return
+    try:
+        codigo = await _issue_once(boleto, deps.inter)
+    except InterDuplicate:
+        # the bank already has this charge: an earlier attempt made it, its answer was lost
+        codigo = await _lookup_issued(boleto, deps.inter) or await _not_found_yet(boleto)
+    except InterRejected as exc:
+        await _issue_refused(boleto, exc, deps)
+        return
+    sync_job = boleto["pdf"]["sync_job_id"]
+    issued = ChargeIssued(
+        tenant_id=boleto["tenant"],
+        boleto_id=boleto["_id"],
+        proposal_id=boleto.get("proposal_id"),
+        codigo_solicitacao=codigo,
+        situacao=PROCESSING,
+    )
+    sync = BoletoSyncRequested(tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=sync_job)
+    entries = [entry(issued), entry(sync)]
+    await deps.repo.update(
+        boleto["_id"], {"inter.codigo_solicitacao": codigo, "status": PROCESSING}, entries
+    )
+    await publish(deps.relay, boleto["_id"], entries)
+    log.info("boleto.issued", boleto_id=boleto["_id"], codigo=codigo)
+
+
+async def _issue_once(boleto: dict[str, Any], inter: InterClient) -> str:
+    """Issue, unless an earlier attempt (its answer lost) already did: never two charges."""
+    if boleto["issue_attempts"] > 1 and (found := await _lookup_issued(boleto, inter)):
+        log.info("boleto.issue_recovered", boleto_id=boleto["_id"], codigo=found)
+        return found
+    return await inter.issue(boleto["charge"])
+
+
+async def _not_found_yet(boleto: dict[str, Any]) -> str:
+    raise InterUnavailable(
+        f"the bank reports {boleto['_id']} as a duplicate but lists no such charge"
+    )
+
+
+async def _lookup_issued(boleto: dict[str, Any], inter: InterClient) -> str | None:
+    created: datetime = boleto["created_at"]
+    params = {
+        "dataInicial": (created.date() - timedelta(days=1)).isoformat(),
+        "dataFinal": (date.today() + timedelta(days=1)).isoformat(),
+        "filtrarDataPor": "EMISSAO",
+        "paginacao.itensPorPagina": 1000,
+    }
+    page = await inter.list(params)
+    for charge in page.get("cobrancas") or []:
+        found = charge.get("cobranca", charge)
+        if found.get("seuNumero") == boleto["charge"]["seuNumero"]:
+            return str(found["codigoSolicitacao"])
+    return None
+
+
+async def _issue_refused(boleto: dict[str, Any], exc: InterRejected, deps: "WorkerDeps") -> None:
+    error = {"code": "inter_rejected", "message": str(exc), "violations": exc.violations}
+    await deps.repo.update(
+        boleto["_id"], {"status": "FAILED", "error": error, "pdf.sync_job_id": None}
+    )
+    await deps.repo.set_job(boleto["pdf"]["sync_job_id"], "failed", error)
+    log.warning("boleto.issue_refused", boleto_id=boleto["_id"], error=str(exc))
+
+
+async def issue_gave_up(event: Event, reason: str, deps: "WorkerDeps") -> None:
+    """After the retry budget: the boleto fails with the reason, unless it was issued."""
+    if not isinstance(event, ChargeIssueRequested):
+        return
+    boleto = await deps.repo.by_id(event.boleto_id)
+    if boleto is None or boleto["inter"].get("codigo_solicitacao"):
+        return
+    error = {"code": "issue_failed", "message": reason[:500]}
+    # no charge is known to exist: a later issue attempt first looks for one (see _issue_once)
+    await deps.repo.update(
+        boleto["_id"], {"status": "FAILED", "error": error, "pdf.sync_job_id": None}
+    )
+    if boleto["pdf"].get("sync_job_id"):
+        await deps.repo.set_job(boleto["pdf"]["sync_job_id"], "failed", error)
