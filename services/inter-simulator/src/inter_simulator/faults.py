@@ -6,26 +6,20 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from inter_simulator.limits import GROUPS
-from inter_simulator.settings import GroupFaults, SimulatorSettings
+from inter_simulator.settings import Faults, GroupFaults, SimulatorSettings
 
 FaultKind = Literal["none", "error", "timeout", "malformed"]
 FAULT_KINDS = ("error", "timeout", "malformed")
 ERROR_STATUSES = (500, 502, 503)
 
 
-class FaultConfig(BaseModel):
-    latency_ms: float = Field(default=0.0, ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
-    error_rate: float = Field(default=0.0, ge=0, le=1)
-    timeout_rate: float = Field(default=0.0, ge=0, le=1)
-    timeout_seconds: float = Field(default=30.0, ge=0)
-    malformed_rate: float = Field(default=0.0, ge=0, le=1)
-    issue_failure_rate: float = Field(default=0.0, ge=0, le=1)
-    groups: dict[str, GroupFaults] = {}
-    seed: int | None = None
+class FaultConfig(Faults):
+    """The faults in force, with per-group overrides (``groups``)."""
+
+    groups: dict[str, GroupFaults] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_groups(self) -> "FaultConfig":
@@ -35,17 +29,8 @@ class FaultConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: SimulatorSettings) -> "FaultConfig":
-        return cls(
-            latency_ms=settings.latency_ms,
-            jitter_ms=settings.jitter_ms,
-            error_rate=settings.error_rate,
-            timeout_rate=settings.timeout_rate,
-            timeout_seconds=settings.timeout_seconds,
-            malformed_rate=settings.malformed_rate,
-            issue_failure_rate=settings.issue_failure_rate,
-            groups=settings.group_faults,
-            seed=settings.seed,
-        )
+        start = settings.model_dump(include=set(Faults.model_fields))
+        return cls(**start, groups=settings.group_faults)
 
     def value(self, group: str, name: str) -> float:
         override = getattr(self.groups.get(group, GroupFaults()), name)

@@ -17,7 +17,20 @@ class GroupFaults(BaseModel):
     malformed_rate: float | None = Field(default=None, ge=0, le=1)
 
 
-class SimulatorSettings(BaseSettings):
+class Faults(BaseModel):
+    """The simulator-wide faults: ``INTER_SIM_*`` at start, ``POST /_sim/config`` later."""
+
+    latency_ms: float = Field(default=0.0, ge=0)
+    jitter_ms: float = Field(default=0.0, ge=0)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    timeout_seconds: float = Field(default=30.0, ge=0)
+    malformed_rate: float = Field(default=0.0, ge=0, le=1)
+    issue_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    seed: int | None = None
+
+
+class SimulatorSettings(Faults, BaseSettings):
     """Start-up configuration; most of it can be changed later through ``POST /_sim/config``."""
 
     model_config = SettingsConfigDict(
@@ -46,15 +59,7 @@ class SimulatorSettings(BaseSettings):
     webhook_retry_delay_seconds: float = Field(default=1.0, ge=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    latency_ms: float = Field(default=0.0, ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
-    error_rate: float = Field(default=0.0, ge=0, le=1)
-    timeout_rate: float = Field(default=0.0, ge=0, le=1)
-    timeout_seconds: float = Field(default=30.0, ge=0)
-    malformed_rate: float = Field(default=0.0, ge=0, le=1)
-    issue_failure_rate: float = Field(default=0.0, ge=0, le=1)
-    group_faults: dict[str, GroupFaults] = {}
-    seed: int | None = None
+    group_faults: dict[str, GroupFaults] = {}  # the start value of ``Faults.groups``
 
     @property
     def tls(self) -> bool:
