@@ -1,5 +1,6 @@
 """The Banco Inter simulator for tests and benchmarks: in-process (ASGI) or as its own process."""
 
+import asyncio
 import ipaddress
 import os
 import ssl
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from bootstrap import free_port, port_open
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -118,6 +120,44 @@ async def stats(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.get("/_sim/stats")
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh in-process simulator whose charges stay EM_PROCESSAMENTO for 0.2 s."""
+    async with simulator_client(processing_delay_seconds=0.2) as client:
+        yield client
+
+
+@pytest.fixture
+async def auth(sim: httpx.AsyncClient) -> dict[str, str]:
+    """Authorization headers for ``sim``."""
+    return await token(sim)
+
+
+async def issued(sim: httpx.AsyncClient, auth: dict[str, str], **overrides: Any) -> str:
+    response = await sim.post(CHARGES, json=charge_body(**overrides), headers=auth)
+    assert response.status_code == 200, response.text
+    return str(response.json()["codigoSolicitacao"])
+
+
+async def wait_situacao(
+    sim: httpx.AsyncClient, auth: dict[str, str], codigo: str, situacao: str
+) -> dict[str, Any]:
+    for _ in range(100):
+        view: dict[str, Any] = (await sim.get(f"{CHARGES}/{codigo}", headers=auth)).json()
+        if view["cobranca"]["situacao"] == situacao:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{codigo} never reached {situacao}")
+
+
+def assert_problem(response: httpx.Response, status: int, *properties: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    found = {violation["propriedade"] for violation in body.get("violacoes", [])}
+    assert set(properties) <= found, body
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
