@@ -4,7 +4,7 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from shared import clock
+from shared.clock import now as clock_now
 
 RETRYABLE_STATUS = {408, 425, 429}
 RETRY_AFTER_MAX_S = 86400.0  # a receiver asking for longer is tried again after a day
@@ -49,4 +49,4 @@ def retry_after(
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return min(max((when - (now or clock.now())).total_seconds(), 0.0), cap_s)
+    return min(max((when - (now or clock_now())).total_seconds(), 0.0), cap_s)
