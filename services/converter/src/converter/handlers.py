@@ -27,7 +27,7 @@ SOURCE = "/services/converter"
 
 
 async def conversion_requested(
-    event: ConversionRequested, delivery: Delivery, deps: WorkerDeps
+    event: ConversionRequested, delivery: Delivery, deps: "WorkerDeps"
 ) -> None:
     record = await deps.records.get(event.job_id)
     if record is not None:
@@ -48,7 +48,7 @@ async def conversion_requested(
         await deps.store.delete(event.password_key)
 
 
-async def record_outcome(job_id: str, outcome: Event, deps: WorkerDeps) -> None:
+async def record_outcome(job_id: str, outcome: Event, deps: "WorkerDeps") -> None:
     entry = outbox_entry(encode(outcome, SOURCE))
     await deps.records.finish(job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry)
     await deps.relay.flush(job_id, [entry])
@@ -70,7 +70,7 @@ async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
         log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
 
 
-async def _convert(event: ConversionRequested, deps: WorkerDeps) -> ConversionCompleted:
+async def _convert(event: ConversionRequested, deps: "WorkerDeps") -> ConversionCompleted:
     if event.source_size > deps.max_source_bytes:
         raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
     with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
@@ -121,7 +121,7 @@ async def _local_source(key: str, store: ObjectStore, tmp: Path) -> Path:
     return target
 
 
-async def conversion_dead(event: Event, reason: str, deps: WorkerDeps) -> None:
+async def conversion_dead(event: Event, reason: str, deps: "WorkerDeps") -> None:
     """After the last retry: the job fails with a reason instead of vanishing."""
     if isinstance(event, ConversionRequested):
         failed = ConversionFailed(
