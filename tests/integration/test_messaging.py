@@ -9,8 +9,10 @@ import aio_pika
 import pytest
 
 from shared.bootstrap import Infra
+from shared.clock import now
 from shared.events import ConversionFailed, ConversionStarted
 from shared.messaging import (
+    Broker,
     Delivery,
     OutboxRelay,
     PermanentError,
@@ -211,3 +213,22 @@ async def test_outbox_relay_publishes_pending_entries_once_and_clears_them(infra
     await sub.stop()
     assert seen == [envelope.id]
     assert (await collection.find_one({"_id": "doc1"}))["outbox"] == []
+
+
+async def test_a_write_whose_event_cannot_be_published_now_leaves_it_to_the_sweep(
+    infra: Infra,
+) -> None:
+    outbox = OutboxRepository(infra.db["outbox_defer_test"])
+    envelope = encode(ConversionStarted(tenant_id="t", job_id="j"), "/test")
+    await infra.db["outbox_defer_test"].insert_one(
+        {"_id": "doc", "outbox": [outbox_entry(envelope)]}
+    )
+    away = Broker(infra.settings.rabbitmq_url, infra.settings.events_exchange)
+    await away.connect()
+    await away.close()  # the broker went away after the write
+
+    assert not await OutboxRelay(outbox, away).flush_or_defer("doc", [outbox_entry(envelope)])
+    assert [doc async for doc in outbox.pending(now() + timedelta(seconds=1), 10)] != []
+
+    assert await OutboxRelay(outbox, infra.broker).flush_or_defer("doc", [outbox_entry(envelope)])
+    assert [doc async for doc in outbox.pending(now() + timedelta(seconds=1), 10)] == []

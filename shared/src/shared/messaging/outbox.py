@@ -38,6 +38,24 @@ class OutboxRelay:
             await self.broker.publish(Envelope.from_document(entry))
         await self.outbox.remove(doc_id, [entry["id"] for entry in entries])
 
+    async def flush_or_defer(self, doc_id: Any, entries: list[dict[str, Any]]) -> bool:
+        """Publish now, or, when the broker is away, leave the entries to the sweep.
+
+        For writers whose state change is already stored: failing to publish must not fail
+        them. Returns whether the entries were published now.
+        """
+        try:
+            await self.flush(doc_id, entries)
+        except Exception:
+            log.warning(
+                "outbox.publish_deferred",
+                collection=self.outbox.name,
+                doc_id=str(doc_id),
+                exc_info=True,
+            )
+            return False
+        return True
+
     async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
         published = 0
         async for doc_id, entries in self.outbox.pending(now() - older_than, limit):
