@@ -7,7 +7,7 @@ import structlog
 
 from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
-from boleto_sync.outbox import entry, publish
+from boleto_sync.outbox import entry
 from shared.events import BoletoSyncRequested, ChargeIssued, ChargeIssueRequested, Event
 from shared.messaging import Delivery, PermanentError
 
@@ -22,7 +22,7 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
     if boleto is None:
         raise PermanentError(f"unknown boleto {event.boleto_id}")
     if boleto["inter"].get("codigo_solicitacao") or boleto["status"] == "FAILED":
-        await publish(deps.relay, boleto["_id"], boleto.get("outbox", []))
+        await deps.relay.flush_or_defer(boleto["_id"], boleto.get("outbox", []))
         return
     try:
         codigo = await _issue_once(boleto, deps.inter)
@@ -45,7 +45,7 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
     await deps.repo.update(
         boleto["_id"], {"inter.codigo_solicitacao": codigo, "status": PROCESSING}, entries
     )
-    await publish(deps.relay, boleto["_id"], entries)
+    await deps.relay.flush_or_defer(boleto["_id"], entries)
     log.info("boleto.issued", boleto_id=boleto["_id"], codigo=codigo)
 
 

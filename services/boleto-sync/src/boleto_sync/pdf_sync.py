@@ -9,7 +9,7 @@ import structlog
 
 from boleto_sync.inter.client import ISSUE_FAILED, PROCESSING
 from boleto_sync.inter.errors import InterError, InterRejected
-from boleto_sync.outbox import entry, publish
+from boleto_sync.outbox import entry
 from shared.clock import now
 from shared.events import BoletoSynced, BoletoSyncFailed, BoletoSyncRequested, Event
 from shared.messaging import Delivery, PermanentError
@@ -28,7 +28,7 @@ async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: "Worker
         any(v.get("job_id") == event.job_id for v in boleto["pdf"]["versions"])
         or boleto["pdf"].get("sync_job_id") != event.job_id
     ):
-        await publish(deps.relay, boleto["_id"], boleto.get("outbox", []))
+        await deps.relay.flush_or_defer(boleto["_id"], boleto.get("outbox", []))
         await _settle_job(event.job_id, boleto, deps)
         return
     await deps.repo.set_job(event.job_id, "running")
@@ -91,7 +91,7 @@ async def _store_version(
     if await deps.repo.add_version(
         boleto["_id"], event.job_id, version, _charge_fields(charge), pending
     ):
-        await publish(deps.relay, boleto["_id"], [pending])
+        await deps.relay.flush_or_defer(boleto["_id"], [pending])
     await deps.repo.set_job(event.job_id, "completed")
     log.info("boleto.synced", boleto_id=boleto["_id"], version=version_number, size=len(pdf))
 
@@ -139,6 +139,6 @@ async def sync_failed(event: Event, reason: str, deps: "WorkerDeps") -> None:
         [pending],
         only_if={"pdf.sync_job_id": event.job_id},
     ):
-        await publish(deps.relay, event.boleto_id, [pending])
+        await deps.relay.flush_or_defer(event.boleto_id, [pending])
     await deps.repo.set_job(event.job_id, "failed", error)
     log.warning("boleto.sync_failed", boleto_id=event.boleto_id, job_id=event.job_id, reason=reason)

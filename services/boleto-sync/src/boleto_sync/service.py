@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from boleto_sync.limiter import GlobalRateLimiter
-from boleto_sync.outbox import entry, publish
+from boleto_sync.outbox import entry
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.schemas import BoletoCreate
 from shared.clock import now
@@ -91,7 +91,7 @@ class BoletoService:
         }
         pending = entry(ChargeIssueRequested(tenant_id=tenant, boleto_id=boleto_id))
         await self._repo.add({**boleto, "outbox": [pending]}, job)
-        await publish(self._relay, boleto_id, [pending])
+        await self._relay.flush_or_defer(boleto_id, [pending])
         log.info("boleto.accepted", boleto_id=boleto_id, proposal_id=request.proposal_id)
         return boleto
 
@@ -193,7 +193,7 @@ class BoletoService:
             current = await self._repo.by_id(boleto["_id"])
             assert current is not None
             return await self._request_sync(current)
-        await publish(self._relay, boleto["_id"], [pending])
+        await self._relay.flush_or_defer(boleto["_id"], [pending])
         return await self._ticket(job["_id"])
 
     async def _ticket(self, job_id: str) -> SyncTicket:

@@ -79,7 +79,4 @@ class Receivers:
             return
         self._cache.pop(subscription["_id"], None)
         log.warning("webhook.disabled", webhook_id=subscription["_id"], failures=failures)
-        try:
-            await self.relay.flush(subscription["_id"], [entry])
-        except Exception:
-            log.warning("webhook.disabled_event_deferred", exc_info=True)
+        await self.relay.flush_or_defer(subscription["_id"], [entry])
