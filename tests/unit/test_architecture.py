@@ -5,6 +5,7 @@
 """
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,18 @@ def test_the_checker_sees_a_mongodb_call(tmp_path: Path) -> None:
     plain.write_text("def f(name: str) -> int:\n    return name.find('x')\n")
     assert _mongo_calls(plain) == []
     assert _mongo_calls(SHARED / "messaging" / "repository.py")
+
+
+def _module_names() -> list[str]:
+    names = []
+    for package in [SHARED, *SERVICES.values()]:
+        for path in _modules(package):
+            parts = path.relative_to(package.parent).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("module", _module_names())
+def test_every_module_imports(module: str) -> None:
+    """Names used only for type checking must not be evaluated at import, and so on."""
+    importlib.import_module(module)
