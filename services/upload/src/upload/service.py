@@ -95,7 +95,7 @@ class UploadService:
             size=upload.source.size,
             target=upload.options.target,
         )
-        await self._publish(upload.job_id, entry)
+        await self.relay.flush_or_defer(upload.job_id, [entry])
         return job
 
     async def _reusable(self, tenant: str, job_print: str) -> dict[str, Any] | None:
@@ -112,13 +112,6 @@ class UploadService:
         if existing is None or existing["source"]["sha256"] != upload.source.sha256:
             raise IdempotencyConflict("this Idempotency-Key was used with a different file")
         return existing
-
-    async def _publish(self, job_id: str, entry: dict[str, Any]) -> None:
-        try:
-            await self.relay.flush(job_id, [entry])
-        except Exception:
-            # the job and its event are stored together; the outbox sweeper publishes it later
-            log.warning("conversion.publish_deferred", job_id=job_id, exc_info=True)
 
     async def get(self, tenant: str, job_id: str) -> dict[str, Any]:
         if self.cache is None:
