@@ -6,11 +6,11 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from system import wait_until
 
 from inter_simulator.app import create_app
 from inter_simulator.settings import SimulatorSettings
@@ -62,7 +63,7 @@ def simulator_process(log: Path, **env: str) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_listening(port, process, log)
+        wait_until(partial(port_open, port), process, log, timeout=30)
         scheme = "https" if "INTER_SIM_TLS_CERT_FILE" in variables else "http"
         yield f"{scheme}://127.0.0.1:{port}"
     finally:
@@ -158,17 +159,6 @@ def assert_problem(response: httpx.Response, status: int, *properties: str) -> N
     assert body["status"] == status and body["title"] and body["detail"]
     found = {violation["propriedade"] for violation in body.get("violacoes", [])}
     assert set(properties) <= found, body
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the simulator exited with {process.returncode}; see {log}")
-        if port_open(port):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"the simulator did not listen on {port} within 30 s; see {log}")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """``create_app()``: the upload HTTP API, built by the shared service skeleton."""
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from shared.auth.endpoints import router as api_keys_router
@@ -19,7 +21,7 @@ def create_app(
         "upload",
         "Upload schedule files and get Microsoft Project XML (and other formats) back.",
         [router, api_keys_router],
-        lambda infra: bootstrap.api(infra, upload_settings),
+        partial(bootstrap.api, settings=upload_settings),
         infra_settings,
     )
     app.add_exception_handler(Refused, refused)
