@@ -1,4 +1,4 @@
-"""``make run``: the whole local system (design.md section 7) until Ctrl-C.
+"""``make run``: the whole local system (docs/architecture.md, "Running it locally") until Ctrl-C.
 
 RabbitMQ (installed and started when missing), SecantusDB with data under DATA_DIR, the
 filesystem object store, and every service as its own process (api and worker roles apart).

@@ -1,4 +1,4 @@
-"""boleto-sync through its public API against the Banco Inter simulator (design.md section 6)."""
+"""boleto-sync through its public API against the Banco Inter simulator."""
 
 import asyncio
 import time
