@@ -10,19 +10,19 @@ import httpx
 import pytest
 from system import System
 
+from tests.support.api import api_client
 from tests.support.inter import charge_body
 
 
 @pytest.fixture
 async def boletos(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {system.api_key}"}
-    async with httpx.AsyncClient(base_url=system.boleto_url, headers=headers, timeout=30) as c:
+    async with api_client(system.boleto_url, system.api_key, timeout=30) as c:
         yield c
 
 
 @pytest.fixture
 async def bank(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.simulator_url, timeout=30) as c:
+    async with api_client(system.simulator_url, timeout=30) as c:
         yield c
 
 

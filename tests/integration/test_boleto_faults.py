@@ -19,9 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from system import System, running_system
+from system import System
 
-from tests.support.infra import components
+from tests.support.api import api_client
+from tests.support.infra import system_of_components
 from tests.support.inter import (
     CHARGES,
     CLIENT_ID,
@@ -46,25 +47,19 @@ NO_FAULTS = {"error_rate": 0, "timeout_rate": 0, "malformed_rate": 0, "groups": 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    root = tmp_path_factory.mktemp("boleto-faults")
     limits = {f"BOLETO_LIMIT_{g}": str(SERVICE_LIMIT) for g in ("ISSUE", "GET", "LIST", "PDF")}
-    with (
-        components(root) as parts,
-        running_system(
-            root,
-            parts.rabbitmq_url,
-            parts.mongodb_url,
-            boleto=True,
-            MONGODB_DB="boleto_faults",
-            BOLETO_LIMIT_WINDOW_S="1",
-            INTER_SIM_WINDOW_SECONDS="1",
-            INTER_SIM_PROCESSING_DELAY_SECONDS="0.3",
-            BOLETO_PROCESSING_POLL_S="0.2",
-            BOLETO_INTER_TIMEOUT_S="1",
-            RETRY_BASE_DELAY_MS="200",
-            **limits,
-        ) as running,
-    ):
+    with system_of_components(
+        tmp_path_factory.mktemp("boleto-faults"),
+        boleto=True,
+        MONGODB_DB="boleto_faults",
+        BOLETO_LIMIT_WINDOW_S="1",
+        INTER_SIM_WINDOW_SECONDS="1",
+        INTER_SIM_PROCESSING_DELAY_SECONDS="0.3",
+        BOLETO_PROCESSING_POLL_S="0.2",
+        BOLETO_INTER_TIMEOUT_S="1",
+        RETRY_BASE_DELAY_MS="200",
+        **limits,
+    ) as running:
         running.start_boleto_worker("boleto-worker-2")
         yield running
 
@@ -72,15 +67,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 @pytest.fixture
 async def bank(system: System) -> AsyncIterator[httpx.AsyncClient]:
     """The simulator, reset (charges, tokens, counters, start configuration) for each test."""
-    async with httpx.AsyncClient(base_url=system.simulator_url, timeout=30) as client:
+    async with api_client(system.simulator_url, timeout=30) as client:
         assert (await client.post("/_sim/reset")).status_code == 200
         yield client
 
 
 @pytest.fixture
 async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {system.api_key}"}
-    async with httpx.AsyncClient(base_url=system.boleto_url, headers=headers, timeout=30) as c:
+    async with api_client(system.boleto_url, system.api_key, timeout=30) as c:
         yield c
 
 

@@ -1,10 +1,22 @@
 """Small client-side helpers for the conversions API, as a user's code would write them."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+
+@asynccontextmanager
+async def api_client(
+    base_url: str, key: str | None = None, timeout: float = 60
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of one API, sending ``key`` as its bearer API key when given."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout) as client:
+        yield client
 
 
 async def upload(

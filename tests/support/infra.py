@@ -4,8 +4,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bootstrap import ensure_rabbitmq, rabbitmq_vhost, start_secantus
+from system import System, running_system
 
 
 @dataclass(frozen=True)
@@ -25,3 +27,13 @@ def components(root: Path) -> Iterator[Components]:
             yield Components(amqp_url, mongo.url, root)
     finally:
         mongo.stop()
+
+
+@contextmanager
+def system_of_components(root: Path, **options: Any) -> Iterator[System]:
+    """The whole system as processes (``running_system`` options) on components of its own."""
+    with (
+        components(root) as parts,
+        running_system(root, parts.rabbitmq_url, parts.mongodb_url, **options) as running,
+    ):
+        yield running
