@@ -59,12 +59,9 @@ def _project(rng: random.Random, number: int):  # type: ignore[no-untyped-def]
 
 
 def _main(out_dir: Path, seed: int, count: int) -> None:
-    import jpype
-    import mpxj  # noqa: F401
+    from converter.jvm import start_jvm
 
-    jpype.startJVM(
-        "-Dlog4j2.loggerContextFactory=org.apache.logging.log4j.simple.SimpleLoggerContextFactory"
-    )
+    start_jvm()
     from java.io import File
     from org.mpxj.writer import FileFormat, UniversalProjectWriter
 
