@@ -12,6 +12,8 @@ from system import System
 
 from tests.support.api import convert, upload, wait_final
 from tests.support.events import captured_bodies, outcome_listener
+from tests.support.mspdi import normalise
+from tests.support.reference import reference_outputs
 
 
 @pytest.fixture
@@ -102,7 +104,36 @@ async def test_result_while_pending_is_409_and_failed_is_422_with_code(
     assert late.json()["code"] == "unsupported_format"
 
 
-async def test_password_protected_fixture(
+async def test_a_read_password_opens_the_file_as_mpxj_does(
+    system: System, client: httpx.AsyncClient, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    protected = fixtures_dir / "password" / "password-protected-mpp9.mpp"
+    references = await asyncio.to_thread(
+        reference_outputs, [protected], tmp_path / "ref", "password"
+    )
+    reference = references[protected]
+    assert reference is not None, "MPXJ itself cannot open the file with its password"
+    job = await convert(client, protected, password="password")
+    assert job["status"] == "completed", job["error"]
+    result = await client.get(f"/v1/conversions/{job['id']}/result")
+    assert normalise(result.content) == normalise(reference)
+    job_dir = Path(system.env["DATA_DIR"]) / "objects" / "dev" / job["id"]
+    assert [p.name for p in job_dir.iterdir() if p.name.startswith("password-")] == []
+
+
+@pytest.mark.parametrize("password", [None, "not-it"])
+async def test_a_protected_file_without_its_read_password_fails_password_protected(
+    client: httpx.AsyncClient, fixtures_dir: Path, password: str | None
+) -> None:
+    protected = fixtures_dir / "password" / "password-protected-mpp9.mpp"
+    opened = await convert(client, protected, password="password")
+    assert opened["status"] == "completed", opened["error"]
+    job = await convert(client, protected, **({"password": password} if password else {}))
+    assert job["status"] == "failed" and job["error"]["code"] == "password_protected"
+    assert job["reused"] is False  # the result made with the password is not handed out
+
+
+async def test_a_file_mpxj_never_opens_stays_password_protected_and_its_password_is_not_sent(
     system: System, client: httpx.AsyncClient, fixtures_dir: Path
 ) -> None:
     protected = fixtures_dir / "password" / "legacy__bothpassword9.mpp"
@@ -152,26 +183,55 @@ async def test_undecidable_content_fails_in_the_converter_with_its_code(
     assert job["status"] == "failed" and job["error"]["code"] == code
 
 
-async def test_over_limit_upload_is_413_without_buffering(client: httpx.AsyncClient) -> None:
-    async def body():  # type: ignore[no-untyped-def]
-        yield (
+async def test_over_limit_upload_is_refused_at_the_limit_without_buffering_it(
+    system: System,
+) -> None:
+    """A chunked upload (no Content-Length to refuse early) of twice the limit."""
+    api = system.processes["upload-api"].pid
+    host, port = system.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /v1/conversions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {system.api_key}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n".encode()
+        + _chunk(
             b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mpp"\r\n'
-            b"Content-Type: application/octet-stream\r\n\r\n" + b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+            b"Content-Type: application/octet-stream\r\n\r\n\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
         )
-        for _ in range(101):
-            yield b"\0" * (1 << 20)
-        yield b"\r\n--b--\r\n"
-
+    )
+    _reset_peak_rss(api)
+    rss_before = _rss(api, "VmRSS")
+    answer = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
+    sent, megabyte = 0, _chunk(b"\0" * (1 << 20))
     try:
-        response = await client.post(
-            "/v1/conversions",
-            content=body(),
-            headers={"Content-Type": "multipart/form-data; boundary=b"},
-        )
-    except httpx.HTTPError:
-        return  # closing the connection early is acceptable
-    assert response.status_code == 413
-    assert response.json()["code"] == "too_large"
+        while not answer.done() and sent < 200 << 20:
+            writer.write(megabyte)
+            await writer.drain()
+            sent += 1 << 20
+    except ConnectionError:
+        pass  # the server closes the connection once it has answered; the answer is read below
+    head = await asyncio.wait_for(answer, 30)  # a connection closed without an answer fails
+    peak_growth = _rss(api, "VmHWM") - rss_before
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    problem = json.loads(await reader.readexactly(length))
+    writer.close()
+    assert head.split()[1] == b"413" and problem["code"] == "too_large"
+    assert problem["limit"] < sent < problem["limit"] + (32 << 20)  # refused at the limit
+    assert peak_growth < 32 << 20, f"the API grew by {peak_growth >> 20} MB"
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _reset_peak_rss(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM starts again from VmRSS
+
+
+def _rss(pid: int, field: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith(field))) * 1024
 
 
 async def test_declared_over_limit_length_is_refused_before_reading(system: System) -> None:
@@ -332,7 +392,7 @@ async def test_one_trace_spans_the_upload_the_broker_and_the_converter(
 ) -> None:
     connection, _, traces = await outcome_listener(system.env["RABBITMQ_URL"])
     try:
-        response = await upload(client, mpp_files[11], target="planner")
+        response = await upload(client, mpp_files[5], target="planner")
         trace_id = response.headers["x-trace-id"]
         job = await wait_final(client, response.json()["id"])
         for _ in range(50):
@@ -348,7 +408,7 @@ async def test_one_trace_spans_the_upload_the_broker_and_the_converter(
 async def test_polling_an_unchanged_job_costs_no_database_read(
     system: System, client: httpx.AsyncClient, mpp_files: list[Path]
 ) -> None:
-    job = await convert(client, mpp_files[13], target="json")
+    job = await convert(client, mpp_files[4], target="json")
     await asyncio.sleep(0.5)  # the job's last event reaches every API replica
 
     async def lookups() -> dict[str, float]:
