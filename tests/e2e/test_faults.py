@@ -12,8 +12,9 @@ from tests.support.events import outcome_listener
 
 
 async def test_converter_killed_mid_batch_loses_no_job_and_converts_none_twice(
-    system: System, admin: httpx.AsyncClient, mpp_files: list[Path]
+    system: System, admin: httpx.AsyncClient, all_mpp_files: list[Path]
 ) -> None:
+    mpp_files = all_mpp_files  # enough files for the kill to land mid-batch
     key = (
         await admin.post("/v1/admin/api-keys", json={"tenant": f"faults-{uuid.uuid4().hex[:6]}"})
     ).json()
