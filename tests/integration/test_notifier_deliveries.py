@@ -1,12 +1,14 @@
 """Deliveries against real MongoDB and RabbitMQ: recorded once, leased, retried, e-mailed."""
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from bootstrap import free_port
@@ -21,7 +23,7 @@ from notifier.targets import TargetPolicy
 from shared.bootstrap import Infra
 from shared.clock import now
 from shared.messaging import Delivery
-from tests.support.notifier import Receiver, completed, eventually, receiver
+from tests.support.notifier import completed, eventually, receiver
 
 TENANT = "t-notifier"
 
@@ -191,23 +193,57 @@ async def test_completion_email_through_a_real_smtp_server(notifier: Notifier) -
     assert doc["channel"] == "email" and doc["status"] == "delivered"
 
 
-async def test_smtp_refusals_are_final_and_outages_retried(notifier: Notifier) -> None:
+async def test_an_smtp_refusal_is_final(notifier: Notifier) -> None:
+    refused: list[bytes] = []
+
+    class Refusing:
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            refused.append(envelope.content)
+            return "554 5.7.1 message refused"
+
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=notifier.config.smtp_port)
+    controller.start()
+    task = await _running(notifier.dispatcher)
+    try:
+        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+        await notifier.event()
+        doc = await _failed(notifier)
+        await asyncio.sleep(0.5)  # past the whole retry schedule (0.1 s, 0.2 s)
+    finally:
+        await _stop(task, notifier.dispatcher)
+        controller.stop()
+    assert [a["status_code"] for a in doc["attempts"]] == [554]
+    assert len(refused) == 1  # never sent again
+
+
+async def test_an_smtp_outage_is_retried_then_fails(notifier: Notifier) -> None:
     await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
     task = await _running(notifier.dispatcher)
     try:
         await notifier.event()  # no SMTP server listens: a network error, retried, then failed
-        for _ in range(100):
-            [doc] = await notifier.deliveries()
-            if doc["status"] == "failed":
-                break
-            await asyncio.sleep(0.1)
+        doc = await _failed(notifier)
     finally:
         await _stop(task, notifier.dispatcher)
-    assert doc["status"] == "failed" and len(doc["attempts"]) == 3
+    assert len(doc["attempts"]) == 3
 
 
-def test_receiver_helper_counts_only_answered_requests() -> None:
-    assert Receiver().delivered() == []
+async def _failed(notifier: Notifier) -> dict[str, Any]:
+    """The one delivery, once it has failed for good."""
+    for _ in range(100):
+        [doc] = await notifier.deliveries()
+        if doc["status"] == "failed":
+            return doc
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the delivery did not fail: {doc}")
+
+
+async def test_receiver_helper_counts_only_answered_requests() -> None:
+    async with receiver(script=[500, 204, 0, 302]) as hook, httpx.AsyncClient(timeout=1) as client:
+        for _ in range(4):
+            with contextlib.suppress(httpx.ReadTimeout):  # 0: the receiver never answers
+                await client.post(hook.url, content=b"{}")
+    assert [r.answered for r in hook.requests] == [500, 204, 0, 302]
+    assert [r.answered for r in hook.delivered()] == [204]
 
 
 async def test_a_stopping_worker_hands_back_what_it_had_queued(notifier: Notifier) -> None:

@@ -224,4 +224,10 @@ async def test_many_replicas_may_use_a_group_first_at_the_same_time(infra: Infra
     for group in ("pdf", "issue", "pdf", "issue", "pdf"):
         await infra.db[COLLECTION].delete_many({})
         async with replicas(infra.settings, 3) as limiters:
+            started = time.monotonic()
             await asyncio.gather(*(lim.acquire(group) for lim in limiters for _ in range(4)))
+            elapsed = time.monotonic() - started
+            stats = await limiters[0].stats()
+        assert stats[group]["requests_sent"] == 12, group  # no first reservation was lost
+        # twelve distinct slots: the last caller waited for the eleven before it
+        assert elapsed >= 11 * INTERVAL_S - 0.02, (group, elapsed)

@@ -213,12 +213,23 @@ def test_a_binary_header_outside_cloudevents_is_ignored(envelope: Envelope) -> N
 
 
 def test_a_request_carries_a_reference_to_the_password_never_the_password() -> None:
-    requested = SAMPLES[0]
-    assert isinstance(requested, ConversionRequested)
-    assert "password" not in ConversionOptions.model_fields
+    fields = SAMPLES[0].model_dump()
+    # handed the password anyway, as a careless caller might, at the top and in the options
+    requested = ConversionRequested.model_validate(
+        {**fields, "password": SECRET, "options": {**fields["options"], "password": SECRET}}
+    )
     envelope = encode(requested, SOURCE)
     assert json.loads(envelope.body)["password_key"] == "tenant-a/job-1/password-1"
     assert SECRET not in envelope.body.decode()
+    assert not any(SECRET in str(value) for value in envelope.headers.values())
+
+
+def test_a_password_smuggled_into_a_request_body_is_dropped_on_decoding() -> None:
+    envelope = encode(SAMPLES[0], SOURCE)
+    body = json.loads(envelope.body)
+    body["password"] = body["options"]["password"] = SECRET
+    received = decode(envelope.headers, envelope.content_type, json.dumps(body).encode())
+    assert SECRET not in received.event.model_dump_json()
 
 
 def test_a_tenant_header_contradicting_the_body_is_malformed(envelope: Envelope) -> None:
