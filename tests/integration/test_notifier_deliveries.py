@@ -216,6 +216,32 @@ async def test_an_smtp_refusal_is_final(notifier: Notifier) -> None:
     assert len(refused) == 1  # never sent again
 
 
+async def test_a_refusal_of_every_recipient_is_final(notifier: Notifier) -> None:
+    asked: list[str] = []
+
+    class RefusingRecipients:
+        async def handle_RCPT(
+            self, server: object, session: object, envelope: Any, address: str, options: Any
+        ) -> str:
+            asked.append(address)
+            return "550 5.1.1 no such mailbox"
+
+    handler = RefusingRecipients()
+    controller = Controller(handler, hostname="127.0.0.1", port=notifier.config.smtp_port)
+    controller.start()
+    task = await _running(notifier.dispatcher)
+    try:
+        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+        await notifier.event()
+        doc = await _failed(notifier)
+        await asyncio.sleep(0.5)  # past the whole retry schedule (0.1 s, 0.2 s)
+    finally:
+        await _stop(task, notifier.dispatcher)
+        controller.stop()
+    assert [a["status_code"] for a in doc["attempts"]] == [550]
+    assert asked == ["a@example.com"]  # never asked again
+
+
 async def test_an_smtp_outage_is_retried_then_fails(notifier: Notifier) -> None:
     await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
     task = await _running(notifier.dispatcher)

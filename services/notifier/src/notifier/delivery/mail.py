@@ -61,11 +61,18 @@ class EmailSender:
                 timeout=s.smtp_timeout_s,
             )
         except aiosmtplib.SMTPResponseException as exc:
-            latency = (time.perf_counter() - started) * 1000
-            return Outcome(
-                False, exc.code < 500, exc.code, latency, f"SMTP {exc.code}: {exc.message}"[:300]
-            )
+            return _refused(exc.code, exc.message, started)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            # every recipient refused; a temporary (4xx) refusal of any of them is worth a retry
+            code = min(refusal.code for refusal in exc.recipients)
+            return _refused(code, "; ".join(r.message for r in exc.recipients), started)
         except (aiosmtplib.SMTPException, OSError) as exc:
             latency = (time.perf_counter() - started) * 1000
             return Outcome(False, True, None, latency, f"{type(exc).__name__}: {exc}"[:300])
         return Outcome(True, False, 250, (time.perf_counter() - started) * 1000)
+
+
+def _refused(code: int, message: str, started: float) -> Outcome:
+    """The server answered with a refusal: final when permanent (5xx), retried otherwise."""
+    latency = (time.perf_counter() - started) * 1000
+    return Outcome(False, code < 500, code, latency, f"SMTP {code}: {message}"[:300])
