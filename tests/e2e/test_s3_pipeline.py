@@ -6,10 +6,10 @@ from pathlib import Path
 import httpx
 import pytest
 from minio import Minio
-from system import System, running_system
+from system import System
 
-from tests.support.api import convert
-from tests.support.infra import components
+from tests.support.api import api_client, convert
+from tests.support.infra import system_of_components
 from tests.support.mspdi import normalise
 from tests.support.reference import reference_outputs
 from tests.support.s3server import S3Server, running_s3_server
@@ -25,7 +25,6 @@ def s3() -> Iterator[S3Server]:
 
 @pytest.fixture(scope="module")
 def s3_system(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Iterator[System]:
-    root = tmp_path_factory.mktemp("s3-system")
     settings = {
         "STORAGE_BACKEND": "s3",
         "S3_ENDPOINT": s3.endpoint,
@@ -35,19 +34,14 @@ def s3_system(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Iterato
         "S3_SECURE": "false",
         "CONVERTER_WORKERS": "1",
     }
-    with (
-        components(root) as parts,
-        running_system(
-            root, parts.rabbitmq_url, parts.mongodb_url, MONGODB_DB="e2e_s3", **settings
-        ) as running,
-    ):
+    root = tmp_path_factory.mktemp("s3-system")
+    with system_of_components(root, MONGODB_DB="e2e_s3", **settings) as running:
         yield running
 
 
 @pytest.fixture
 async def s3_client(s3_system: System) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {s3_system.api_key}"}
-    async with httpx.AsyncClient(base_url=s3_system.base_url, headers=headers, timeout=60) as c:
+    async with api_client(s3_system.base_url, s3_system.api_key) as c:
         yield c
 
 

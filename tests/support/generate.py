@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 FORMATS = {"MSPDI": "xml", "MPX": "mpx", "XER": "xer", "PMXML": "pmxml", "PLANNER": "planner"}
 
@@ -36,7 +37,7 @@ def _project(rng: random.Random, number: int):  # type: ignore[no-untyped-def]
         resource = project.addResource()
         resource.setName(f"Resource {r} {rng.choice(['Ana', 'Bo', 'Cy', 'Dé'])}")
         resources.append(resource)
-    tasks = []
+    tasks: list[Any] = []
     for t in range(rng.randint(3, 40)):
         parent = rng.choice(tasks) if tasks and rng.random() < 0.3 else None
         task = parent.addTask() if parent is not None else project.addTask()
