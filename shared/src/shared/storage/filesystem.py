@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import uuid4
@@ -72,6 +71,3 @@ class FilesystemStore(ObjectStore):
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
-
-    def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
