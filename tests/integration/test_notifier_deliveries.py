@@ -96,6 +96,20 @@ async def _stop(task: asyncio.Task[None], sender: Dispatcher) -> None:
     await sender.drain()
 
 
+@contextlib.asynccontextmanager
+async def _emailing(notifier: Notifier, smtp_handler: object) -> AsyncIterator[None]:
+    """E-mail on for the tenant, an SMTP server with ``smtp_handler``, the dispatcher running."""
+    controller = Controller(smtp_handler, hostname="127.0.0.1", port=notifier.config.smtp_port)
+    controller.start()
+    task = await _running(notifier.dispatcher)
+    try:
+        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+        yield
+    finally:
+        await _stop(task, notifier.dispatcher)
+        controller.stop()
+
+
 async def test_a_redelivered_event_records_one_delivery_per_subscription(
     notifier: Notifier,
 ) -> None:
@@ -176,16 +190,9 @@ async def test_completion_email_through_a_real_smtp_server(notifier: Notifier) -
             received.append(envelope.content)
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=notifier.config.smtp_port)
-    controller.start()
-    task = await _running(notifier.dispatcher)
-    try:
-        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+    async with _emailing(notifier, Handler()):
         event_id = await notifier.event()
         await eventually(lambda: len(received) == 1, 10, "the e-mail")
-    finally:
-        await _stop(task, notifier.dispatcher)
-        controller.stop()
     message = message_from_bytes(received[0])
     assert message["To"] == "a@example.com" and "completed" in str(message["Subject"])
     assert event_id in str(message["Message-ID"])
@@ -201,17 +208,10 @@ async def test_an_smtp_refusal_is_final(notifier: Notifier) -> None:
             refused.append(envelope.content)
             return "554 5.7.1 message refused"
 
-    controller = Controller(Refusing(), hostname="127.0.0.1", port=notifier.config.smtp_port)
-    controller.start()
-    task = await _running(notifier.dispatcher)
-    try:
-        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+    async with _emailing(notifier, Refusing()):
         await notifier.event()
         doc = await _failed(notifier)
         await asyncio.sleep(0.5)  # past the whole retry schedule (0.1 s, 0.2 s)
-    finally:
-        await _stop(task, notifier.dispatcher)
-        controller.stop()
     assert [a["status_code"] for a in doc["attempts"]] == [554]
     assert len(refused) == 1  # never sent again
 
@@ -226,18 +226,10 @@ async def test_a_refusal_of_every_recipient_is_final(notifier: Notifier) -> None
             asked.append(address)
             return "550 5.1.1 no such mailbox"
 
-    handler = RefusingRecipients()
-    controller = Controller(handler, hostname="127.0.0.1", port=notifier.config.smtp_port)
-    controller.start()
-    task = await _running(notifier.dispatcher)
-    try:
-        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+    async with _emailing(notifier, RefusingRecipients()):
         await notifier.event()
         doc = await _failed(notifier)
         await asyncio.sleep(0.5)  # past the whole retry schedule (0.1 s, 0.2 s)
-    finally:
-        await _stop(task, notifier.dispatcher)
-        controller.stop()
     assert [a["status_code"] for a in doc["attempts"]] == [550]
     assert asked == ["a@example.com"]  # never asked again
 
