@@ -9,7 +9,7 @@ from bench.primitives import LABELS, PER_JOB
 from bench.procstat import MACHINE
 from bench.reference import RawRun
 from bench.results import (
-    TARGET_OVERHEAD_P50_MS,
+    STRETCH_THROUGHPUT_RATIO,
     TARGET_SPEEDUP_VS_JVM_PER_FILE,
     TARGET_THROUGHPUT_RATIO,
     Results,
@@ -72,14 +72,14 @@ def _targets(r: Results) -> str:
             met(r.throughput_ratio >= TARGET_THROUGHPUT_RATIO),
         ),
         (
-            "Per-file overhead over raw MPXJ, p50",
-            f"{r.overhead_p50_ms:.0f} ms",
-            f"<= {TARGET_OVERHEAD_P50_MS:.0f} ms",
-            met(r.overhead_p50_ms <= TARGET_OVERHEAD_P50_MS),
+            "The same, against the stretch goal",
+            f"{r.throughput_ratio:.2f}",
+            f">= {STRETCH_THROUGHPUT_RATIO}",
+            met(r.throughput_ratio >= STRETCH_THROUGHPUT_RATIO),
         ),
         (
             "Pipeline throughput vs one JVM per file",
-            f"{r.speedup_vs_jvm_per_file:.0f}x",
+            f"{r.speedup_vs_jvm_per_file:.1f}x",
             f">= {TARGET_SPEEDUP_VS_JVM_PER_FILE:.0f}x",
             met(r.speedup_vs_jvm_per_file >= TARGET_SPEEDUP_VS_JVM_PER_FILE),
         ),

@@ -8,8 +8,9 @@ from bench.pipeline import Run
 from bench.reference import RawRun
 from bench.stats import percentile
 
-TARGET_THROUGHPUT_RATIO = 0.8
-TARGET_OVERHEAD_P50_MS = 30.0
+# the conversion bars of docs/architecture.md ("Quality bars")
+TARGET_THROUGHPUT_RATIO = 0.5
+STRETCH_THROUGHPUT_RATIO = 0.8
 TARGET_SPEEDUP_VS_JVM_PER_FILE = 30.0
 
 
