@@ -15,6 +15,15 @@ COLLECTION = "conversion_jobs"
 _NO_OUTBOX = {"outbox": 0}
 
 
+def reusable_filter(tenant: str, fingerprint: str) -> dict[str, Any]:
+    return {
+        "tenant": tenant,
+        "fingerprint": fingerprint,
+        "status": "completed",
+        "expires_at": {"$gt": now()},
+    }
+
+
 class JobRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._jobs = db[COLLECTION]
@@ -32,8 +41,15 @@ class JobRepository:
                 ("_id", DESCENDING),
             ]
         )
+        # the reuse lookup, on every upload: with expires_at in the index its cost does not
+        # grow with the tenant's history (SecantusDB scans the collection without it)
         await self._jobs.create_index(
-            [("tenant", ASCENDING), ("fingerprint", ASCENDING), ("status", ASCENDING)]
+            [
+                ("tenant", ASCENDING),
+                ("fingerprint", ASCENDING),
+                ("status", ASCENDING),
+                ("expires_at", ASCENDING),
+            ]
         )
         await self._jobs.create_index("result.key", sparse=True)
         await self._jobs.create_index("expires_at")
@@ -56,13 +72,7 @@ class JobRepository:
     async def reusable(self, tenant: str, fingerprint: str) -> dict[str, Any] | None:
         """A completed, unexpired job of the tenant with this fingerprint: its result."""
         return await self._jobs.find_one(
-            {
-                "tenant": tenant,
-                "fingerprint": fingerprint,
-                "status": "completed",
-                "expires_at": {"$gt": now()},
-            },
-            {"result": 1, "source.format": 1},
+            reusable_filter(tenant, fingerprint), {"result": 1, "source.format": 1}
         )
 
     async def page(
