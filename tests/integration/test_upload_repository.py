@@ -32,3 +32,14 @@ async def test_the_reuse_lookup_reads_no_job_of_the_tenants_history(infra: Infra
     assert plan["executionStats"]["totalDocsExamined"] == 1
     prior = await jobs.reusable("acme", again["fingerprint"])
     assert prior is not None and prior["_id"] == again["_id"]
+
+
+async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> None:
+    jobs = JobRepository(infra.db)
+    await infra.db[COLLECTION].insert_one({"_id": "cv_1", "tenant": "acme", "status": "queued"})
+
+    assert await jobs.transition("cv_1", ["queued"], {"status": "converting"})
+    assert not await jobs.transition("cv_1", ["queued"], {"status": "failed"})  # a late replay
+    assert not await jobs.transition("cv_gone", ["queued"], {"status": "converting"})
+    job = await infra.db[COLLECTION].find_one({"_id": "cv_1"})
+    assert job is not None and job["status"] == "converting" and job["updated_at"]

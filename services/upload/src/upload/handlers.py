@@ -24,7 +24,7 @@ async def conversion_completed(
         "error": None,
         "source.format": event.manifest.source_format,
     }
-    if await jobs.transition(event.job_id, ACTIVE, changes) is None and not await jobs.exists(
+    if not await jobs.transition(event.job_id, ACTIVE, changes) and not await jobs.exists(
         event.job_id
     ):
         # deleted while converting: the converter's late result must not stay behind
