@@ -185,8 +185,9 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
 
 async def test_outbox_relay_publishes_pending_entries_once_and_clears_them(infra: Infra) -> None:
     collection = infra.db["outbox_test"]
-    relay = OutboxRelay(OutboxRepository(collection), infra.broker)
-    await relay.ensure_indexes()
+    outbox = OutboxRepository(collection)
+    await outbox.ensure_indexes()
+    relay = OutboxRelay(outbox, infra.broker)
     seen: list[str] = []
 
     async def handle(event: ConversionFailed, delivery: Delivery) -> None:

@@ -55,6 +55,7 @@ class Page:
     def of(cls, docs: list[dict[str, Any]], limit: int) -> "Page":
         """From ``limit + 1`` documents fetched: the extra one only tells that more exist."""
         items = docs[:limit]
-        more = len(docs) > limit and items
-        last = items[-1] if more else None
-        return cls(items, Cursor(last["created_at"], last["_id"]).encode() if last else None)
+        if len(docs) <= limit or not items:
+            return cls(items, None)
+        last = items[-1]
+        return cls(items, Cursor(last["created_at"], last["_id"]).encode())

@@ -51,7 +51,6 @@ class RepositoryDeps:
         await self.subscriptions.ensure_indexes()
         await self.deliveries.ensure_indexes()
         await self.replay.ensure_indexes()
-        await self.relay.ensure_indexes()
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,6 @@ class OutboxRelay:
         self.outbox = outbox
         self.broker = broker
 
-    async def ensure_indexes(self) -> None:
-        await self.outbox.ensure_indexes()
-
     async def flush(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return

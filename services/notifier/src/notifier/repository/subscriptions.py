@@ -22,6 +22,7 @@ class SubscriptionRepository:
             [("tenant", ASCENDING), ("channel", ASCENDING), ("created_at", DESCENDING)]
         )
         await self._collection.create_index([("tenant", ASCENDING), ("status", ASCENDING)])
+        await self.outbox.ensure_indexes()
 
     async def add(self, doc: dict[str, Any]) -> None:
         await self._collection.insert_one(doc)
