@@ -6,9 +6,13 @@
 
 import ast
 import importlib
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared" / "src" / "shared"
@@ -127,3 +131,35 @@ def _module_names() -> list[str]:
 def test_every_module_imports(module: str) -> None:
     """Names used only for type checking must not be evaluated at import, and so on."""
     importlib.import_module(module)
+
+
+APPS = ["upload.app", "boleto_sync.app", "notifier.app", "inter_simulator.app"]
+
+
+def _sync_callables(dependant: Any) -> Iterator[str]:
+    if dependant.call is not None and not inspect.iscoroutinefunction(dependant.call):
+        if not inspect.isasyncgenfunction(dependant.call):
+            yield getattr(dependant.call, "__qualname__", repr(dependant.call))
+    for sub in dependant.dependencies:
+        yield from _sync_callables(sub)
+
+
+def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (router := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(router.routes)  # an included router, as FastAPI keeps it
+
+
+@pytest.mark.parametrize("module", APPS)
+def test_no_endpoint_or_dependency_runs_in_the_thread_pool(module: str) -> None:
+    """FastAPI runs a plain ``def`` endpoint or dependency in a worker thread: a thread hop per
+    request that cost the read path more CPU than the request itself (docs/benchmarks.md)."""
+    app = importlib.import_module(module).create_app()
+    routes = list(_api_routes(app.routes))
+    found = {
+        f"{route.path}: {name}" for route in routes for name in _sync_callables(route.dependant)
+    }
+    assert routes, "no API route found: the walk over FastAPI's routers no longer sees them"
+    assert not found, f"plain functions on the request path: {sorted(found)}"

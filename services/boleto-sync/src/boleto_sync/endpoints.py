@@ -16,14 +16,14 @@ router = APIRouter(tags=["boletos"])
 Auth = Annotated[Principal, Depends(require_principal)]
 
 
-def _deps(request: Request) -> ApiDeps:
+async def _deps(request: Request) -> ApiDeps:
     return request.app.state.deps  # type: ignore[no-any-return]
 
 
 Deps = Annotated[ApiDeps, Depends(_deps)]
 
 
-def _service(deps: Deps) -> BoletoService:
+async def _service(deps: Deps) -> BoletoService:
     return deps.boletos
 
 

@@ -12,7 +12,7 @@ from inter_simulator.simulator import Simulator
 READ, WRITE = "boleto-cobranca.read", "boleto-cobranca.write"
 
 
-def get_simulator(request: Request) -> Simulator:
+async def get_simulator(request: Request) -> Simulator:
     simulator: Simulator = request.app.state.simulator
     return simulator
 

@@ -27,11 +27,11 @@ router = APIRouter(tags=["webhooks"])
 Auth = Annotated[Principal, Depends(require_principal)]
 
 
-def _service(request: Request) -> WebhookService:
+async def _service(request: Request) -> WebhookService:
     return request.app.state.deps.webhooks  # type: ignore[no-any-return]
 
 
-def _stream(request: Request) -> LiveStream:
+async def _stream(request: Request) -> LiveStream:
     return request.app.state.deps.stream  # type: ignore[no-any-return]
 
 

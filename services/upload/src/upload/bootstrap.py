@@ -10,7 +10,7 @@ from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
 from shared.runtime import every
 from shared.service import Worker
-from upload.cache import CHANGES, JobCache
+from upload.cache import job_cache
 from upload.consumer import conversion_events
 from upload.files import JobFiles
 from upload.repository import JobRepository
@@ -27,7 +27,7 @@ class ApiDeps:
 async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     """The API's service, with a job cache that every replica keeps fresh from the events."""
     jobs = await _repository(infra)
-    cache = JobCache()
+    cache = job_cache(jobs.by_id)
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings),
@@ -37,7 +37,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         _retention(infra),
         cache,
     )
-    changes = Broadcast(infra.broker, CHANGES, cache.on_event)
+    changes = Broadcast(infra.broker, cache.routing_keys, cache.on_event, on_gap=cache.clear)
     await changes.start()
     try:
         yield ApiDeps(uploads)

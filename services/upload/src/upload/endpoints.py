@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from shared.auth import Principal, require_principal
 from shared.formats import TARGET_NAMES
+from shared.http.conditional import conditional, etag_matches
 from shared.http.problems import Problem, problem_response
 from shared.pagination import Cursor, InvalidCursor
 from upload.bootstrap import ApiDeps
@@ -46,7 +47,7 @@ async def refused(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(_STATUS.get(type(exc), 422), exc.code, exc.message, **exc.details)
 
 
-def _uploads(request: Request) -> UploadService:
+async def _uploads(request: Request) -> UploadService:
     deps: ApiDeps = request.app.state.deps
     return deps.uploads
 
@@ -110,9 +111,10 @@ async def list_conversions(
     status: Literal["queued", "converting", "completed", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> JobList:
+) -> Response:
     page = await uploads.page(principal.tenant, status, limit, _cursor(cursor))
-    return JobList(items=[Job.from_document(d) for d in page.items], next_cursor=page.next_cursor)
+    listed = JobList(items=[Job.from_document(d) for d in page.items], next_cursor=page.next_cursor)
+    return Response(listed.model_dump_json(), media_type="application/json")
 
 
 def _cursor(text: str | None) -> Cursor | None:
@@ -122,9 +124,38 @@ def _cursor(text: str | None) -> Cursor | None:
         raise Problem(422, "invalid_cursor", str(exc)) from None
 
 
-@router.get("/{job_id}", response_model=Job)
-async def get_conversion(job_id: str, principal: Auth, uploads: Uploads) -> Job:
-    return Job.from_document(await uploads.get(principal.tenant, job_id))
+FINAL = ("completed", "failed")
+MAX_WAIT_S = 60
+
+
+@router.get(
+    "/{job_id}",
+    response_model=Job,
+    responses={304: {"description": "the job is as the client's If-None-Match names it"}},
+)
+async def get_conversion(
+    job_id: str,
+    principal: Auth,
+    uploads: Uploads,
+    if_none_match: Annotated[str | None, Header()] = None,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Long polling: hold the request up to this many seconds until the job "
+            "differs from the client's `If-None-Match` (without one: until an unfinished job "
+            "changes). A finished job without `If-None-Match` answers at once.",
+        ),
+    ] = 0,
+) -> Response:
+    entry = await uploads.view(principal.tenant, job_id)
+    if wait > 0:
+        held = if_none_match if if_none_match else entry.etag
+        finished_and_unseen = not if_none_match and entry.doc["status"] in FINAL
+        if etag_matches(held, entry.etag) and not finished_and_unseen:
+            entry = await uploads.changed(principal.tenant, job_id, entry.etag, wait)
+    return conditional(entry, if_none_match)
 
 
 @router.get(

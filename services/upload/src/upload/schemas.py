@@ -69,3 +69,8 @@ class Job(BaseModel):
 class JobList(BaseModel):
     items: list[Job]
     next_cursor: str | None
+
+
+def render_job(doc: dict[str, Any]) -> bytes:
+    """The job's public JSON, as ``GET /v1/conversions/{id}`` answers it."""
+    return Job.from_document(doc).model_dump_json().encode()

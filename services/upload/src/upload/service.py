@@ -5,11 +5,11 @@ from typing import Any
 
 import structlog
 
+from shared.caching import DocumentCache, Entry
 from shared.clock import now
 from shared.events import ConversionDeleted, Event
 from shared.messaging import Broker, OutboxRelay, encode, outbox_entry
 from shared.pagination import Cursor, Page
-from upload.cache import JobCache
 from upload.errors import DuplicateJob, IdempotencyConflict, JobFailed, NotFound, NotReady, TooLarge
 from upload.files import JobFiles
 from upload.model import (
@@ -40,7 +40,7 @@ class UploadService:
         relay: OutboxRelay,
         settings: UploadSettings,
         retention: timedelta,
-        cache: JobCache | None = None,
+        cache: DocumentCache | None = None,
     ) -> None:
         self.jobs = jobs
         self.files = files
@@ -114,13 +114,29 @@ class UploadService:
         return existing
 
     async def get(self, tenant: str, job_id: str) -> dict[str, Any]:
-        if self.cache is None:
-            job = await self.jobs.by_id(job_id)
-        else:
-            job = await self.cache.fetch(job_id, self.jobs.by_id)
+        if self.cache is not None:
+            return (await self.view(tenant, job_id)).doc
+        job = await self.jobs.by_id(job_id)
         if job is None or job["tenant"] != tenant:
             raise NotFound(f"no conversion {job_id}")
         return job
+
+    async def view(self, tenant: str, job_id: str) -> Entry:
+        """The job rendered, from the replica's cache (the API's read path)."""
+        assert self.cache is not None, "views are served by the API, which keeps a cache"
+        return self._owned(tenant, job_id, await self.cache.get(job_id))
+
+    async def changed(self, tenant: str, job_id: str, etag: str, wait_s: float) -> Entry:
+        """The job once its representation differs from ``etag``, or after ``wait_s``."""
+        assert self.cache is not None, "long polls are served by the API, which keeps a cache"
+        self._owned(tenant, job_id, await self.cache.get(job_id))
+        return self._owned(tenant, job_id, await self.cache.changed(job_id, etag, wait_s))
+
+    @staticmethod
+    def _owned(tenant: str, job_id: str, entry: Entry | None) -> Entry:
+        if entry is None or entry.doc["tenant"] != tenant:
+            raise NotFound(f"no conversion {job_id}")
+        return entry
 
     async def page(self, tenant: str, status: str | None, limit: int, after: Cursor | None) -> Page:
         limit = min(limit, self.settings.list_max_limit)

@@ -24,7 +24,7 @@ class ApiKeyCreated(BaseModel):
     admin: bool
 
 
-def _api_keys(request: Request) -> ApiKeys:
+async def _api_keys(request: Request) -> ApiKeys:
     return request.app.state.api_keys  # type: ignore[no-any-return]
 
 

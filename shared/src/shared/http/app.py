@@ -17,7 +17,16 @@ def build_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: list[APIRouter],
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        # FastAPI's own server span per request, named by route template and continuing the
+        # caller's traceparent; not its spans around every dependency and serialisation,
+        # which cost more CPU than a cached read (docs/architecture.md, "Observability")
+        telemetry={"operation_spans": False, "logs": False},
+    )
     install_problem_handlers(app)
     install_request_telemetry(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -9,11 +9,11 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.http.problems import UNEXPECTED, problem_response
-from shared.telemetry import current_trace_id, tracer
+from shared.telemetry import current_trace_id
 
 log = structlog.get_logger()
 
@@ -56,34 +56,50 @@ async def _safe(check: Check) -> bool:
 
 
 def install_request_telemetry(app: FastAPI) -> None:
-    """A server span per request (continuing the caller's ``traceparent``), its trace id bound
-    into the logs and returned as ``X-Trace-Id``, and the request's latency in /metrics."""
+    """The request's trace id (of FastAPI's server span) bound into the logs and returned as
+    ``X-Trace-Id``, its latency by route template in /metrics, and a problem for any error no
+    handler turned into a response."""
+    app.add_middleware(RequestTelemetry)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+
+class RequestTelemetry:
+    """Plain ASGI, not ``BaseHTTPMiddleware``: no extra task or body streams per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        context = propagate.extract(dict(request.headers))
-        with tracer.start_as_current_span(
-            f"{request.method} {request.url.path}", context=context, kind=trace.SpanKind.SERVER
-        ):
-            trace_id = current_trace_id()
-            structlog.contextvars.bind_contextvars(trace_id=trace_id)
-            try:
-                response = await call_next(request)
-            except Exception as exc:  # an error no handler turned into a response
-                log.exception("http.unhandled_error", error=type(exc).__name__)
-                response = problem_response(500, "internal", UNEXPECTED)
-            finally:
-                structlog.contextvars.unbind_contextvars("trace_id", "tenant_id")
-        if trace_id:
-            response.headers["X-Trace-Id"] = trace_id
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, route, response.status_code).observe(
-            time.perf_counter() - started
-        )
-        if response.status_code >= 500:
-            HTTP_ERRORS.labels(route).inc()
-        return response
+        trace_id = current_trace_id()
+        extra = [(b"x-trace-id", trace_id.encode())] if trace_id else []
+        status = 0
+
+        async def send_traced(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        try:
+            await self.app(scope, receive, send_traced)
+        except Exception as exc:  # an error no handler turned into a response
+            log.exception("http.unhandled_error", error=type(exc).__name__)
+            if status:
+                raise
+            await problem_response(500, "internal", UNEXPECTED)(scope, receive, send_traced)
+        finally:
+            structlog.contextvars.unbind_contextvars("trace_id", "tenant_id")
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], route, status or 500).observe(
+                time.perf_counter() - started
+            )
+            if not status or status >= 500:
+                HTTP_ERRORS.labels(route).inc()
 
 
 async def serve_ops(checks: dict[str, Check], host: str, port: int) -> None:

@@ -22,10 +22,20 @@ class Broadcast:
     """Hands every decoded event bound by ``routing_keys`` to ``listener`` (malformed ones are
     logged and dropped; a failing listener is logged and the next event still arrives)."""
 
-    def __init__(self, broker: Broker, routing_keys: Iterable[str], listener: Listener) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        routing_keys: Iterable[str],
+        listener: Listener,
+        on_gap: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_gap`` runs when the connection came back: what was published meanwhile is lost
+        to this replica (its queue went with the connection), so state built from it is not
+        to be trusted."""
         self.broker = broker
         self.routing_keys = list(routing_keys)
         self.listener = listener
+        self.on_gap = on_gap
         self._channel: AbstractChannel | None = None
 
     async def start(self) -> None:
@@ -37,8 +47,16 @@ class Broadcast:
         for key in self.routing_keys:
             await queue.bind(exchange, key)
         await queue.consume(self._on_message, no_ack=True)
+        if self.on_gap is not None:
+            self.broker.connection.reconnect_callbacks.add(self._reconnected)
+
+    def _reconnected(self, *_: object) -> None:
+        log.info("broadcast.reconnected_state_dropped", routing_keys=self.routing_keys)
+        if self.on_gap is not None:
+            self.on_gap()
 
     async def stop(self) -> None:
+        self.broker.connection.reconnect_callbacks.discard(self._reconnected)
         if self._channel is not None and not self._channel.is_closed:
             await self._channel.close()
 

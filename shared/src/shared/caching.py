@@ -1,0 +1,163 @@
+"""Documents an API replica keeps rendered, so a read of an unchanged resource costs no database
+round trip and no serialisation, and a client can wait for the next change (long polling).
+
+Every replica hears the events that change its documents (a broadcast queue of its own) and
+forgets what they touch. The writer applies the change to the database a moment after the
+event left, so until a read shows what the event implies (``settled``) reads are served but
+not kept. A broker reconnect, after which events may have been missed, empties the cache
+(``clear``); ``max_age_s`` bounds what anything else unforeseen could leave stale.
+Concurrent misses of one id share one database read.
+"""
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter
+
+from shared.events import Event
+from shared.messaging.envelope import Received
+
+Document = dict[str, Any]
+Load = Callable[[str], Awaitable[Document | None]]
+Render = Callable[[Document], bytes]
+# whether a document read from the database shows the change an event announced
+Settled = Callable[[Event, Document], bool]
+
+LOOKUPS = Counter(
+    "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
+)
+RECHECK_S = (0.02, 0.5)  # a long poll told of a change re-reads from this, doubling up to that
+
+
+@dataclass(frozen=True)
+class Entry:
+    doc: Document
+    body: bytes  # the public JSON representation
+    etag: str  # a strong validator of body
+
+    @classmethod
+    def of(cls, doc: Document, render: Render) -> "Entry":
+        body = render(doc)
+        return cls(doc, body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+
+
+class DocumentCache:
+    def __init__(
+        self,
+        name: str,
+        load: Load,
+        render: Render,
+        settled: dict[type[Event], Settled],
+        max_entries: int = 50_000,
+        max_age_s: float = 120.0,
+    ) -> None:
+        self.load, self.render, self.settled = load, render, settled
+        self.max_entries, self.max_age_s = max_entries, max_age_s
+        self._entries: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
+        self._pending: OrderedDict[str, tuple[Event, Settled]] = OrderedDict()
+        self._reads: dict[str, asyncio.Future[Entry | None]] = {}
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._hit = LOOKUPS.labels(name, "hit")
+        self._miss = LOOKUPS.labels(name, "miss")
+
+    @property
+    def routing_keys(self) -> list[str]:
+        return [event.routing_key() for event in self.settled]
+
+    async def get(self, doc_id: str) -> Entry | None:
+        """The document rendered: from memory when fresh, else one read shared by every caller."""
+        kept = self._entries.get(doc_id)
+        if kept is not None and time.monotonic() - kept[0] <= self.max_age_s:
+            self._hit.inc()
+            return kept[1]
+        self._miss.inc()
+        reading = self._reads.get(doc_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(doc_id))
+            self._reads[doc_id] = reading
+            reading.add_done_callback(lambda _: self._reads.pop(doc_id, None))
+        return await asyncio.shield(reading)
+
+    async def _read(self, doc_id: str) -> Entry | None:
+        started = time.monotonic()
+        doc = await self.load(doc_id)
+        if doc is None:
+            return None
+        entry = Entry.of(doc, self.render)
+        self._keep(doc_id, entry, started)
+        return entry
+
+    def _keep(self, doc_id: str, entry: Entry, read_started: float) -> None:
+        pending = self._pending.get(doc_id)
+        if pending is not None:
+            event, settled = pending
+            if not settled(event, entry.doc):
+                return  # the database does not show the last event yet
+            del self._pending[doc_id]
+        self._entries[doc_id] = (read_started, entry)
+        self._entries.move_to_end(doc_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, doc_id: str) -> None:
+        self._entries.pop(doc_id, None)
+        self._wake(doc_id)
+
+    def clear(self) -> None:
+        """Forget everything (events may have been missed); long polls look again."""
+        self._entries.clear()
+        for doc_id in list(self._waiters):
+            self._wake(doc_id)
+
+    def on_event(self, received: Received) -> None:
+        event = received.event
+        settled = self.settled.get(type(event))
+        doc_id = event.subject()
+        if settled is None or doc_id is None:
+            return
+        self._entries.pop(doc_id, None)
+        self._pending[doc_id] = (event, settled)
+        self._pending.move_to_end(doc_id)
+        while len(self._pending) > self.max_entries:
+            self._pending.popitem(last=False)
+        self._wake(doc_id)
+
+    def _wake(self, doc_id: str) -> None:
+        for waiter in self._waiters.pop(doc_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def changed(self, doc_id: str, etag: str, timeout_s: float) -> Entry | None:
+        """The document once its representation differs from ``etag``, or as it is when
+        ``timeout_s`` has passed; None once it is gone."""
+        deadline = time.monotonic() + timeout_s
+        recheck = RECHECK_S[0]
+        while True:
+            entry = await self.get(doc_id)
+            remaining = deadline - time.monotonic()
+            if entry is None or entry.etag != etag or remaining <= 0:
+                return entry
+            if doc_id in self._pending:  # announced, not yet in the database: look again soon
+                await asyncio.sleep(min(recheck, remaining))
+                recheck = min(recheck * 2, RECHECK_S[1])
+                continue
+            await self._next_change(doc_id, remaining)
+            recheck = RECHECK_S[0]
+
+    async def _next_change(self, doc_id: str, timeout_s: float) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(doc_id, set())
+        waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            waiters.discard(waiter)
+            if not waiters and self._waiters.get(doc_id) is waiters:
+                del self._waiters[doc_id]

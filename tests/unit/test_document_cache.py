@@ -1,0 +1,177 @@
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.caching import DocumentCache
+from shared.events import (
+    ConversionCompleted,
+    ConversionOptions,
+    ConversionRequested,
+    ConversionStarted,
+    Event,
+    Manifest,
+)
+from shared.messaging.envelope import Received
+from upload.cache import SETTLED
+
+
+class Table:
+    """What the database holds, and how often it was read."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.reads = 0
+
+    async def load(self, doc_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        doc = self.docs.get(doc_id)
+        return dict(doc) if doc else None
+
+
+def _cache(table: Table, **limits: Any) -> DocumentCache:
+    return DocumentCache("test", table.load, lambda d: json.dumps(d).encode(), SETTLED, **limits)
+
+
+def _heard(event: Event) -> Received:
+    return Received("evt", "/test", datetime.now(UTC), event)
+
+
+def _completed(job_id: str) -> Received:
+    manifest = Manifest(source_format="MPP", read={}, written={})
+    event = ConversionCompleted(
+        tenant_id="t",
+        job_id=job_id,
+        result_key="r",
+        size=1,
+        sha256="s",
+        media_type="m",
+        manifest=manifest,
+    )
+    return _heard(event)
+
+
+async def test_a_document_is_read_once_and_served_rendered_until_an_event_changes_it() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    first = await cache.get("cv_1")
+    assert first is not None and json.loads(first.body) == {"status": "queued"}
+    assert await cache.get("cv_1") is first and table.reads == 1
+    table.docs["cv_1"] = {"status": "completed"}
+    cache.on_event(_completed("cv_1"))
+    second = await cache.get("cv_1")
+    assert second is not None and json.loads(second.body) == {"status": "completed"}
+    assert second.etag != first.etag and table.reads == 2
+
+
+async def test_a_read_that_does_not_show_the_last_event_yet_is_not_kept() -> None:
+    """The worker applies the event to the database a moment after the API hears it."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table)
+    cache.on_event(_completed("cv_1"))
+    await cache.get("cv_1")
+    await cache.get("cv_1")
+    assert table.reads == 2
+    table.docs["cv_1"] = {"status": "completed"}
+    await cache.get("cv_1")
+    await cache.get("cv_1")
+    assert table.reads == 3
+    # a late "started" after the outcome is settled by the outcome's status
+    cache.on_event(_heard(ConversionStarted(tenant_id="t", job_id="cv_1")))
+    await cache.get("cv_1")
+    await cache.get("cv_1")
+    assert table.reads == 4
+
+
+async def test_events_of_other_kinds_are_ignored() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    await cache.get("cv_1")
+    requested = ConversionRequested(
+        tenant_id="t",
+        job_id="cv_1",
+        source_key="s",
+        source_sha256="h",
+        source_size=1,
+        filename="f.mpp",
+        options=ConversionOptions(),
+        result_key="r",
+    )
+    cache.on_event(_heard(requested))
+    await cache.get("cv_1")
+    assert table.reads == 1
+
+
+async def test_entries_expire_and_the_cache_is_bounded() -> None:
+    table = Table()
+    table.docs = {name: {"status": "queued", "id": name} for name in "abc"}
+    cache = _cache(table, max_entries=2, max_age_s=0.5)
+    for name in "abc":
+        await cache.get(name)
+    await cache.get("c")
+    assert table.reads == 3
+    await cache.get("a")  # pushed out by c
+    assert table.reads == 4
+    await asyncio.sleep(0.6)
+    await cache.get("a")
+    assert table.reads == 5
+
+
+async def test_concurrent_misses_share_one_read() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    entries = await asyncio.gather(*(cache.get("cv_1") for _ in range(50)))
+    assert table.reads == 1 and all(e is entries[0] for e in entries)
+    assert await cache.get("missing") is None
+
+
+async def test_a_long_poll_answers_once_the_database_shows_the_announced_change() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table)
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    cache.on_event(_completed("cv_1"))  # heard before the worker recorded it
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    table.docs["cv_1"] = {"status": "completed"}
+    started = time.monotonic()
+    changed = await asyncio.wait_for(waiting, 5)
+    assert changed is not None and json.loads(changed.body) == {"status": "completed"}
+    assert time.monotonic() - started < 1
+    assert not cache._waiters  # nobody left waiting
+
+
+async def test_a_long_poll_on_an_unchanged_document_answers_it_after_the_wait() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    started = time.monotonic()
+    assert await cache.changed("cv_1", seen.etag, 0.3) is seen
+    assert 0.3 <= time.monotonic() - started < 2
+    assert not cache._waiters
+    assert await cache.changed("cv_1", '"other"', 5) is seen  # differs already: at once
+
+
+async def test_a_long_poll_ends_when_the_document_is_deleted() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    del table.docs["cv_1"]
+    cache.forget("cv_1")
+    assert await asyncio.wait_for(waiting, 2) is None
