@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit lint typecheck bench k8s-render venv clean
+.PHONY: run test test-unit lint typecheck bench bench-load k8s-render venv clean
 
 venv: $(VENV)/.synced
 
@@ -40,6 +40,10 @@ bench: venv
 	$(PY) bench/conversion.py
 	$(PY) bench/boleto.py
 	$(PY) bench/notifier.py
+
+bench-load: venv
+	$(PY) scripts/bootstrap.py
+	$(PY) bench/load.py
 
 k8s-render:
 	kubectl kustomize k8s/overlays/dev > /dev/null

@@ -10,7 +10,7 @@ counts in its latency.
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.stats import percentile
@@ -187,12 +187,12 @@ async def run_open(
     driver: Driver,
     rate: float,
     seconds: float,
-    request_for: Callable[[int], bytes],
+    requests: Sequence[bytes],
     keep_body: bool = False,
 ) -> Outcome:
-    """Send ``rate`` requests per second for ``seconds``, evenly spaced; the i-th request is
-    ``request_for(i)`` (already encoded). Waits for every answer or timeout."""
-    count = int(rate * seconds)
+    """Send ``rate`` requests per second for ``seconds``, evenly spaced, cycling through
+    ``requests`` (already encoded). Waits for every answer or timeout."""
+    count = round(rate * seconds)
     tasks: list[asyncio.Task[Sample]] = []
     start = time.monotonic() + 0.05
     for i in range(count):
@@ -200,7 +200,9 @@ async def run_open(
         delay = scheduled - time.monotonic()
         if delay > 0.001:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(driver.send(request_for(i), scheduled, keep_body)))
+        tasks.append(
+            asyncio.create_task(driver.send(requests[i % len(requests)], scheduled, keep_body))
+        )
     samples = list(await asyncio.gather(*tasks))
     return Outcome(rate, seconds, samples, driver.opened)
 

@@ -417,7 +417,9 @@ async def test_polling_an_unchanged_job_costs_no_database_read(
             outcome: float(line.rsplit(" ", 1)[1])
             for outcome in ("hit", "miss")
             for line in text.splitlines()
-            if line.startswith(f'upload_job_cache_lookups_total{{outcome="{outcome}"}}')
+            if line.startswith(
+                f'api_document_cache_lookups_total{{cache="conversion_jobs",outcome="{outcome}"}}'
+            )
         }
 
     await client.get(f"/v1/conversions/{job['id']}")
@@ -427,3 +429,54 @@ async def test_polling_an_unchanged_job_costs_no_database_read(
     after = await lookups()
     assert after["hit"] - before.get("hit", 0) == 20
     assert after.get("miss", 0) == before.get("miss", 0)
+
+
+async def test_an_unchanged_job_answers_304_to_its_etag(
+    system: System, client: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
+    job = await convert(client, mpp_files[4], target="json")
+    first = await client.get(f"/v1/conversions/{job['id']}")
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and etag.startswith('"')
+    assert first.headers["cache-control"] == "private, no-cache"
+    again = await client.get(f"/v1/conversions/{job['id']}", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    listed = await client.get(
+        f"/v1/conversions/{job['id']}", headers={"If-None-Match": f'"stale", W/{etag}'}
+    )
+    assert listed.status_code == 304
+    other = await client.get(f"/v1/conversions/{job['id']}", headers={"If-None-Match": '"x"'})
+    assert other.status_code == 200 and other.json()["id"] == job["id"]
+
+
+async def test_a_long_poll_answers_when_the_job_finishes(
+    system: System, client: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
+    accepted = await upload(client, mpp_files[6], target="planner", timephased="true")
+    job = accepted.json()
+    assert job["status"] == "queued"
+    started = asyncio.get_running_loop().time()
+    while job["status"] not in ("completed", "failed"):
+        answer = await client.get(f"/v1/conversions/{job['id']}", params={"wait": 30})
+        assert answer.status_code == 200
+        job = answer.json()
+    assert job["status"] == "completed"
+    assert asyncio.get_running_loop().time() - started < 25  # woken, not timed out
+
+
+async def test_a_long_poll_on_a_current_etag_waits_then_answers_304(
+    system: System, client: httpx.AsyncClient, mpp_files: list[Path]
+) -> None:
+    job = await convert(client, mpp_files[4], target="json")
+    etag = (await client.get(f"/v1/conversions/{job['id']}")).headers["etag"]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    held = await client.get(
+        f"/v1/conversions/{job['id']}", params={"wait": 1}, headers={"If-None-Match": etag}
+    )
+    assert held.status_code == 304
+    assert loop.time() - started >= 1
+    at_once = await client.get(f"/v1/conversions/{job['id']}", params={"wait": 30})
+    assert at_once.status_code == 200 and at_once.json()["status"] == "completed"
+    too_long = await client.get(f"/v1/conversions/{job['id']}", params={"wait": 61})
+    assert too_long.status_code == 422

@@ -137,9 +137,11 @@ APPS = ["upload.app", "boleto_sync.app", "notifier.app", "inter_simulator.app"]
 
 
 def _sync_callables(dependant: Any) -> Iterator[str]:
-    if dependant.call is not None and not inspect.iscoroutinefunction(dependant.call):
-        if not inspect.isasyncgenfunction(dependant.call):
-            yield getattr(dependant.call, "__qualname__", repr(dependant.call))
+    call = dependant.call
+    if call is not None and not (
+        inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+    ):
+        yield getattr(call, "__qualname__", repr(call))
     for sub in dependant.dependencies:
         yield from _sync_callables(sub)
 

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -25,8 +26,18 @@ from shared.messaging.envelope import Received
 Document = dict[str, Any]
 Load = Callable[[str], Awaitable[Document | None]]
 Render = Callable[[Document], bytes]
+
+
+def recorded_since_event(received: Received, doc: Document) -> bool:
+    """Settled when the document was written at or after the event's time: for writers that
+    record the event in the same update as the change (the outbox), stamping ``updated_at``.
+    MongoDB keeps milliseconds, so the event's time is truncated to them."""
+    updated: datetime = doc["updated_at"]
+    return updated >= received.time.replace(microsecond=received.time.microsecond // 1000 * 1000)
+
+
 # whether a document read from the database shows the change an event announced
-Settled = Callable[[Event, Document], bool]
+Settled = Callable[[Received, Document], bool]
 
 LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
@@ -59,7 +70,7 @@ class DocumentCache:
         self.load, self.render, self.settled = load, render, settled
         self.max_entries, self.max_age_s = max_entries, max_age_s
         self._entries: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
-        self._pending: OrderedDict[str, tuple[Event, Settled]] = OrderedDict()
+        self._pending: OrderedDict[str, tuple[Received, Settled]] = OrderedDict()
         self._reads: dict[str, asyncio.Future[Entry | None]] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._hit = LOOKUPS.labels(name, "hit")
@@ -95,8 +106,8 @@ class DocumentCache:
     def _keep(self, doc_id: str, entry: Entry, read_started: float) -> None:
         pending = self._pending.get(doc_id)
         if pending is not None:
-            event, settled = pending
-            if not settled(event, entry.doc):
+            received, settled = pending
+            if not settled(received, entry.doc):
                 return  # the database does not show the last event yet
             del self._pending[doc_id]
         self._entries[doc_id] = (read_started, entry)
@@ -121,7 +132,7 @@ class DocumentCache:
         if settled is None or doc_id is None:
             return
         self._entries.pop(doc_id, None)
-        self._pending[doc_id] = (event, settled)
+        self._pending[doc_id] = (received, settled)
         self._pending.move_to_end(doc_id)
         while len(self._pending) > self.max_entries:
             self._pending.popitem(last=False)

@@ -61,10 +61,11 @@ def run_roles(
     host: str,
     port: int,
     worker: Callable[[], None] | None = None,
+    processes: int = 1,
     **uvicorn_options: Any,
 ) -> None:
-    """``python -m <package> [api|worker]``: the HTTP API (``<package>.app:create_app``) or
-    the worker, chosen by the first argument."""
+    """``python -m <package> [api|worker]``: the HTTP API (``<package>.app:create_app``, served
+    by ``processes`` processes sharing the port) or the worker, chosen by the first argument."""
     role = sys.argv[1] if len(sys.argv) > 1 else "api"
     if role == "worker" and worker is not None:
         worker()
@@ -76,6 +77,7 @@ def run_roles(
             port=port,
             log_level="warning",
             access_log=False,
+            workers=processes if processes > 1 else None,
             **uvicorn_options,
         )
     else:

@@ -53,6 +53,8 @@ class WorkerSettings(BaseSettings):
 
 
 class ServiceSettings(WorkerSettings):
-    """A service with an HTTP API besides its worker: ``<PREFIX>_PORT`` too."""
+    """A service with an HTTP API besides its worker: ``<PREFIX>_PORT`` too, and
+    ``<PREFIX>_API_PROCESSES``, how many processes serve it (each with its own caches)."""
 
     port: int
+    api_processes: int = Field(default=1, ge=1, le=64)

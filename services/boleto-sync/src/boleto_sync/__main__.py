@@ -7,7 +7,7 @@ from shared.runtime import run_roles
 
 def main() -> None:
     settings = BoletoSettings()
-    run_roles("boleto_sync", settings.host, settings.port, worker)
+    run_roles("boleto_sync", settings.host, settings.port, worker, settings.api_processes)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import httpx
 import structlog
 
+from boleto_sync.cache import boleto_cache
 from boleto_sync.consumer import subscriptions
 from boleto_sync.inter.client import InterClient, fetch_token
 from boleto_sync.inter.errors import InterError
@@ -22,6 +23,7 @@ from boleto_sync.service import BoletoService
 from boleto_sync.settings import BoletoSettings
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
+from shared.messaging.broadcast import Broadcast
 from shared.service import Worker
 from shared.storage import ObjectStore
 
@@ -48,10 +50,16 @@ class WorkerDeps:
 @asynccontextmanager
 async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
     repo = await _repository(infra)
+    cache = boleto_cache(repo.shown)
     service = BoletoService(
-        repo, OutboxRelay(repo.outbox, infra.broker), infra.store, _limiter(infra, settings)
+        repo, OutboxRelay(repo.outbox, infra.broker), infra.store, _limiter(infra, settings), cache
     )
-    yield ApiDeps(service, settings.webhook_token)
+    changes = Broadcast(infra.broker, cache.routing_keys, cache.on_event, on_gap=cache.clear)
+    await changes.start()
+    try:
+        yield ApiDeps(service, settings.webhook_token)
+    finally:
+        await changes.stop()
 
 
 async def worker(infra: Infra, settings: BoletoSettings) -> Worker:

@@ -2,14 +2,15 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from boleto_sync.bootstrap import ApiDeps
-from boleto_sync.schemas import Boleto, BoletoCreate, InterIds, Job, Pdf, SyncAccepted
+from boleto_sync.schemas import Boleto, BoletoCreate, Job, SyncAccepted
 from boleto_sync.service import BoletoService, NotIssued, StoredPdf, SyncTicket
 from shared.auth import Principal, require_admin, require_principal
+from shared.http.conditional import conditional
 from shared.http.problems import Problem
 
 router = APIRouter(tags=["boletos"])
@@ -30,30 +31,13 @@ async def _service(deps: Deps) -> BoletoService:
 Service = Annotated[BoletoService, Depends(_service)]
 
 
-def view(doc: dict[str, Any]) -> Boleto:
-    charge = doc["charge"]
-    return Boleto(
-        id=doc["_id"],
-        status=doc["status"],
-        proposal_id=doc.get("proposal_id"),
-        seu_numero=charge["seuNumero"],
-        valor_nominal=charge["valorNominal"],
-        data_vencimento=charge["dataVencimento"],
-        inter=InterIds.model_validate(doc.get("inter") or {}),
-        pdf=Pdf.model_validate(doc["pdf"]),
-        error=doc.get("error"),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-    )
-
-
 def _no_boleto(boleto_id: str) -> Problem:
     return Problem(404, "not_found", f"no boleto {boleto_id}")
 
 
 @router.post("/v1/boletos", status_code=202, response_model=Boleto)
 async def create_boleto(body: BoletoCreate, principal: Auth, service: Service) -> JSONResponse:
-    boleto = view(await service.create(principal.tenant, body))
+    boleto = Boleto.from_document(await service.create(principal.tenant, body))
     return JSONResponse(
         boleto.model_dump(mode="json"),
         status_code=202,
@@ -61,12 +45,21 @@ async def create_boleto(body: BoletoCreate, principal: Auth, service: Service) -
     )
 
 
-@router.get("/v1/boletos/{boleto_id}", response_model=Boleto)
-async def get_boleto(boleto_id: str, principal: Auth, service: Service) -> Boleto:
-    boleto = await service.get(principal.tenant, boleto_id)
+@router.get(
+    "/v1/boletos/{boleto_id}",
+    response_model=Boleto,
+    responses={304: {"description": "the boleto is as the client's If-None-Match names it"}},
+)
+async def get_boleto(
+    boleto_id: str,
+    principal: Auth,
+    service: Service,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    boleto = await service.view(principal.tenant, boleto_id)
     if boleto is None:
         raise _no_boleto(boleto_id)
-    return view(boleto)
+    return conditional(boleto, if_none_match)
 
 
 @router.get(

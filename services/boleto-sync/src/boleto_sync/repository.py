@@ -32,6 +32,10 @@ class BoletoRepository:
     async def get(self, tenant: str, boleto_id: str) -> dict[str, Any] | None:
         return await self._boletos.find_one({"_id": boleto_id, "tenant": tenant}, {"outbox": 0})
 
+    async def shown(self, boleto_id: str) -> dict[str, Any] | None:
+        """The boleto as the API shows it (whatever its tenant; the caller checks)."""
+        return await self._boletos.find_one({"_id": boleto_id}, {"outbox": 0})
+
     async def by_id(self, boleto_id: str) -> dict[str, Any] | None:
         return await self._boletos.find_one({"_id": boleto_id})
 

@@ -111,6 +111,28 @@ class Boleto(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Boleto":
+        charge = doc["charge"]
+        return cls(
+            id=doc["_id"],
+            status=doc["status"],
+            proposal_id=doc.get("proposal_id"),
+            seu_numero=charge["seuNumero"],
+            valor_nominal=charge["valorNominal"],
+            data_vencimento=charge["dataVencimento"],
+            inter=InterIds.model_validate(doc.get("inter") or {}),
+            pdf=Pdf.model_validate(doc["pdf"]),
+            error=doc.get("error"),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+
+def render_boleto(doc: dict[str, Any]) -> bytes:
+    """The boleto's public JSON, as ``GET /v1/boletos/{id}`` answers it."""
+    return Boleto.from_document(doc).model_dump_json().encode()
+
 
 class SyncAccepted(BaseModel):
     error: Literal["PDF_SYNC_IN_PROGRESS"] = "PDF_SYNC_IN_PROGRESS"

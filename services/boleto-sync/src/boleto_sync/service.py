@@ -12,6 +12,7 @@ from boleto_sync.limiter import GlobalRateLimiter
 from boleto_sync.outbox import entry
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.schemas import BoletoCreate
+from shared.caching import DocumentCache, Entry
 from shared.clock import now
 from shared.events import BoletoSyncRequested, ChargeIssueRequested
 from shared.messaging import OutboxRelay
@@ -69,8 +70,10 @@ class BoletoService:
         relay: OutboxRelay,
         store: ObjectStore,
         limiter: GlobalRateLimiter,
+        cache: DocumentCache | None = None,
     ) -> None:
         self._repo, self._relay, self._store, self._limiter = repo, relay, store, limiter
+        self._cache = cache
 
     async def create(self, tenant: str, request: BoletoCreate) -> dict[str, Any]:
         boleto_id = new_id("bol")
@@ -97,6 +100,12 @@ class BoletoService:
 
     async def get(self, tenant: str, boleto_id: str) -> dict[str, Any] | None:
         return await self._repo.get(tenant, boleto_id)
+
+    async def view(self, tenant: str, boleto_id: str) -> Entry | None:
+        """The boleto rendered, from the replica's cache (the API's read path)."""
+        assert self._cache is not None, "views are served by the API, which keeps a cache"
+        entry = await self._cache.get(boleto_id)
+        return entry if entry is not None and entry.doc["tenant"] == tenant else None
 
     async def pdf(self, tenant: str, boleto_id: str) -> StoredPdf | SyncTicket | None:
         """The stored PDF, or else the sync that will fetch it (started unless one runs)."""
@@ -171,6 +180,8 @@ class BoletoService:
             "situacao_at": item.get("dataHoraSituacao") or now().isoformat(),
         }
         await self._repo.update(boleto["_id"], changes)
+        if self._cache is not None:
+            self._cache.forget(boleto["_id"])
         if boleto["pdf"].get("current"):
             await self._request_sync({**boleto, **changes})
         log.info("boleto.status_from_bank", boleto_id=boleto["_id"], situacao=item["situacao"])

@@ -7,7 +7,7 @@ from upload.worker import main as worker
 
 def main() -> None:
     settings = UploadSettings()
-    run_roles("upload", settings.host, settings.port, worker)
+    run_roles("upload", settings.host, settings.port, worker, settings.api_processes)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,18 @@ from shared.events import (
     ConversionStarted,
     Event,
 )
+from shared.messaging.envelope import Received
 from upload.schemas import render_job
 
 
 def _status_in(*statuses: str) -> Settled:
-    def settled(_: Event, doc: dict[str, Any]) -> bool:
+    def settled(_: Received, doc: dict[str, Any]) -> bool:
         return doc["status"] in statuses
 
     return settled
 
 
-_NEVER: Callable[[Event, dict[str, Any]], bool] = lambda _, __: False  # noqa: E731
+_NEVER: Callable[[Received, dict[str, Any]], bool] = lambda _, __: False  # noqa: E731
 
 SETTLED: dict[type[Event], Settled] = {
     ConversionStarted: _status_in("converting", "completed", "failed"),

@@ -1,0 +1,377 @@
+"""``make bench-load``: the whole system as ``make run`` starts it, under 1,000 users.
+
+Scenarios, each driven in the open model (``bench/openloop.py``):
+
+- reads: 1,000 users each polling their own job, then their own boleto, at 1 request/s each;
+  the same with ``If-None-Match`` (answered ``304``); then rising rates until p95 crosses
+  500 ms (the knee);
+- an upload flood: 1,000 connections each uploading a small file at once;
+- uploads at a fixed rate over several tenants, the ``202`` latency and the jobs' completion;
+- long polling: users holding ``?wait=30`` on unfinished jobs, answered when they complete;
+- memory: every API process's resident size after each of ``--runs`` repetitions of the reads
+  and the flood (a leak shows as growth from run to run).
+
+The report goes into docs/benchmarks.md (section ``load``), with the machine and its load.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from system import Ports, System, running_system
+
+from bench.boleto_load import PAYER
+from bench.cli import positive_float, positive_int, step
+from bench.infrastructure import broker_and_database
+from bench.machine import describe
+from bench.markdown import write_section
+from bench.openloop import Driver, Outcome, Request, knee, run_open
+from bench.procstat import children, cpu_usage, machine_cpu
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "tests/fixtures/projects/mpp/generated__task-flags__Xtask-flags-project2003-mpp8.mpp"
+FIXTURES = ROOT / "tests/fixtures/projects/mpp"
+KNEE_P95_MS = 500.0
+BOUNDARY = "bench-load-boundary"
+
+
+@dataclass
+class User:
+    key: str
+    job_id: str = ""
+    boleto_id: str = ""
+
+
+@dataclass
+class Figures:
+    machine: dict[str, str]
+    settings: dict[str, Any]
+    reads: dict[str, Outcome] = field(default_factory=dict)
+    knees: dict[str, list[Outcome]] = field(default_factory=dict)
+    flood: Outcome | None = None
+    uploads: Outcome | None = None
+    uploads_completed_s: float = 0.0
+    long_polls: dict[str, float] = field(default_factory=dict)
+    memory_mb: list[dict[str, float]] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # ms of CPU per request, by process
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=positive_int, default=1000)
+    parser.add_argument("--tenants", type=positive_int, default=50)
+    parser.add_argument("--seconds", type=positive_float, default=60.0, help="per read run")
+    parser.add_argument("--knee-seconds", type=positive_float, default=10.0)
+    parser.add_argument("--flood", type=positive_int, default=1000, help="uploads at once")
+    parser.add_argument("--upload-rate", type=positive_float, default=20.0)
+    parser.add_argument("--runs", type=positive_int, default=3, help="repetitions (leak check)")
+    parser.add_argument("--api-processes", type=positive_int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
+    return parser.parse_args()
+
+
+def api_processes(system: System, name: str) -> list[int]:
+    """The processes serving an API: uvicorn's workers when it runs several, else itself."""
+    pid = system.processes[name].pid
+    return children(pid, "--multiprocessing-fork") or [pid]
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def memory(system: System) -> dict[str, float]:
+    """The largest resident size among each API's processes, in MB."""
+    return {
+        name: max(resident_mb(pid) for pid in api_processes(system, name))
+        for name in ("upload-api", "boleto-api", "notifier-api")
+        if name in system.processes
+    }
+
+
+def multipart(name: str, content: bytes) -> tuple[bytes, str]:
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    return head + content + f"\r\n--{BOUNDARY}--\r\n".encode(), (
+        f"multipart/form-data; boundary={BOUNDARY}"
+    )
+
+
+async def users(system: System, count: int, tenants: int) -> list[User]:
+    """``count`` users over ``tenants`` tenants, each with a job (mostly reused conversions of
+    one small file, so set-up is quick) and a boleto of its own."""
+    content = SMALL.read_bytes()
+    admin_headers = {"Authorization": f"Bearer {system.admin_key}"}
+    async with httpx.AsyncClient(headers=admin_headers, timeout=60) as admin:
+        keys = []
+        for _ in range(tenants):
+            answer = await admin.post(
+                f"{system.base_url}/v1/admin/api-keys",
+                json={"tenant": f"load-{uuid.uuid4().hex[:8]}"},
+            )
+            answer.raise_for_status()
+            keys.append(answer.json()["key"])
+    people = [User(keys[i % tenants]) for i in range(count)]
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as api:
+        gate = asyncio.Semaphore(16)
+
+        async def equip(number: int, user: User) -> None:
+            headers = {"Authorization": f"Bearer {user.key}"}
+            async with gate:
+                job = await api.post(
+                    f"{system.base_url}/v1/conversions",
+                    headers=headers,
+                    files={"file": (SMALL.name, content, "application/octet-stream")},
+                )
+                job.raise_for_status()
+                user.job_id = job.json()["id"]
+                charge = {
+                    "seuNumero": f"L{number:07d}"[-15:],
+                    "valorNominal": "10.00",
+                    "dataVencimento": "2030-01-31",
+                    "numDiasAgenda": 30,
+                    "pagador": PAYER,
+                }
+                boleto = await api.post(
+                    f"{system.boleto_url}/v1/boletos", headers=headers, json=charge
+                )
+                boleto.raise_for_status()
+                user.boleto_id = boleto.json()["id"]
+
+        # the first upload of each tenant converts; the rest reuse it
+        await asyncio.gather(*(equip(i, u) for i, u in enumerate(people[:tenants])))
+        await asyncio.sleep(5)
+        await asyncio.gather(*(equip(i, u) for i, u in enumerate(people) if i >= tenants))
+    return people
+
+
+def _get(driver: Driver, path: str, key: str, etag: str | None = None) -> bytes:
+    headers = [("Authorization", f"Bearer {key}")]
+    if etag:
+        headers.append(("If-None-Match", etag))
+    return driver.encode(Request("GET", path, tuple(headers)))
+
+
+async def etags(base_url: str, paths: list[tuple[str, str]]) -> list[str]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
+        found = []
+        for path, key in paths:
+            answer = await api.get(path, headers={"Authorization": f"Bearer {key}"})
+            found.append(answer.headers.get("etag", ""))
+        return found
+
+
+async def read_runs(figures: Figures, system: System, people: list[User], args: Any) -> None:
+    rate = float(len(people))  # every user once a second
+    for name, url, paths in (
+        (
+            "GET /v1/conversions/{id}",
+            system.base_url,
+            [(f"/v1/conversions/{u.job_id}", u.key) for u in people],
+        ),
+        (
+            "GET /v1/boletos/{id}",
+            system.boleto_url,
+            [(f"/v1/boletos/{u.boleto_id}", u.key) for u in people],
+        ),
+    ):
+        port = int(url.rsplit(":", 1)[1])
+        driver = Driver("127.0.0.1", port, max_connections=len(people), timeout_s=10)
+        raws = [_get(driver, p, k) for p, k in paths]
+        step(f"{name}: {len(people)} users x 1 req/s for {args.seconds:.0f} s")
+        process = "upload-api" if "conversions" in name else "boleto-api"
+        pids = {process: api_processes(system, process)}
+        with cpu_usage(pids) as used:
+            outcome = await run_open(driver, rate, args.seconds, raws)
+        figures.reads[name] = outcome
+        figures.cpu[name] = used.seconds[process] * 1000 / max(len(outcome.samples), 1)
+        figures.cpu[f"{name}, machine busy"] = used.busy_share(os.cpu_count() or 1)
+        tags = await etags(url, paths)
+        conditional = [_get(driver, p, k, tag) for (p, k), tag in zip(paths, tags, strict=True)]
+        step(f"{name} with If-None-Match")
+        figures.reads[f"{name}, If-None-Match"] = await run_open(
+            driver, rate, args.seconds / 2, conditional
+        )
+        figures.knees[name] = []
+        for multiple in (1.5, 2, 3, 4):
+            step(f"{name}: knee search at {rate * multiple:.0f} req/s")
+            outcome = await run_open(driver, rate * multiple, args.knee_seconds, raws)
+            figures.knees[name].append(outcome)
+            if knee([outcome], KNEE_P95_MS) is not None:
+                break
+        driver.close()
+        await asyncio.sleep(3)
+
+
+async def flood(system: System, key: str, count: int) -> Outcome:
+    """``count`` uploads of one small file, all scheduled at the same instant."""
+    port = int(system.base_url.rsplit(":", 1)[1])
+    driver = Driver("127.0.0.1", port, max_connections=count, timeout_s=60)
+    body, content_type = multipart(SMALL.name, SMALL.read_bytes())
+    raw = driver.encode(
+        Request(
+            "POST",
+            "/v1/conversions",
+            (("Authorization", f"Bearer {key}"), ("Content-Type", content_type)),
+            body,
+        )
+    )
+    # every request due within 10 ms: all at once
+    outcome = await run_open(driver, count * 100.0, 0.01, [raw])
+    driver.close()
+    return outcome
+
+
+async def paced_uploads(
+    system: System, keys: list[str], rate: float, seconds: float
+) -> tuple[Outcome, float]:
+    """Fixture files uploaded at ``rate`` per second over the tenants; then the time until
+    every accepted job was final, counted from the first upload."""
+    files = sorted(FIXTURES.glob("*.mpp"))
+    port = int(system.base_url.rsplit(":", 1)[1])
+    driver = Driver("127.0.0.1", port, max_connections=256, timeout_s=60)
+    raws = []
+    for i, path in enumerate(files * len(keys)):
+        body, content_type = multipart(path.name, path.read_bytes())
+        key = keys[i % len(keys)]
+        headers = (("Authorization", f"Bearer {key}"), ("Content-Type", content_type))
+        raws.append((key, driver.encode(Request("POST", "/v1/conversions", headers, body))))
+    started = time.monotonic()
+    outcome = await run_open(driver, rate, seconds, [raw for _, raw in raws], True)
+    driver.close()
+    jobs = [
+        (raws[i % len(raws)][0], json.loads(s.body)["id"])
+        for i, s in enumerate(outcome.samples)
+        if s.status == 202
+    ]
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as api:
+        for key, job_id in jobs:
+            while True:
+                answer = await api.get(
+                    f"/v1/conversions/{job_id}?wait=30",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                if answer.json()["status"] in ("completed", "failed"):
+                    break
+    return outcome, time.monotonic() - started
+
+
+async def long_polls(system: System, key: str, count: int) -> dict[str, float]:
+    """``count`` clients upload a file each and hold ``?wait=30`` until their job is final:
+    how long after the job's recorded completion each answer came, and how many requests."""
+    content = SMALL.read_bytes()
+    limits = httpx.Limits(max_connections=count)
+    lags: list[float] = []
+    requests = 0
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=90, limits=limits) as api:
+        headers = {"Authorization": f"Bearer {key}"}
+
+        async def watch(number: int) -> None:
+            nonlocal requests
+            # a file of its own content (a trailing byte), so nothing is reused
+            unique = content + number.to_bytes(4, "big")
+            answer = await api.post(
+                "/v1/conversions",
+                headers=headers,
+                files={"file": (SMALL.name, unique, "application/octet-stream")},
+            )
+            answer.raise_for_status()
+            job = answer.json()
+            while job["status"] not in ("completed", "failed"):
+                requests += 1
+                got = await api.get(f"/v1/conversions/{job['id']}?wait=30", headers=headers)
+                job = got.json()
+            lags.append(time.time() - _epoch(job["updated_at"]))
+
+        await asyncio.gather(*(watch(i) for i in range(count)))
+    lags.sort()
+    return {
+        "jobs": float(count),
+        "requests": float(requests),
+        "p50_ms": lags[len(lags) // 2] * 1000,
+        "p95_ms": lags[int(len(lags) * 0.95) - 1] * 1000,
+    }
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+async def measure(system: System, args: argparse.Namespace, figures: Figures) -> None:
+    step(f"set-up: {args.users} users over {args.tenants} tenants, a job and a boleto each")
+    people = await users(system, args.users, args.tenants)
+    await asyncio.sleep(10)  # the first tenants' conversions and the set-up's events settle
+    keys = sorted({u.key for u in people})
+    for run in range(args.runs):
+        step(f"run {run + 1} of {args.runs}")
+        if run == 0:
+            await read_runs(figures, system, people, args)
+        else:  # the leak check: the same requests again, shorter
+            short = argparse.Namespace(**{**vars(args), "seconds": args.seconds / 3})
+            await read_runs(Figures({}, {}), system, people, short)
+        step(f"upload flood: {args.flood} at once")
+        outcome = await flood(system, keys[run % len(keys)], args.flood)
+        if run == 0:
+            figures.flood = outcome
+        await asyncio.sleep(5)
+        figures.memory_mb.append(memory(system))
+    step(f"paced uploads: {args.upload_rate:.0f}/s of the fixtures over 5 tenants")
+    figures.uploads, figures.uploads_completed_s = await paced_uploads(
+        system, keys[:5], args.upload_rate, 380 / args.upload_rate
+    )
+    step("long polling: 50 users wait for their jobs")
+    figures.long_polls = await long_polls(system, keys[-1], 50)
+
+
+def main() -> None:
+    args = arguments()
+    from bench.load_report import render
+
+    settings = {
+        "UPLOAD_API_PROCESSES": str(args.api_processes),
+        "BOLETO_API_PROCESSES": str(args.api_processes),
+        "LOG_LEVEL": "WARNING",
+    }
+    figures = Figures(describe(), {**vars(args), **settings, "out": str(args.out)})
+    busy_before = machine_cpu()
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        root = Path(tmp)
+        with (
+            broker_and_database(root, "bench-load") as (amqp_url, database),
+            running_system(
+                root,
+                amqp_url,
+                database.url,
+                ports=Ports.free(),
+                boleto=True,
+                notifier=True,
+                ENVIRONMENT="development",
+                MONGODB_DB="bench_load",
+                **settings,
+            ) as system,
+        ):
+            asyncio.run(measure(system, args, figures))
+    figures.settings["machine busy s"] = machine_cpu() - busy_before
+    write_section(args.out, "load", render(figures))
+    step(f"report written to {args.out}")
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()

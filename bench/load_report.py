@@ -1,0 +1,157 @@
+"""The ``load`` section of docs/benchmarks.md, from one ``make bench-load`` run."""
+
+from bench.load import KNEE_P95_MS, Figures
+from bench.machine import summary
+from bench.markdown import bullets, met, table
+from bench.openloop import Outcome, knee
+
+READ_P95_MS = 100.0
+UPLOAD_P95_MS = 150.0
+FLOOD_S = 30.0
+MEMORY_MB = 120.0
+
+
+def _ms(value: float) -> str:
+    return "no answer" if value == float("inf") else f"{value:.1f} ms"
+
+
+def _row(name: str, o: Outcome, cpu: float | None = None) -> list[str]:
+    statuses = ", ".join(f"{code or 'none'}: {n}" for code, n in sorted(o.statuses().items()))
+    return [
+        name,
+        f"{o.rate:.0f}/s for {o.seconds:.0f} s",
+        f"{o.achieved:.0f}/s",
+        f"{_ms(o.p(50))} / {_ms(o.p(95))} / {_ms(o.p(99))}",
+        str(o.errors),
+        statuses,
+        f"{cpu:.2f}" if cpu is not None else "",
+    ]
+
+
+def render(f: Figures) -> str:
+    s = f.settings
+    lines = [
+        "## Load (1,000 users)",
+        "",
+        f"{summary(f.machine)}. The whole system as `make run` starts it (every service, "
+        f"RabbitMQ, SecantusDB), the upload and boleto APIs with {s['api_processes']} "
+        f"processes each; the load driver (`bench/openloop.py`, open model: requests leave "
+        f"at scheduled times, latency counted from the scheduled send) runs on the same "
+        f"machine. {s['users']} users over {s['tenants']} tenants, each with a job and a "
+        f"boleto of its own. Rerun with `make bench-load`.",
+        "",
+        "### Against the targets (issue: 1000 users on one machine)",
+        "",
+    ]
+    rows = []
+    for name in ("GET /v1/conversions/{id}", "GET /v1/boletos/{id}"):
+        o = f.reads.get(name)
+        if o:
+            ok = o.p(95) < READ_P95_MS and o.errors == 0
+            rows.append(
+                [
+                    f"`{name}`, {o.rate:.0f} users x 1 req/s",
+                    f"p95 {_ms(o.p(95))}, {o.errors} errors",
+                    f"p95 < {READ_P95_MS:.0f} ms, 0 errors",
+                    met(ok),
+                ]
+            )
+    if f.flood:
+        o = f.flood
+        slowest = max(o.answered, default=float("inf")) / 1000
+        ok = o.errors == 0 and len(o.answered) == len(o.samples) and slowest <= FLOOD_S
+        ok = ok and all(x.status == 202 for x in o.samples)
+        rows.append(
+            [
+                f"{len(o.samples)} connections each uploading a small file at once",
+                f"slowest answer {slowest:.1f} s, {sum(x.status == 202 for x in o.samples)} x 202",
+                f"every one answered within {FLOOD_S:.0f} s, none failed",
+                met(ok),
+            ]
+        )
+    if f.uploads:
+        o = f.uploads
+        rows.append(
+            [
+                f"uploads at {o.rate:.0f}/s over 5 tenants (the 76 fixtures each)",
+                f"202 p95 {_ms(o.p(95))}",
+                f"p95 <= {UPLOAD_P95_MS:.0f} ms",
+                met(o.p(95) <= UPLOAD_P95_MS and o.errors == 0),
+            ]
+        )
+    if f.memory_mb:
+        peak = max(max(m.values()) for m in f.memory_mb)
+        first, last = f.memory_mb[0], f.memory_mb[-1]
+        growth = max(last[k] - first[k] for k in first)
+        rows.append(
+            [
+                "API processes' resident memory after each run",
+                f"largest {peak:.0f} MB; growth from run 1 to {len(f.memory_mb)} {growth:+.0f} MB",
+                f"< {MEMORY_MB:.0f} MB, no growth",
+                met(peak < MEMORY_MB and growth <= 5),
+            ]
+        )
+    lines += [table(["Bar", "Measured", "Target", "Met"], rows), "", "### Reads", ""]
+    read_rows = []
+    for name, o in f.reads.items():
+        read_rows.append(_row(f"`{name}`", o, f.cpu.get(name)))
+    for name, outcomes in f.knees.items():
+        for o in outcomes:
+            read_rows.append(_row(f"`{name}` (knee search)", o))
+    lines.append(
+        table(
+            [
+                "Requests",
+                "Scheduled",
+                "Answered",
+                "p50 / p95 / p99",
+                "Errors",
+                "Statuses",
+                "API CPU ms per request",
+            ],
+            read_rows,
+        )
+    )
+    lines += ["", "### What bounds each figure", ""]
+    bounds = []
+    for name, outcomes in f.knees.items():
+        found = knee(outcomes, KNEE_P95_MS)
+        base = f.reads[name]
+        busy = f.cpu.get(f"{name}, machine busy", 0.0)
+        if found:
+            bounds.append(
+                f"`{name}`: the knee (p95 over {KNEE_P95_MS:.0f} ms) at {found:.0f} req/s. At "
+                f"{base.rate:.0f} req/s the API used {f.cpu.get(name, 0):.2f} ms of CPU per "
+                f"request and the machine was {busy:.0%} busy (driver included): CPU-bound."
+            )
+        else:
+            top = max(o.rate for o in outcomes) if outcomes else base.rate
+            bounds.append(f"`{name}`: no knee up to {top:.0f} req/s.")
+    if f.flood:
+        bounds.append(
+            "Upload flood: every upload writes its file and inserts its job; the database "
+            "(SecantusDB, about 0.7k writes/s here) and the two cores bound the acceptance rate."
+        )
+    if f.long_polls:
+        lp = f.long_polls
+        bounds.append(
+            f"Long polling: {lp['jobs']:.0f} clients waited on their jobs with `?wait=30`, "
+            f"{lp['requests']:.0f} requests in all; each answer came p50 {lp['p50_ms']:.0f} ms / "
+            f"p95 {lp['p95_ms']:.0f} ms after the job's final status was recorded."
+        )
+    if f.uploads:
+        bounds.append(
+            f"Paced uploads: every accepted job was final {f.uploads_completed_s:.0f} s after "
+            "the first upload; conversion is CPU-bound (see the Conversion section)."
+        )
+    lines.append(bullets(bounds))
+    if f.memory_mb:
+        lines += ["", "### Memory after each run (MB, largest process of each API)", ""]
+        names = list(f.memory_mb[0])
+        lines.append(
+            table(
+                ["Run", *names],
+                [[str(i + 1), *(f"{m[n]:.0f}" for n in names)] for i, m in enumerate(f.memory_mb)],
+            )
+        )
+    return "\n".join(lines)
