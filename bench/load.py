@@ -18,28 +18,31 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-from system import Ports, System, running_system
-
-from bench.boleto_load import PAYER
-from bench.cli import positive_float, positive_int, step
-from bench.infrastructure import broker_and_database
-from bench.machine import describe
-from bench.markdown import write_section
-from bench.openloop import Driver, Outcome, Request, knee, run_open
-from bench.procstat import children, cpu_usage, machine_cpu
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+import httpx  # noqa: E402
+from system import Ports, System, running_system  # noqa: E402
+
+from bench.boleto_load import PAYER  # noqa: E402
+from bench.cli import positive_float, positive_int, step  # noqa: E402
+from bench.infrastructure import broker_and_database  # noqa: E402
+from bench.load_report import KNEE_P95_MS, Figures, render  # noqa: E402
+from bench.machine import describe  # noqa: E402
+from bench.markdown import write_section  # noqa: E402
+from bench.openloop import Driver, Outcome, Request, knee, run_open  # noqa: E402
+from bench.procstat import children, cpu_usage, machine_cpu  # noqa: E402
+
 SMALL = ROOT / "tests/fixtures/projects/mpp/generated__task-flags__Xtask-flags-project2003-mpp8.mpp"
 FIXTURES = ROOT / "tests/fixtures/projects/mpp"
-KNEE_P95_MS = 500.0
 BOUNDARY = "bench-load-boundary"
 
 
@@ -48,20 +51,6 @@ class User:
     key: str
     job_id: str = ""
     boleto_id: str = ""
-
-
-@dataclass
-class Figures:
-    machine: dict[str, str]
-    settings: dict[str, Any]
-    reads: dict[str, Outcome] = field(default_factory=dict)
-    knees: dict[str, list[Outcome]] = field(default_factory=dict)
-    flood: Outcome | None = None
-    uploads: Outcome | None = None
-    uploads_completed_s: float = 0.0
-    long_polls: dict[str, float] = field(default_factory=dict)
-    memory_mb: list[dict[str, float]] = field(default_factory=list)
-    cpu: dict[str, float] = field(default_factory=dict)  # ms of CPU per request, by process
 
 
 def arguments() -> argparse.Namespace:
@@ -167,7 +156,7 @@ def _get(driver: Driver, path: str, key: str, etag: str | None = None) -> bytes:
 
 
 async def etags(base_url: str, paths: list[tuple[str, str]]) -> list[str]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as api:
         found = []
         for path, key in paths:
             answer = await api.get(path, headers={"Authorization": f"Bearer {key}"})
@@ -200,6 +189,7 @@ async def read_runs(figures: Figures, system: System, people: list[User], args: 
         figures.reads[name] = outcome
         figures.cpu[name] = used.seconds[process] * 1000 / max(len(outcome.samples), 1)
         figures.cpu[f"{name}, machine busy"] = used.busy_share(os.cpu_count() or 1)
+        step(f"{name}: {outcome.achieved:.0f}/s answered, p95 {outcome.p(95):.1f} ms")
         tags = await etags(url, paths)
         conditional = [_get(driver, p, k, tag) for (p, k), tag in zip(paths, tags, strict=True)]
         step(f"{name} with If-None-Match")
@@ -341,8 +331,6 @@ async def measure(system: System, args: argparse.Namespace, figures: Figures) ->
 
 def main() -> None:
     args = arguments()
-    from bench.load_report import render
-
     settings = {
         "UPLOAD_API_PROCESSES": str(args.api_processes),
         "BOLETO_API_PROCESSES": str(args.api_processes),

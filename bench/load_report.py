@@ -1,14 +1,31 @@
 """The ``load`` section of docs/benchmarks.md, from one ``make bench-load`` run."""
 
-from bench.load import KNEE_P95_MS, Figures
+from dataclasses import dataclass, field
+from typing import Any
+
 from bench.machine import summary
 from bench.markdown import bullets, met, table
 from bench.openloop import Outcome, knee
 
+KNEE_P95_MS = 500.0
 READ_P95_MS = 100.0
 UPLOAD_P95_MS = 150.0
 FLOOD_S = 30.0
 MEMORY_MB = 120.0
+
+
+@dataclass
+class Figures:
+    machine: dict[str, str]
+    settings: dict[str, Any]
+    reads: dict[str, Outcome] = field(default_factory=dict)
+    knees: dict[str, list[Outcome]] = field(default_factory=dict)
+    flood: Outcome | None = None
+    uploads: Outcome | None = None
+    uploads_completed_s: float = 0.0
+    long_polls: dict[str, float] = field(default_factory=dict)
+    memory_mb: list[dict[str, float]] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # ms of CPU per request, by process
 
 
 def _ms(value: float) -> str:

@@ -157,6 +157,9 @@ class Driver:
             connection.close()
             if reused is None:
                 raise
+        except BaseException:  # a timeout: the answer may still come, on nobody's watch
+            connection.close()
+            raise
         connection = await self._open()
         try:
             return (*await connection.exchange(raw), connection)
@@ -203,7 +206,13 @@ async def run_open(
         tasks.append(
             asyncio.create_task(driver.send(requests[i % len(requests)], scheduled, keep_body))
         )
-    samples = list(await asyncio.gather(*tasks))
+    # every send ends within its timeout; the wait is bounded anyway, so a run cannot hang
+    done, late = await asyncio.wait(tasks, timeout=driver.timeout_s + 5) if tasks else ([], [])
+    for task in late:
+        task.cancel()
+    samples = [
+        task.result() if task in done else Sample(0.0, None, error="unfinished") for task in tasks
+    ]
     return Outcome(rate, seconds, samples, driver.opened)
 
 

@@ -16,6 +16,7 @@ from system import Ports, running_system
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = Ports(upload=8000, boleto=8002, simulator=8090, notifier=8001)
+API_PROCESSES = str(min(os.cpu_count() or 1, 2))
 
 
 def _stop(*_: object) -> None:
@@ -52,6 +53,9 @@ def main() -> int:
             notifier=True,
             ENVIRONMENT="development",
             LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
+            # the APIs users poll hardest run a process per core (docs/benchmarks.md, "Load")
+            UPLOAD_API_PROCESSES=os.environ.get("UPLOAD_API_PROCESSES", API_PROCESSES),
+            BOLETO_API_PROCESSES=os.environ.get("BOLETO_API_PROCESSES", API_PROCESSES),
         ) as system:
             _banner(api_key, admin_key, data_dir)
             while not (dead := system.exited()):

@@ -175,3 +175,19 @@ async def test_a_long_poll_ends_when_the_document_is_deleted() -> None:
     del table.docs["cv_1"]
     cache.forget("cv_1")
     assert await asyncio.wait_for(waiting, 2) is None
+
+
+async def test_clearing_after_a_broker_gap_drops_every_entry_and_wakes_long_polls() -> None:
+    """Events published while a replica was disconnected never reach it: it starts afresh."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    table.docs["cv_1"] = {"status": "completed"}  # its event was missed
+    cache.clear()
+    changed = await asyncio.wait_for(waiting, 2)
+    assert changed is not None and json.loads(changed.body) == {"status": "completed"}
+    assert table.reads == 2

@@ -42,7 +42,7 @@ Settled = Callable[[Received, Document], bool]
 LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
 )
-RECHECK_S = (0.02, 0.5)  # a long poll told of a change re-reads from this, doubling up to that
+RECHECK_S = (0.02, 0.25)  # a long poll told of a change re-reads from this, doubling up to that
 
 
 @dataclass(frozen=True)

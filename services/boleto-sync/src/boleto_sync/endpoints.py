@@ -10,7 +10,7 @@ from boleto_sync.bootstrap import ApiDeps
 from boleto_sync.schemas import Boleto, BoletoCreate, Job, SyncAccepted
 from boleto_sync.service import BoletoService, NotIssued, StoredPdf, SyncTicket
 from shared.auth import Principal, require_admin, require_principal
-from shared.http.conditional import conditional
+from shared.http.conditional import NOT_MODIFIED, conditional
 from shared.http.problems import Problem
 
 router = APIRouter(tags=["boletos"])
@@ -48,7 +48,7 @@ async def create_boleto(body: BoletoCreate, principal: Auth, service: Service) -
 @router.get(
     "/v1/boletos/{boleto_id}",
     response_model=Boleto,
-    responses={304: {"description": "the boleto is as the client's If-None-Match names it"}},
+    responses=NOT_MODIFIED,
 )
 async def get_boleto(
     boleto_id: str,

@@ -27,7 +27,13 @@ class WorkerDeps:
 
 async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
     work_dir = Path(settings.work_dir)
-    pool = ConverterPool(settings.workers, settings.jvm_heap_mb, settings.job_timeout_s, work_dir)
+    pool = ConverterPool(
+        settings.workers,
+        settings.jvm_heap_mb,
+        settings.job_timeout_s,
+        work_dir,
+        nice=settings.jvm_nice,
+    )
     await pool.start()
     records = ConversionRecords(infra.db, timedelta(hours=infra.settings.retention_hours))
     await records.ensure_indexes()

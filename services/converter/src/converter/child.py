@@ -10,8 +10,9 @@ from converter import engine, jvm
 from converter.errors import ConversionError
 
 
-def serve(conn: Connection, heap_mb: int, work_dir: str) -> None:
+def serve(conn: Connection, heap_mb: int, work_dir: str, nice: int = 0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
+    os.nice(nice)  # before the JVM starts: its threads inherit the priority
     work = Path(work_dir) / f"jvm-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
     jvm.start_jvm(heap_mb, work)

@@ -40,8 +40,11 @@ class WorkerDied(Exception):
 
 
 class ConverterPool:
-    def __init__(self, size: int, heap_mb: int, timeout_s: float, work_dir: Path) -> None:
+    def __init__(
+        self, size: int, heap_mb: int, timeout_s: float, work_dir: Path, nice: int = 0
+    ) -> None:
         self.size, self.heap_mb, self.timeout_s, self.work_dir = size, heap_mb, timeout_s, work_dir
+        self.nice = nice
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
         self.restarts = 0
@@ -131,7 +134,7 @@ class ConverterPool:
         parent, child_end = _SPAWN.Pipe()
         process = _SPAWN.Process(
             target=child.serve,
-            args=(child_end, self.heap_mb, str(self.work_dir)),
+            args=(child_end, self.heap_mb, str(self.work_dir), self.nice),
             daemon=True,
             name="mpxj-jvm",
         )

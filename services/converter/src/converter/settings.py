@@ -13,6 +13,9 @@ class ConverterSettings(WorkerSettings):
     prefetch: int = 0  # 0: twice the number of JVM workers
     workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     jvm_heap_mb: int = Field(default=512, ge=32)
+    # the JVM workers yield the CPU to the APIs, the database and the broker on a shared
+    # machine (make run, one node), so conversion takes what is left, not what answers users
+    jvm_nice: int = Field(default=10, ge=0, le=19)
     job_timeout_s: float = Field(default=120.0, gt=0)
     max_source_bytes: int = 100 * 1024 * 1024
     work_dir: str = "/tmp/converter"

@@ -28,11 +28,12 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     """The API's service, with a job cache that every replica keeps fresh from the events."""
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
+    relay = OutboxRelay(jobs.outbox, infra.broker)
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings),
         infra.broker,
-        OutboxRelay(jobs.outbox, infra.broker),
+        relay,
         settings,
         _retention(infra),
         cache,
@@ -42,6 +43,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     try:
         yield ApiDeps(uploads)
     finally:
+        await relay.drain()
         await changes.stop()
 
 

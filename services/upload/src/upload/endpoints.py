@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from shared.auth import Principal, require_principal
 from shared.formats import TARGET_NAMES
-from shared.http.conditional import conditional, etag_matches
+from shared.http.conditional import NOT_MODIFIED, conditional, etag_matches
 from shared.http.problems import Problem, problem_response
 from shared.pagination import Cursor, InvalidCursor
 from upload.bootstrap import ApiDeps
@@ -131,7 +131,7 @@ MAX_WAIT_S = 60
 @router.get(
     "/{job_id}",
     response_model=Job,
-    responses={304: {"description": "the job is as the client's If-None-Match names it"}},
+    responses=NOT_MODIFIED,
 )
 async def get_conversion(
     job_id: str,

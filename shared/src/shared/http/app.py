@@ -24,7 +24,7 @@ def build_app(
         lifespan=lifespan,
         # FastAPI's own server span per request, named by route template and continuing the
         # caller's traceparent; not its spans around every dependency and serialisation,
-        # which cost more CPU than a cached read (docs/architecture.md, "Observability")
+        # which cost more CPU than a cached read (docs/architecture.md, "The read path")
         telemetry={"operation_spans": False, "logs": False},
     )
     install_problem_handlers(app)

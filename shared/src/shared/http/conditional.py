@@ -1,9 +1,16 @@
 """Conditional reads (RFC 9110, section 13): ``ETag`` on every cached representation and
 ``If-None-Match`` answered with ``304 Not Modified`` when the client's copy is current."""
 
+from typing import Any
+
 from fastapi import Response
 
 from shared.caching import Entry
+
+# the OpenAPI entry of a conditional read's 304
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "unchanged since the ETag the client sent in If-None-Match"}
+}
 
 # a client may keep the representation but must revalidate it before each use
 CACHE_CONTROL = "private, no-cache"

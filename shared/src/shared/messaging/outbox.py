@@ -6,6 +6,7 @@ leaves the entries for the sweeper, which publishes them again: consumers dedupe
 CloudEvents id, so the effect happens exactly once.
 """
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ class OutboxRelay:
     def __init__(self, outbox: OutboxRepository, broker: Broker) -> None:
         self.outbox = outbox
         self.broker = broker
+        self._in_flight: set[asyncio.Task[bool]] = set()
 
     async def flush(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
         if not entries:
@@ -52,6 +54,17 @@ class OutboxRelay:
             )
             return False
         return True
+
+    def flush_soon(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
+        """``flush_or_defer`` after the caller moved on (an HTTP answer need not wait for the
+        broker's confirm); ``drain`` awaits what is still in flight, the sweep covers a crash."""
+        task = asyncio.get_running_loop().create_task(self.flush_or_defer(doc_id, entries))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def drain(self) -> None:
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
         published = 0
