@@ -57,6 +57,13 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=positive_int, default=1000)
     parser.add_argument("--tenants", type=positive_int, default=50)
+    parser.add_argument(
+        "--boletos",
+        type=positive_int,
+        default=100,
+        help="distinct boletos the users poll (the bank issues 120 a minute: more would "
+        "queue behind its limit for the whole run)",
+    )
     parser.add_argument("--seconds", type=positive_float, default=60.0, help="per read run")
     parser.add_argument("--knee-seconds", type=positive_float, default=10.0)
     parser.add_argument("--flood", type=positive_int, default=1000, help="uploads at once")
@@ -64,7 +71,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=positive_int, default=3, help="repetitions (leak check)")
     parser.add_argument("--api-processes", type=positive_int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.boletos % args.tenants or args.boletos > args.users:
+        parser.error("--boletos must be a multiple of --tenants, and at most --users")
+    return args
 
 
 def api_processes(system: System, name: str) -> list[int]:
@@ -99,9 +109,10 @@ def multipart(name: str, content: bytes) -> tuple[bytes, str]:
     )
 
 
-async def users(system: System, count: int, tenants: int) -> list[User]:
-    """``count`` users over ``tenants`` tenants, each with a job (mostly reused conversions of
-    one small file, so set-up is quick) and a boleto of its own."""
+async def users(system: System, count: int, tenants: int, boletos: int) -> list[User]:
+    """``count`` users over ``tenants`` tenants, each with a job of its own (mostly reused
+    conversions of one small file, so set-up is quick); the first ``boletos`` users create a
+    boleto each, and the others watch one of those of their tenant."""
     content = SMALL.read_bytes()
     admin_headers = {"Authorization": f"Bearer {system.admin_key}"}
     async with httpx.AsyncClient(headers=admin_headers, timeout=60) as admin:
@@ -128,6 +139,8 @@ async def users(system: System, count: int, tenants: int) -> list[User]:
                 )
                 job.raise_for_status()
                 user.job_id = job.json()["id"]
+                if number >= boletos:
+                    return
                 charge = {
                     "seuNumero": f"L{number:07d}"[-15:],
                     "valorNominal": "10.00",
@@ -145,6 +158,8 @@ async def users(system: System, count: int, tenants: int) -> list[User]:
         await asyncio.gather(*(equip(i, u) for i, u in enumerate(people[:tenants])))
         await asyncio.sleep(5)
         await asyncio.gather(*(equip(i, u) for i, u in enumerate(people) if i >= tenants))
+    for number, user in enumerate(people[boletos:], start=boletos):
+        user.boleto_id = people[number % boletos].boleto_id  # same tenant: boletos % tenants == 0
     return people
 
 
@@ -164,7 +179,9 @@ async def etags(base_url: str, paths: list[tuple[str, str]]) -> list[str]:
         return found
 
 
-async def read_runs(figures: Figures, system: System, people: list[User], args: Any) -> None:
+async def read_runs(
+    figures: Figures, system: System, people: list[User], args: Any, knees: bool = True
+) -> None:
     rate = float(len(people))  # every user once a second
     for name, url, paths in (
         (
@@ -181,6 +198,8 @@ async def read_runs(figures: Figures, system: System, people: list[User], args: 
         port = int(url.rsplit(":", 1)[1])
         driver = Driver("127.0.0.1", port, max_connections=len(people), timeout_s=10)
         raws = [_get(driver, p, k) for p, k in paths]
+        step(f"{name}: {len(people)} users arrive (10 s, caches cold)")
+        figures.reads[f"{name}, the first 10 s"] = await run_open(driver, rate, 10, raws)
         step(f"{name}: {len(people)} users x 1 req/s for {args.seconds:.0f} s")
         process = "upload-api" if "conversions" in name else "boleto-api"
         pids = {process: api_processes(system, process)}
@@ -197,7 +216,7 @@ async def read_runs(figures: Figures, system: System, people: list[User], args: 
             driver, rate, args.seconds / 2, conditional
         )
         figures.knees[name] = []
-        for multiple in (1.5, 2, 3, 4):
+        for multiple in (1.5, 2, 3, 4) if knees else ():
             step(f"{name}: knee search at {rate * multiple:.0f} req/s")
             outcome = await run_open(driver, rate * multiple, args.knee_seconds, raws)
             figures.knees[name].append(outcome)
@@ -221,9 +240,29 @@ async def flood(system: System, key: str, count: int) -> Outcome:
         )
     )
     # every request due within 10 ms: all at once
-    outcome = await run_open(driver, count * 100.0, 0.01, [raw])
+    outcome = await run_open(driver, count * 100.0, 0.01, [raw], keep_body=True)
     driver.close()
     return outcome
+
+
+async def settled(system: System, key: str, outcome: Outcome) -> float:
+    """Seconds until every job the flood got accepted was final (long polling each)."""
+    started = time.monotonic()
+    job_ids = [json.loads(s.body)["id"] for s in outcome.samples if s.status == 202]
+    gate = asyncio.Semaphore(64)
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60, limits=limits) as api:
+
+        async def final(job_id: str) -> None:
+            async with gate:
+                while True:
+                    answer = await api.get(f"/v1/conversions/{job_id}?wait=30", headers=headers)
+                    if answer.json()["status"] in ("completed", "failed"):
+                        return
+
+        await asyncio.gather(*(final(job_id) for job_id in job_ids))
+    return time.monotonic() - started
 
 
 async def paced_uploads(
@@ -304,8 +343,8 @@ def _epoch(stamp: str) -> float:
 
 
 async def measure(system: System, args: argparse.Namespace, figures: Figures) -> None:
-    step(f"set-up: {args.users} users over {args.tenants} tenants, a job and a boleto each")
-    people = await users(system, args.users, args.tenants)
+    step(f"set-up: {args.users} users over {args.tenants} tenants, {args.boletos} boletos")
+    people = await users(system, args.users, args.tenants, args.boletos)
     await asyncio.sleep(10)  # the first tenants' conversions and the set-up's events settle
     keys = sorted({u.key for u in people})
     for run in range(args.runs):
@@ -314,11 +353,13 @@ async def measure(system: System, args: argparse.Namespace, figures: Figures) ->
             await read_runs(figures, system, people, args)
         else:  # the leak check: the same requests again, shorter
             short = argparse.Namespace(**{**vars(args), "seconds": args.seconds / 3})
-            await read_runs(Figures({}, {}), system, people, short)
+            await read_runs(Figures({}, {}), system, people, short, knees=False)
         step(f"upload flood: {args.flood} at once")
         outcome = await flood(system, keys[run % len(keys)], args.flood)
+        step("waiting for the flood's jobs to finish")
+        converted_s = await settled(system, keys[run % len(keys)], outcome)
         if run == 0:
-            figures.flood = outcome
+            figures.flood, figures.flood_converted_s = outcome, converted_s
         await asyncio.sleep(5)
         figures.memory_mb.append(memory(system))
     step(f"paced uploads: {args.upload_rate:.0f}/s of the fixtures over 5 tenants")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,8 @@ async def test_keys_are_stored_hashed_and_resolve_to_their_tenant(infra: Infra) 
 
 
 async def test_revocation_lands_once_the_cache_expires(infra: Infra) -> None:
+    """The first request after the cache period still passes while its lookup refreshes the
+    entry (a slow database must not hold up every request); the ones after it are refused."""
     keys = ApiKeyRepository(infra.db)
     await keys.ensure_indexes()
     key_id, key = await keys.create("acme")
@@ -35,8 +38,29 @@ async def test_revocation_lands_once_the_cache_expires(infra: Infra) -> None:
     await auth.revoke(key_id)
     with pytest.raises(UnknownKey):
         await auth.revoke(key_id)
+    assert await auth.authenticate(key) is not None  # within the cache period
     await asyncio.sleep(0.35)
+    assert await auth.authenticate(key) is not None  # expired: served while refreshed
+    for _ in range(20):
+        if await auth.authenticate(key) is None:
+            break
+        await asyncio.sleep(0.05)
     assert await auth.authenticate(key) is None
+
+
+async def test_concurrent_requests_with_one_key_share_one_lookup(infra: Infra) -> None:
+    class Counting(ApiKeyRepository):
+        lookups = 0
+
+        async def find_active(self, key: str) -> dict[str, Any] | None:
+            self.lookups += 1
+            return await super().find_active(key)
+
+    keys = Counting(infra.db)
+    _, key = await keys.create("acme")
+    auth = ApiKeys(keys, cache_seconds=30)
+    principals = await asyncio.gather(*(auth.authenticate(key) for _ in range(40)))
+    assert keys.lookups == 1 and all(p is not None for p in principals)
 
 
 async def test_configured_dev_keys_are_honoured_idempotently(infra_settings: InfraSettings) -> None:

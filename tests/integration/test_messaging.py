@@ -4,6 +4,7 @@ import asyncio
 import itertools
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import aio_pika
 import pytest
@@ -246,3 +247,38 @@ async def test_a_flush_after_the_answer_publishes_and_clears_and_drain_waits_for
     relay.flush_soon("doc", [entry])  # returns at once: the caller answers its client
     await relay.drain()
     assert (await collection.find_one({"_id": "doc"}))["outbox"] == []
+
+
+class CountingOutbox(OutboxRepository):
+    """The real repository over a real collection, counting the clearing writes."""
+
+    writes = 0
+
+    async def remove(self, doc_id: Any, entry_ids: list[str]) -> None:
+        self.writes += 1
+        await super().remove(doc_id, entry_ids)
+
+    async def remove_many(self, published: dict[Any, list[str]]) -> None:
+        self.writes += 1
+        await super().remove_many(published)
+
+
+async def test_a_hot_path_relay_clears_many_documents_in_one_write(infra: Infra) -> None:
+    collection = infra.db["outbox_batch_test"]
+    outbox = CountingOutbox(collection)
+    relay = OutboxRelay(outbox, infra.broker, clear_every_s=0.2)
+    entries = {
+        f"doc{i}": outbox_entry(encode(ConversionStarted(tenant_id="t", job_id=f"j{i}"), "/test"))
+        for i in range(5)
+    }
+    for doc_id, entry in entries.items():
+        await collection.insert_one({"_id": doc_id, "outbox": [entry]})
+    for doc_id, entry in entries.items():
+        await relay.flush(doc_id, [entry])
+    for _ in range(50):
+        if outbox.writes:
+            break
+        await asyncio.sleep(0.1)
+    await relay.drain()
+    assert outbox.writes == 1
+    assert [d["outbox"] async for d in collection.find({})] == [[]] * 5

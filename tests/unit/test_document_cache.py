@@ -118,7 +118,8 @@ async def test_entries_expire_and_the_cache_is_bounded() -> None:
     await cache.get("a")  # pushed out by c
     assert table.reads == 4
     await asyncio.sleep(0.6)
-    await cache.get("a")
+    await cache.get("a")  # expired: served, and read again in the background
+    await asyncio.sleep(0.05)
     assert table.reads == 5
 
 
@@ -191,3 +192,23 @@ async def test_clearing_after_a_broker_gap_drops_every_entry_and_wakes_long_poll
     changed = await asyncio.wait_for(waiting, 2)
     assert changed is not None and json.loads(changed.body) == {"status": "completed"}
     assert table.reads == 2
+
+
+async def test_an_expired_entry_is_served_while_one_read_refreshes_it() -> None:
+    """A slow database delays the refresh, not the requests; past three ages nothing stale."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table, max_age_s=0.2)
+    first = await cache.get("cv_1")
+    table.docs["cv_1"] = {"status": "converting"}  # changed without an event
+    await asyncio.sleep(0.25)
+    stale = await asyncio.gather(*(cache.get("cv_1") for _ in range(10)))
+    assert all(entry is first for entry in stale)  # answered from memory...
+    await asyncio.sleep(0.05)
+    assert table.reads == 2  # ...while one read refreshed it
+    fresh = await cache.get("cv_1")
+    assert fresh is not None and json.loads(fresh.body) == {"status": "converting"}
+    table.docs["cv_1"] = {"status": "completed"}
+    await asyncio.sleep(0.7)  # past three ages: read before answering
+    latest = await cache.get("cv_1")
+    assert latest is not None and json.loads(latest.body) == {"status": "completed"}

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from prometheus_client import Counter
 
 from shared.events import Event
 from shared.messaging.envelope import Received
 
+log = structlog.get_logger()
 Document = dict[str, Any]
 Load = Callable[[str], Awaitable[Document | None]]
 Render = Callable[[Document], bytes]
@@ -42,7 +44,8 @@ Settled = Callable[[Received, Document], bool]
 LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
 )
-RECHECK_S = (0.02, 0.25)  # a long poll told of a change re-reads from this, doubling up to that
+RECHECK_S = (0.02, 0.25)
+STALE_FACTOR = 3  # a long poll told of a change re-reads from this, doubling up to that
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class DocumentCache:
         self._pending: OrderedDict[str, tuple[Received, Settled]] = OrderedDict()
         self._reads: dict[str, asyncio.Future[Entry | None]] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self.name = name
         self._hit = LOOKUPS.labels(name, "hit")
+        self._stale = LOOKUPS.labels(name, "stale")
         self._miss = LOOKUPS.labels(name, "miss")
 
     @property
@@ -81,18 +86,37 @@ class DocumentCache:
         return [event.routing_key() for event in self.settled]
 
     async def get(self, doc_id: str) -> Entry | None:
-        """The document rendered: from memory when fresh, else one read shared by every caller."""
+        """The document rendered: from memory when fresh, else one read shared by every caller.
+
+        An entry past ``max_age_s`` that no event touched is still served while one read
+        refreshes it (up to ``STALE_FACTOR`` times that age): a slow database then delays the
+        refresh, not every request.
+        """
         kept = self._entries.get(doc_id)
-        if kept is not None and time.monotonic() - kept[0] <= self.max_age_s:
-            self._hit.inc()
-            return kept[1]
+        if kept is not None:
+            age = time.monotonic() - kept[0]
+            if age <= self.max_age_s:
+                self._hit.inc()
+                return kept[1]
+            if age <= self.max_age_s * STALE_FACTOR:
+                self._stale.inc()
+                self._reading(doc_id)
+                return kept[1]
         self._miss.inc()
+        return await asyncio.shield(self._reading(doc_id))
+
+    def _reading(self, doc_id: str) -> "asyncio.Future[Entry | None]":
         reading = self._reads.get(doc_id)
         if reading is None:
             reading = asyncio.ensure_future(self._read(doc_id))
             self._reads[doc_id] = reading
-            reading.add_done_callback(lambda _: self._reads.pop(doc_id, None))
-        return await asyncio.shield(reading)
+            reading.add_done_callback(lambda done: self._read_done(doc_id, done))
+        return reading
+
+    def _read_done(self, doc_id: str, done: "asyncio.Future[Entry | None]") -> None:
+        self._reads.pop(doc_id, None)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("cache.read_failed", cache=self.name, error=type(done.exception()).__name__)
 
     async def _read(self, doc_id: str) -> Entry | None:
         started = time.monotonic()

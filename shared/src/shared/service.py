@@ -84,7 +84,8 @@ async def run_worker(
         *worker.loops,
         serve_ops(checks, settings.host, settings.ops_port),
     ]
-    await serve_until_stopped(worker.subscriptions, loops, [*worker.closers, infra.close])
+    drains = [relay.drain for relay in worker.relays]
+    await serve_until_stopped(worker.subscriptions, loops, [*drains, *worker.closers, infra.close])
 
 
 def worker_main(name: str, settings: WorkerSettings, wire: WorkerWiring) -> None:

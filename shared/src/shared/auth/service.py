@@ -5,7 +5,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from shared.auth.repository import ApiKeyRepository, hash_key
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -27,17 +31,34 @@ class ApiKeys:
         self._reads: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def authenticate(self, key: str) -> Principal | None:
-        """The key's principal; concurrent requests with a key not in the cache share one read."""
+        """The key's principal; concurrent requests with a key not in the cache share one read.
+
+        A known key whose cache entry expired is still accepted while one read refreshes it
+        (for up to three cache periods): a slow database delays a revocation by that much,
+        rather than every request of the tenant.
+        """
         digest = hash_key(key)
         cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
+        now = time.monotonic()
+        if cached and cached[0] > now:
             return cached[1]
+        if cached and cached[1] is not None and cached[0] + 2 * self.cache_seconds > now:
+            self._reading(key, digest)
+            return cached[1]
+        return await asyncio.shield(self._reading(key, digest))
+
+    def _reading(self, key: str, digest: str) -> "asyncio.Future[Principal | None]":
         reading = self._reads.get(digest)
         if reading is None:
             reading = asyncio.ensure_future(self._read(key, digest))
             self._reads[digest] = reading
-            reading.add_done_callback(lambda _: self._reads.pop(digest, None))
-        return await asyncio.shield(reading)
+            reading.add_done_callback(lambda done: self._read_done(digest, done))
+        return reading
+
+    def _read_done(self, digest: str, done: "asyncio.Future[Principal | None]") -> None:
+        self._reads.pop(digest, None)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("auth.key_lookup_failed", error=type(done.exception()).__name__)
 
     async def _read(self, key: str, digest: str) -> Principal | None:
         started = time.monotonic()

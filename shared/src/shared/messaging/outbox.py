@@ -18,6 +18,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.repository import OutboxRepository
 
 log = structlog.get_logger()
+HOT_PATH_CLEAR_S = 0.25  # how long the relays of the hot paths gather published entries
 
 
 def outbox_entry(envelope: Envelope) -> dict[str, Any]:
@@ -25,17 +26,55 @@ def outbox_entry(envelope: Envelope) -> dict[str, Any]:
 
 
 class OutboxRelay:
-    def __init__(self, outbox: OutboxRepository, broker: Broker) -> None:
+    """Publishes a document's outbox entries and clears them.
+
+    With ``clear_every_s``, published entries are cleared together, one update for every
+    document flushed in that interval instead of one per document: on a hot path (an upload,
+    a conversion) that is a database write less per job. An entry published but not yet
+    cleared when the process dies is published again by the sweep (entries older than its
+    5 s), and consumers dedupe it on the event id.
+    """
+
+    def __init__(
+        self, outbox: OutboxRepository, broker: Broker, clear_every_s: float = 0.0
+    ) -> None:
         self.outbox = outbox
         self.broker = broker
+        self.clear_every_s = clear_every_s
         self._in_flight: set[asyncio.Task[bool]] = set()
+        self._published: dict[Any, list[str]] = {}
+        self._clearing: asyncio.Task[None] | None = None
 
     async def flush(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return
         for entry in entries:
             await self.broker.publish(Envelope.from_document(entry))
-        await self.outbox.remove(doc_id, [entry["id"] for entry in entries])
+        entry_ids = [entry["id"] for entry in entries]
+        if not self.clear_every_s:
+            await self.outbox.remove(doc_id, entry_ids)
+            return
+        self._published.setdefault(doc_id, []).extend(entry_ids)
+        if self._clearing is None or self._clearing.done():
+            self._clearing = asyncio.get_running_loop().create_task(self._clear_later())
+
+    async def _clear_later(self) -> None:
+        await asyncio.sleep(self.clear_every_s)
+        await self._clear()
+
+    async def _clear(self) -> None:
+        published, self._published = self._published, {}
+        if not published:
+            return
+        try:
+            await self.outbox.remove_many(published)
+        except Exception:
+            log.warning(
+                "outbox.clear_deferred",
+                collection=self.outbox.name,
+                documents=len(published),
+                exc_info=True,
+            )
 
     async def flush_or_defer(self, doc_id: Any, entries: list[dict[str, Any]]) -> bool:
         """Publish now, or, when the broker is away, leave the entries to the sweep.
@@ -63,8 +102,12 @@ class OutboxRelay:
         task.add_done_callback(self._in_flight.discard)
 
     async def drain(self) -> None:
+        """Finish the flushes in flight and clear what they published."""
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._clearing is not None and not self._clearing.done():
+            self._clearing.cancel()
+        await self._clear()
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
         published = 0

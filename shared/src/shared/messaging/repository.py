@@ -38,3 +38,10 @@ class OutboxRepository:
         await self._collection.update_one(
             {"_id": doc_id}, {"$pull": {"outbox": {"id": {"$in": entry_ids}}}}
         )
+
+    async def remove_many(self, published: dict[Any, list[str]]) -> None:
+        """Clear the entries of many documents in one update (entry ids are unique)."""
+        entry_ids = [entry_id for ids in published.values() for entry_id in ids]
+        await self._collection.update_many(
+            {"_id": {"$in": list(published)}}, {"$pull": {"outbox": {"id": {"$in": entry_ids}}}}
+        )
