@@ -44,6 +44,7 @@ from bench.procstat import children, cpu_usage, machine_cpu  # noqa: E402
 SMALL = ROOT / "tests/fixtures/projects/mpp/generated__task-flags__Xtask-flags-project2003-mpp8.mpp"
 FIXTURES = ROOT / "tests/fixtures/projects/mpp"
 BOUNDARY = "bench-load-boundary"
+FINAL = ("completed", "failed")
 
 
 @dataclass
@@ -245,9 +246,11 @@ async def flood(system: System, key: str, count: int) -> Outcome:
     return outcome
 
 
-async def settled(system: System, key: str, outcome: Outcome) -> float:
-    """Seconds until every job the flood got accepted was final (long polling each)."""
+async def settled(system: System, key: str, outcome: Outcome, limit_s: float = 600) -> float:
+    """Seconds until every job the flood got accepted was final (long polling each; a poll
+    that times out is asked again), or ``limit_s`` when they were not all final by then."""
     started = time.monotonic()
+    deadline = started + limit_s
     job_ids = [json.loads(s.body)["id"] for s in outcome.samples if s.status == 202]
     gate = asyncio.Semaphore(64)
     headers = {"Authorization": f"Bearer {key}"}
@@ -256,9 +259,12 @@ async def settled(system: System, key: str, outcome: Outcome) -> float:
 
         async def final(job_id: str) -> None:
             async with gate:
-                while True:
-                    answer = await api.get(f"/v1/conversions/{job_id}?wait=30", headers=headers)
-                    if answer.json()["status"] in ("completed", "failed"):
+                while time.monotonic() < deadline:
+                    try:
+                        answer = await api.get(f"/v1/conversions/{job_id}?wait=30", headers=headers)
+                    except httpx.TimeoutException:
+                        continue
+                    if answer.status_code == 200 and answer.json()["status"] in FINAL:
                         return
 
         await asyncio.gather(*(final(job_id) for job_id in job_ids))

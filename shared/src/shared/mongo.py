@@ -9,7 +9,15 @@ from shared.settings import InfraSettings
 
 
 def connect(settings: InfraSettings) -> AsyncMongoClient[dict[str, Any]]:
-    return AsyncMongoClient(settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000)
+    """A client whose pool stays small (``MONGODB_MAX_POOL_SIZE``): under a flood of requests
+    a few busy connections get more done than hundreds contending in the server, and the
+    requests wait in the pool instead."""
+    return AsyncMongoClient(
+        settings.mongodb_url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        maxPoolSize=settings.mongodb_max_pool_size,
+    )
 
 
 def database(

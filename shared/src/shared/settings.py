@@ -16,6 +16,7 @@ class InfraSettings(BaseSettings):
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_db: str = "schedule_platform"
+    mongodb_max_pool_size: int = Field(default=8, ge=1, le=500)
     events_exchange: str = "events"
     data_dir: Path = Path("./data")
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
