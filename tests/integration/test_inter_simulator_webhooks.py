@@ -90,7 +90,12 @@ async def test_webhook_registration_and_payment_callback() -> None:
             assert item[name], name
         paid = (await sim.get(f"{CHARGES}/{codigo}", headers=auth)).json()["cobranca"]
         assert paid["situacao"] == "RECEBIDO" and paid["valorTotalRecebido"] == "100.5"
-        webhook = (await stats(sim))["webhook"]
+        # the receiver has the body before the bank has its answer: wait for the record
+        for _ in range(50):
+            webhook = (await stats(sim))["webhook"]
+            if webhook["delivered"]:
+                break
+            await asyncio.sleep(0.05)
         assert webhook | {"url": None} == {
             "url": None,
             "pending": 0,

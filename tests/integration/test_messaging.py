@@ -236,19 +236,6 @@ async def test_a_write_whose_event_cannot_be_published_now_leaves_it_to_the_swee
     assert [doc async for doc in outbox.pending(now() + timedelta(seconds=1), 10)] == []
 
 
-async def test_a_flush_after_the_answer_publishes_and_clears_and_drain_waits_for_it(
-    infra: Infra,
-) -> None:
-    collection = infra.db["outbox_soon_test"]
-    outbox = OutboxRepository(collection)
-    relay = OutboxRelay(outbox, infra.broker)
-    entry = outbox_entry(encode(ConversionStarted(tenant_id="t", job_id="j"), "/test"))
-    await collection.insert_one({"_id": "doc", "outbox": [entry]})
-    relay.flush_soon("doc", [entry])  # returns at once: the caller answers its client
-    await relay.drain()
-    assert (await collection.find_one({"_id": "doc"}))["outbox"] == []
-
-
 class CountingOutbox(OutboxRepository):
     """The real repository over a real collection, counting the clearing writes."""
 

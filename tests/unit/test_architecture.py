@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from fastapi.routing import APIRoute
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +159,12 @@ def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
 def test_no_endpoint_or_dependency_runs_in_the_thread_pool(module: str) -> None:
     """FastAPI runs a plain ``def`` endpoint or dependency in a worker thread: a thread hop per
     request that cost the read path more CPU than the request itself (docs/benchmarks.md)."""
-    app = importlib.import_module(module).create_app()
+    saved = structlog.get_config()
+    try:
+        app = importlib.import_module(module).create_app()  # configures logging globally
+    finally:
+        structlog.configure(**saved)
+        structlog.contextvars.clear_contextvars()
     routes = list(_api_routes(app.routes))
     found = {
         f"{route.path}: {name}" for route in routes for name in _sync_callables(route.dependant)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from shared.bootstrap import Infra
-from shared.messaging import HOT_PATH_CLEAR_S, OutboxRelay
+from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
 from shared.runtime import every
 from shared.service import Worker
@@ -28,7 +28,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     """The API's service, with a job cache that every replica keeps fresh from the events."""
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
-    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
+    relay = OutboxRelay(jobs.outbox, infra.broker)
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings),
@@ -43,7 +43,6 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     try:
         yield ApiDeps(uploads)
     finally:
-        await relay.drain()
         await changes.stop()
 
 

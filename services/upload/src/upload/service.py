@@ -95,7 +95,7 @@ class UploadService:
             size=upload.source.size,
             target=upload.options.target,
         )
-        self.relay.flush_soon(upload.job_id, [entry])  # the 202 need not wait for the broker
+        await self.relay.flush_or_defer(upload.job_id, [entry])
         return job
 
     async def _reusable(self, tenant: str, job_print: str) -> dict[str, Any] | None:

@@ -29,10 +29,12 @@ class OutboxRelay:
     """Publishes a document's outbox entries and clears them.
 
     With ``clear_every_s``, published entries are cleared together, one update for every
-    document flushed in that interval instead of one per document: on a hot path (an upload,
-    a conversion) that is a database write less per job. An entry published but not yet
-    cleared when the process dies is published again by the sweep (entries older than its
-    5 s), and consumers dedupe it on the event id.
+    document flushed in that interval instead of one per document: on a hot path (the
+    converter's outcomes) that is a database write less per job. Only for events whose
+    consumers are idempotent on the event id alone: a republished ``conversion.requested``
+    could meet its first copy in two converter workers at once, so upload clears at once.
+    An entry published but not yet cleared when the process dies is published again by the
+    sweep (entries older than its 5 s), and consumers dedupe it on the event id.
     """
 
     def __init__(
@@ -41,7 +43,6 @@ class OutboxRelay:
         self.outbox = outbox
         self.broker = broker
         self.clear_every_s = clear_every_s
-        self._in_flight: set[asyncio.Task[bool]] = set()
         self._published: dict[Any, list[str]] = {}
         self._clearing: asyncio.Task[None] | None = None
 
@@ -94,17 +95,8 @@ class OutboxRelay:
             return False
         return True
 
-    def flush_soon(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
-        """``flush_or_defer`` after the caller moved on (an HTTP answer need not wait for the
-        broker's confirm); ``drain`` awaits what is still in flight, the sweep covers a crash."""
-        task = asyncio.get_running_loop().create_task(self.flush_or_defer(doc_id, entries))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-
     async def drain(self) -> None:
-        """Finish the flushes in flight and clear what they published."""
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        """Clear what was published and not cleared yet."""
         if self._clearing is not None and not self._clearing.done():
             self._clearing.cancel()
         await self._clear()
