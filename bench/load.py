@@ -199,7 +199,7 @@ async def read_runs(
         port = int(url.rsplit(":", 1)[1])
         driver = Driver("127.0.0.1", port, max_connections=len(people), timeout_s=10)
         raws = [_get(driver, p, k) for p, k in paths]
-        step(f"{name}: {len(people)} users arrive (10 s, caches cold)")
+        step(f"{name}: {len(people)} users arrive (10 s)")
         figures.reads[f"{name}, the first 10 s"] = await run_open(driver, rate, 10, raws)
         step(f"{name}: {len(people)} users x 1 req/s for {args.seconds:.0f} s")
         process = "upload-api" if "conversions" in name else "boleto-api"

@@ -44,8 +44,8 @@ Settled = Callable[[Received, Document], bool]
 LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
 )
-RECHECK_S = (0.02, 0.25)
-STALE_FACTOR = 3  # a long poll told of a change re-reads from this, doubling up to that
+RECHECK_S = (0.02, 0.25)  # a long poll told of a change re-reads from this, doubling up to that
+STALE_FACTOR = 3  # an entry past its age is served while refreshed, up to this many ages
 
 
 @dataclass(frozen=True)
