@@ -96,9 +96,10 @@ class OutboxRelay:
         return True
 
     async def drain(self) -> None:
-        """Clear what was published and not cleared yet."""
+        """Clear what was published and not cleared yet (at shutdown: waits for the batch in
+        progress rather than cancelling its write, which would leave its entries behind)."""
         if self._clearing is not None and not self._clearing.done():
-            self._clearing.cancel()
+            await asyncio.gather(self._clearing, return_exceptions=True)
         await self._clear()
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
