@@ -5,6 +5,9 @@ and start it detached. SecantusDB: a MongoDB-wire server on a free port, data in
 """
 
 import os
+import pwd
+import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -18,6 +21,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 RABBIT_PORT = 5672
+# RabbitMQ sizes its file handle budget from its open-file limit, and every quorum queue
+# reserves about three handles: at the usual soft limit of 1024 the broker stops (new
+# vhosts and connections wait forever) once some 300 quorum queues exist.
+RABBIT_NOFILE = 65536
 _APT_STAMP = Path("/var/lib/apt/lists/partial")
 
 
@@ -35,8 +42,38 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on, for a process started later to bind.
+
+    Chosen below the kernel's ephemeral range: a port the kernel picked (``bind(0)``) can be
+    handed again to any outgoing connection (to the broker, the database) before its
+    server binds it, which then fails with "address already in use".
+    """
+    low, _high = _ephemeral_range()
+    first = 10000 if low > 12000 else 1024
+    for _ in range(200):
+        port = random.randrange(first, low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # a crowded range: fall back to the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -81,14 +118,52 @@ def ensure_rabbitmq() -> None:
     if not port_open(RABBIT_PORT):
         say("starting rabbitmq-server -detached")
         subprocess.run(
-            ["rabbitmq-server", "-detached"],
+            _rabbit_server_command(),
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd="/var/lib/rabbitmq" if Path("/var/lib/rabbitmq").is_dir() else None,
             env={**os.environ, "PATH": f"/usr/sbin:{os.environ['PATH']}"},
+            preexec_fn=_raise_open_file_limit,
         )
     wait_for(lambda: port_open(RABBIT_PORT) and _rabbit_ready(), 90, "RabbitMQ")
     say("RabbitMQ is up on 127.0.0.1:5672")
+    _warn_if_few_file_handles()
+
+
+def _warn_if_few_file_handles() -> None:
+    """A broker started elsewhere with the default open-file limit hangs under the tests."""
+    result = _rabbitmqctl("eval", "file_handle_cache:get_limit().", timeout=15)
+    budget = result.stdout.decode().strip()
+    if result.returncode == 0 and budget.isdigit() and int(budget) < 4000:
+        say(
+            f"warning: RabbitMQ has {budget} file handles (about {int(budget) // 3} quorum "
+            "queues); restart it with a higher open-file limit (ulimit -n 65536)"
+        )
+
+
+def _rabbit_server_command() -> list[str]:
+    """Debian's wrapper starts the broker through ``su``, whose PAM session resets the
+    open-file limit to 1024; as root, switch to the broker's user without PAM instead."""
+    server = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None or not server.exists():
+        return ["rabbitmq-server", "-detached"]
+    try:
+        home = pwd.getpwnam("rabbitmq").pw_dir
+    except KeyError:
+        return ["rabbitmq-server", "-detached"]
+    return [
+        setpriv, "--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups",
+        "env", f"HOME={home}", str(server), "-detached",
+    ]  # fmt: skip
+
+
+def _raise_open_file_limit() -> None:
+    """In the broker's process, before exec: as many open files as the hard limit allows."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = RABBIT_NOFILE if hard == resource.RLIM_INFINITY else min(hard, RABBIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _rabbit_ready() -> bool:

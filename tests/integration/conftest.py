@@ -1,12 +1,15 @@
 """Integration fixtures: real RabbitMQ, SecantusDB and storage; a database per test."""
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+import aio_pika
 import pytest
 
 from shared.bootstrap import Infra
+from shared.messaging.broker import Broker
 from shared.settings import InfraSettings
 from tests.support.infra import Components, components
 
@@ -39,3 +42,34 @@ async def infra(infra_settings: InfraSettings) -> AsyncIterator[Infra]:
     finally:
         await opened.mongo.drop_database(infra_settings.mongodb_db)
         await opened.close()
+
+
+@pytest.fixture(autouse=True)
+async def delete_declared_queues(
+    real_components: Components, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[None]:
+    """The quorum queues a test declared are deleted after it.
+
+    The tests share one vhost, and a broker holds file handles for every quorum queue it
+    has: left in place, the queues of a few hundred tests would exhaust them.
+    """
+    declared: list[str] = []
+    original = Broker.declare_consumer_queue
+
+    async def declare(
+        self: Broker, channel: Any, queue: str, routing_keys: Iterable[str], delays_ms: list[int]
+    ) -> aio_pika.abc.AbstractQueue:
+        declared.extend([queue, f"{queue}.dlq", *(f"{queue}.retry.{d}ms" for d in delays_ms)])
+        return await original(self, channel, queue, routing_keys, delays_ms)
+
+    monkeypatch.setattr(Broker, "declare_consumer_queue", declare)
+    yield
+    if not declared:
+        return
+    connection = await aio_pika.connect(real_components.rabbitmq_url)
+    try:
+        channel = await connection.channel()
+        for name in dict.fromkeys(declared):
+            await channel.queue_delete(name)
+    finally:
+        await connection.close()
