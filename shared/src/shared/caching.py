@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from prometheus_client import Counter
 
 from shared.events import Event
 from shared.messaging.envelope import Received
+from shared.singleflight import SingleFlight
 
 log = structlog.get_logger()
 Document = dict[str, Any]
@@ -74,7 +76,7 @@ class DocumentCache:
         self.max_entries, self.max_age_s = max_entries, max_age_s
         self._entries: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
         self._pending: OrderedDict[str, tuple[Received, Settled]] = OrderedDict()
-        self._reads: dict[str, asyncio.Future[Entry | None]] = {}
+        self._reads: SingleFlight[str, Entry | None] = SingleFlight(f"cache {name}")
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self.name = name
         self._hit = LOOKUPS.labels(name, "hit")
@@ -100,23 +102,10 @@ class DocumentCache:
                 return kept[1]
             if age <= self.max_age_s * STALE_FACTOR:
                 self._stale.inc()
-                self._reading(doc_id)
+                self._reads.start(doc_id, partial(self._read, doc_id))
                 return kept[1]
         self._miss.inc()
-        return await asyncio.shield(self._reading(doc_id))
-
-    def _reading(self, doc_id: str) -> "asyncio.Future[Entry | None]":
-        reading = self._reads.get(doc_id)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(doc_id))
-            self._reads[doc_id] = reading
-            reading.add_done_callback(lambda done: self._read_done(doc_id, done))
-        return reading
-
-    def _read_done(self, doc_id: str, done: "asyncio.Future[Entry | None]") -> None:
-        self._reads.pop(doc_id, None)
-        if not done.cancelled() and done.exception() is not None:
-            log.warning("cache.read_failed", cache=self.name, error=type(done.exception()).__name__)
+        return await self._reads.join(doc_id, partial(self._read, doc_id))
 
     async def _read(self, doc_id: str) -> Entry | None:
         started = time.monotonic()

@@ -1,13 +1,14 @@
 """API keys: issued once, stored hashed, resolved through a short cache (revocation lands in it)."""
 
-import asyncio
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
 
 from shared.auth.repository import ApiKeyRepository, hash_key
+from shared.singleflight import SingleFlight
 
 log = structlog.get_logger()
 
@@ -28,7 +29,7 @@ class ApiKeys:
         self.repository = repository
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._reads: dict[str, asyncio.Future[Principal | None]] = {}
+        self._reads: SingleFlight[str, Principal | None] = SingleFlight("api keys")
 
     async def authenticate(self, key: str) -> Principal | None:
         """The key's principal; concurrent requests with a key not in the cache share one read.
@@ -43,22 +44,9 @@ class ApiKeys:
         if cached and cached[0] > now:
             return cached[1]
         if cached and cached[1] is not None and cached[0] + 2 * self.cache_seconds > now:
-            self._reading(key, digest)
+            self._reads.start(digest, partial(self._read, key, digest))
             return cached[1]
-        return await asyncio.shield(self._reading(key, digest))
-
-    def _reading(self, key: str, digest: str) -> "asyncio.Future[Principal | None]":
-        reading = self._reads.get(digest)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(key, digest))
-            self._reads[digest] = reading
-            reading.add_done_callback(lambda done: self._read_done(digest, done))
-        return reading
-
-    def _read_done(self, digest: str, done: "asyncio.Future[Principal | None]") -> None:
-        self._reads.pop(digest, None)
-        if not done.cancelled() and done.exception() is not None:
-            log.warning("auth.key_lookup_failed", error=type(done.exception()).__name__)
+        return await self._reads.join(digest, partial(self._read, key, digest))
 
     async def _read(self, key: str, digest: str) -> Principal | None:
         started = time.monotonic()
