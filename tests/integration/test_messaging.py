@@ -206,6 +206,11 @@ async def test_outbox_relay_publishes_pending_entries_once_and_clears_them(infra
     assert (
         await relay.sweep(older_than=timedelta(seconds=5)) == 0
     )  # too recent: the writer may still flush
+    await collection.update_one(
+        {"_id": "doc1"}, {"$set": {"outbox.0.queued_at": now() - timedelta(seconds=10)}}
+    )
+    patient = OutboxRelay(outbox, infra.broker, abandoned_after=timedelta(seconds=60))
+    assert await patient.sweep() == 0  # its writers may take a minute: not abandoned yet
     assert await relay.sweep(older_than=timedelta(0)) == 1
     assert await relay.sweep(older_than=timedelta(0)) == 0
     for _ in range(50):

@@ -17,6 +17,8 @@ from upload.repository import JobRepository
 from upload.service import UploadService
 from upload.settings import UploadSettings
 
+REQUEST_ABANDONED_AFTER = timedelta(seconds=90)
+
 
 @dataclass(frozen=True)
 class ApiDeps:
@@ -50,7 +52,9 @@ async def worker(infra: Infra, settings: UploadSettings) -> Worker:
     """Job status from the converter's events, the jobs' outbox, retention."""
     jobs = await _repository(infra)
     files = JobFiles(infra.store, jobs, settings)
-    relay = OutboxRelay(jobs.outbox, infra.broker)
+    # the API publishes a job's request within the upload's request, which under a flood of
+    # uploads takes tens of seconds: sweeping it sooner would send it twice
+    relay = OutboxRelay(jobs.outbox, infra.broker, abandoned_after=REQUEST_ABANDONED_AFTER)
     uploads = UploadService(jobs, files, infra.broker, relay, settings, _retention(infra))
     return Worker(
         [conversion_events(infra, jobs, files, settings.prefetch)],

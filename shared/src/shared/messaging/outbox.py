@@ -34,15 +34,22 @@ class OutboxRelay:
     consumers are idempotent on the event id alone: a republished ``conversion.requested``
     could meet its first copy in two converter workers at once, so upload clears at once.
     An entry published but not yet cleared when the process dies is published again by the
-    sweep (entries older than its 5 s), and consumers dedupe it on the event id.
+    sweep, once older than ``abandoned_after``, and consumers dedupe it on the event id. Its
+    writer must be done with an entry by then: a request under load can take far longer than
+    a message handler.
     """
 
     def __init__(
-        self, outbox: OutboxRepository, broker: Broker, clear_every_s: float = 0.0
+        self,
+        outbox: OutboxRepository,
+        broker: Broker,
+        clear_every_s: float = 0.0,
+        abandoned_after: timedelta = timedelta(seconds=5),
     ) -> None:
         self.outbox = outbox
         self.broker = broker
         self.clear_every_s = clear_every_s
+        self.abandoned_after = abandoned_after
         self._published: dict[Any, list[str]] = {}
         self._clearing: asyncio.Task[None] | None = None
 
@@ -102,9 +109,10 @@ class OutboxRelay:
             await asyncio.gather(self._clearing, return_exceptions=True)
         await self._clear()
 
-    async def sweep(self, older_than: timedelta = timedelta(seconds=5), limit: int = 500) -> int:
+    async def sweep(self, older_than: timedelta | None = None, limit: int = 500) -> int:
         published = 0
-        async for doc_id, entries in self.outbox.pending(now() - older_than, limit):
+        cutoff = now() - (self.abandoned_after if older_than is None else older_than)
+        async for doc_id, entries in self.outbox.pending(cutoff, limit):
             await self.flush(doc_id, entries)
             published += len(entries)
         if published:
