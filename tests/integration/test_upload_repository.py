@@ -6,33 +6,66 @@ from datetime import timedelta
 from shared.bootstrap import Infra
 from shared.clock import now
 from shared.pagination import NEWEST_FIRST
-from upload.repository import COLLECTION, JobRepository, reusable_filter
+from upload.repository import COLLECTION, REUSE_COLLECTION, JobRepository, reuse_id
 
 
-async def test_the_reuse_lookup_reads_no_job_of_the_tenants_history(infra: Infra) -> None:
-    """It runs on every upload: its cost must not grow with the jobs a tenant already has."""
+def _job(status: str, fingerprint: str, expires_in: timedelta = timedelta(hours=24)) -> dict:
+    return {
+        "_id": f"cv_{uuid.uuid4().hex}",
+        "tenant": "acme",
+        "fingerprint": fingerprint,
+        "status": status,
+        "expires_at": now() + expires_in,
+        "result": {"key": "k"} if status == "completed" else None,
+        "source": {"format": "mpp"},
+    }
+
+
+async def test_the_reuse_lookup_reads_two_documents_however_many_jobs_share_the_file(
+    infra: Infra,
+) -> None:
+    """It runs on every upload: a flood of one file made 3,000 jobs with one fingerprint,
+    and a query on the fingerprint read every one of them (300 ms each on SecantusDB)."""
     jobs = JobRepository(infra.db)
     await jobs.ensure_indexes()
-    history = [
-        {
-            "_id": f"cv_{uuid.uuid4().hex}",
-            "tenant": "acme",
-            "fingerprint": uuid.uuid4().hex,
-            "status": "completed",
-            "expires_at": now() + timedelta(hours=24),
-            "result": {"key": "k"},
-        }
-        for _ in range(300)
-    ]
-    await infra.db[COLLECTION].insert_many(history)
-    again = history[7]
+    same = [_job("completed", "same") for _ in range(300)]
+    await infra.db[COLLECTION].insert_many(same)
+    await jobs.point_reuse_at(same[7])
 
-    plan = await infra.db[COLLECTION].find(reusable_filter("acme", "unseen")).explain()
-    assert plan["executionStats"]["totalDocsExamined"] == 0
-    plan = await infra.db[COLLECTION].find(reusable_filter("acme", again["fingerprint"])).explain()
-    assert plan["executionStats"]["totalDocsExamined"] == 1
-    prior = await jobs.reusable("acme", again["fingerprint"])
-    assert prior is not None and prior["_id"] == again["_id"]
+    lookup = await jobs.reuse_lookup("acme", "same")
+    assert lookup.prior is not None and lookup.prior["_id"] == same[7]["_id"]
+    assert not lookup.point_here
+    pointer = infra.db[REUSE_COLLECTION].find({"_id": reuse_id("acme", "same")})
+    assert (await pointer.explain())["executionStats"]["totalDocsExamined"] == 1
+    target = infra.db[COLLECTION].find({"_id": same[7]["_id"]})
+    assert (await target.explain())["executionStats"]["totalDocsExamined"] == 1
+
+    unseen = await jobs.reuse_lookup("acme", "unseen")
+    assert unseen.prior is None and unseen.point_here
+    assert (await jobs.reuse_lookup("other-tenant", "same")).prior is None
+
+
+async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_end(
+    infra: Infra,
+) -> None:
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    queued, failed, expired = (
+        _job("queued", "f"),
+        _job("failed", "g"),
+        _job("completed", "h", expires_in=-timedelta(seconds=1)),
+    )
+    await infra.db[COLLECTION].insert_many([queued, failed, expired])
+    for job in (queued, failed, expired):
+        await jobs.point_reuse_at(job)
+
+    in_flight = await jobs.reuse_lookup("acme", "f")
+    assert in_flight.prior is None and not in_flight.point_here  # it will be the one to reuse
+    for dead_end in ("g", "h"):
+        lookup = await jobs.reuse_lookup("acme", dead_end)
+        assert lookup.prior is None and lookup.point_here
+    await infra.db[COLLECTION].delete_one({"_id": queued["_id"]})  # deleted by its user
+    assert (await jobs.reuse_lookup("acme", "f")).point_here
 
 
 async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> None:

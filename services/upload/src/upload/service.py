@@ -1,5 +1,6 @@
 """Decisions behind the API: what an upload becomes, what a user may read and delete, retention."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -73,7 +74,8 @@ class UploadService:
     async def accept(self, upload: Upload) -> dict[str, Any]:
         """Record the job with its event in one write, then publish. Returns the job document."""
         job_print = fingerprint(upload.source.sha256, upload.options, upload.password)
-        prior = await self._reusable(upload.tenant, job_print)
+        reuse = await self.jobs.reuse_lookup(upload.tenant, job_print)
+        prior = await self._still_stored(reuse.prior)
         job = job_document(upload, job_print, now(), self.retention)
         if prior:
             job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
@@ -95,11 +97,21 @@ class UploadService:
             size=upload.source.size,
             target=upload.options.target,
         )
-        await self.relay.flush_or_defer(upload.job_id, [entry])
+        publish = self.relay.flush_or_defer(upload.job_id, [entry])
+        if reuse.point_here or (reuse.prior is not None and prior is None):  # result gone
+            await asyncio.gather(publish, self._point_reuse_at(job))
+        else:
+            await publish
         return job
 
-    async def _reusable(self, tenant: str, job_print: str) -> dict[str, Any] | None:
-        prior = await self.jobs.reusable(tenant, job_print)
+    async def _point_reuse_at(self, job: dict[str, Any]) -> None:
+        """Best effort: without the pointer, identical uploads convert again."""
+        try:
+            await self.jobs.point_reuse_at(job)
+        except Exception:
+            log.warning("conversion.reuse_pointer_not_written", job_id=job["_id"], exc_info=True)
+
+    async def _still_stored(self, prior: dict[str, Any] | None) -> dict[str, Any] | None:
         if prior is None:
             return None
         if not await self.files.still_stored(prior["result"]):
