@@ -113,3 +113,24 @@ async def test_a_page_of_the_list_reads_only_the_tenants_jobs_through_its_index(
         page = await jobs.page("lister", status, 21, None)
         expected = [d for d in mine if not status or d["status"] == status][:21]
         assert [d["_id"] for d in page] == [d["_id"] for d in expected]
+
+
+async def test_jobs_that_started_together_are_marked_converting_in_one_update(
+    infra: Infra,
+) -> None:
+    jobs = JobRepository(infra.db)
+    queued, also_queued, completed = (
+        _job("queued", "a"),
+        _job("queued", "b"),
+        _job("completed", "c"),
+    )
+    await infra.db[COLLECTION].insert_many([queued, also_queued, completed])
+
+    await jobs.mark_converting([queued["_id"], also_queued["_id"], completed["_id"], "cv_gone"])
+
+    statuses = {d["_id"]: d["status"] async for d in infra.db[COLLECTION].find({})}
+    assert statuses == {
+        queued["_id"]: "converting",
+        also_queued["_id"]: "converting",
+        completed["_id"]: "completed",  # a late start never undoes an outcome
+    }

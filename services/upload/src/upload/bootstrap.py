@@ -8,6 +8,7 @@ from datetime import timedelta
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
+from shared.messaging.outbox import HOT_PATH_CLEAR_S
 from shared.runtime import every
 from shared.service import Worker
 from upload.cache import job_cache
@@ -30,7 +31,8 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     """The API's service, with a job cache that every replica keeps fresh from the events."""
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
-    relay = OutboxRelay(jobs.outbox, infra.broker)
+    # each upload's request is cleared with the others of the last 250 ms, in one update
+    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings),
@@ -46,6 +48,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         yield ApiDeps(uploads)
     finally:
         await changes.stop()
+        await relay.drain()
 
 
 async def worker(infra: Infra, settings: UploadSettings) -> Worker:
@@ -53,7 +56,8 @@ async def worker(infra: Infra, settings: UploadSettings) -> Worker:
     jobs = await _repository(infra)
     files = JobFiles(infra.store, jobs, settings)
     # the API publishes a job's request within the upload's request, which under a flood of
-    # uploads takes tens of seconds: sweeping it sooner would send it twice
+    # uploads takes tens of seconds, and clears it up to 250 ms later: sweeping it sooner
+    # would send it twice
     relay = OutboxRelay(jobs.outbox, infra.broker, abandoned_after=REQUEST_ABANDONED_AFTER)
     uploads = UploadService(jobs, files, infra.broker, relay, settings, _retention(infra))
     return Worker(

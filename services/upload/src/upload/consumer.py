@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from shared.batching import Batcher
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Subscription
@@ -11,6 +12,7 @@ from upload.files import JobFiles
 from upload.repository import JobRepository
 
 QUEUE = "upload.conversion-events"
+STARTS_WINDOW_S = 0.25  # how long the jobs that start are gathered into one update
 
 
 def conversion_events(
@@ -20,7 +22,10 @@ def conversion_events(
         infra,
         QUEUE,
         {
-            ConversionStarted: partial(handlers.conversion_started, jobs=jobs),
+            ConversionStarted: partial(
+                handlers.conversion_started,
+                starts=Batcher(jobs.mark_converting, window_s=STARTS_WINDOW_S),
+            ),
             ConversionCompleted: partial(handlers.conversion_completed, jobs=jobs, files=files),
             ConversionFailed: partial(handlers.conversion_failed, jobs=jobs),
         },

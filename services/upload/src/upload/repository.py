@@ -127,6 +127,13 @@ class JobRepository:
         )
         return result.matched_count == 1
 
+    async def mark_converting(self, job_ids: list[str]) -> None:
+        """The jobs still queued are converting: one update for all of them."""
+        await self._jobs.update_many(
+            {"_id": {"$in": job_ids}, "status": "queued"},
+            {"$set": {"status": "converting", "updated_at": now()}},
+        )
+
     async def exists(self, job_id: str) -> bool:
         return await self._jobs.find_one({"_id": job_id}, {"_id": 1}) is not None
 
