@@ -110,6 +110,21 @@ async def _emailing(notifier: Notifier, smtp_handler: object) -> AsyncIterator[N
         controller.stop()
 
 
+async def test_events_recorded_at_once_share_one_write_and_keep_one_copy_each(
+    notifier: Notifier,
+) -> None:
+    """Concurrent handlers' replay records go in one insert; a redelivery inside the same
+    batch, as across batches, leaves the first copy."""
+    first = {"_id": "ev-1", "tenant": TENANT, "type": "t", "data": {"n": 1}, "at": now()}
+    again = {**first, "data": {"n": 2}}
+    other = {**first, "_id": "ev-2"}
+    window = timedelta(hours=1)
+    replay = notifier.repos.replay
+    await asyncio.gather(*(replay.record(doc, window) for doc in (first, again, other)))
+    kept = {d["_id"]: d["data"] async for d in notifier.db["notifier_replay"].find({})}
+    assert kept == {"ev-1": {"n": 1}, "ev-2": {"n": 1}}
+
+
 async def test_a_redelivered_event_records_one_delivery_per_subscription(
     notifier: Notifier,
 ) -> None:
@@ -170,7 +185,9 @@ async def test_a_dead_endpoint_fails_then_is_disabled_through_the_outbox(infra: 
         await notifier.event()
         for _ in range(100):
             sub = await notifier.db["webhook_subscriptions"].find_one({"_id": webhook["_id"]})
-            if sub and sub["status"] == "disabled" and not sub.get("outbox"):
+            docs = await notifier.deliveries()
+            settled = len(docs) == 2 and all(d["status"] != "pending" for d in docs)
+            if sub and sub["status"] == "disabled" and not sub.get("outbox") and settled:
                 break
             await asyncio.sleep(0.1)
     finally:
@@ -178,7 +195,6 @@ async def test_a_dead_endpoint_fails_then_is_disabled_through_the_outbox(infra: 
         await notifier.webhooks.client.aclose()
     assert sub is not None and sub["status"] == "disabled"
     assert sub["disabled"]["failures"] >= 5 and sub.get("outbox") == []  # published, then pulled
-    docs = await notifier.deliveries()
     assert {d["status"] for d in docs} == {"failed"}
 
 

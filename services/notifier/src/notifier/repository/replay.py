@@ -5,13 +5,19 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
+from shared.batching import Batcher
 from shared.clock import now
+
+DUPLICATE_KEY = 11000
+WRITE_WINDOW_S = 0.25  # how long the events of concurrent handlers are gathered into one insert
 
 
 class ReplayRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["notifier_replay"]
+        self._writes: Batcher[dict[str, Any]] = Batcher(self._insert_new, WRITE_WINDOW_S)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
@@ -20,9 +26,16 @@ class ReplayRepository:
         await self._collection.create_index("expires_at", expireAfterSeconds=0)
 
     async def record(self, doc: dict[str, Any], window: timedelta) -> None:
-        fields = {**doc, "expires_at": doc["at"] + window}
-        event_id = fields.pop("_id")
-        await self._collection.update_one({"_id": event_id}, {"$setOnInsert": fields}, upsert=True)
+        """Kept for the window, once per event id; returns after the write that holds it."""
+        await self._writes.add({**doc, "expires_at": doc["at"] + window})
+
+    async def _insert_new(self, docs: list[dict[str, Any]]) -> None:
+        try:
+            await self._collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:  # an event recorded before (a redelivery) stays as it was
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
 
     async def after(self, tenant: str, last_id: str | None, limit: int) -> list[dict[str, Any]]:
         """The tenant's events after ``last_id`` (all in the window when it is unknown)."""
