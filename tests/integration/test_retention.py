@@ -76,7 +76,9 @@ async def test_expiry_of_a_job_keeps_a_result_another_job_reuses(
         "media_type": "application/xml",
         "manifest": manifest,
     }
-    await jobs.transition(first["_id"], ["queued"], {"status": "completed", "result": result})
+    await jobs.transition_many(
+        [(first["_id"], ["queued"], {"status": "completed", "result": result})]
+    )
     second = await _accepted(infra, service, "cv_second", b"same bytes")
     assert second["status"] == "completed" and second["reused_from"] == "cv_first"
     await _expire(infra, "cv_first")

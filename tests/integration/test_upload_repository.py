@@ -72,11 +72,14 @@ async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> 
     jobs = JobRepository(infra.db)
     await infra.db[COLLECTION].insert_one({"_id": "cv_1", "tenant": "acme", "status": "queued"})
 
-    assert await jobs.transition("cv_1", ["queued"], {"status": "converting"})
-    assert not await jobs.transition("cv_1", ["queued"], {"status": "failed"})  # a late replay
-    assert not await jobs.transition("cv_gone", ["queued"], {"status": "converting"})
-    job = await infra.db[COLLECTION].find_one({"_id": "cv_1"})
-    assert job is not None and job["status"] == "converting" and job["updated_at"]
+    await infra.db[COLLECTION].insert_one({"_id": "cv_2", "tenant": "acme", "status": "queued"})
+
+    assert await jobs.transition_many([("cv_1", ["queued"], {"status": "converting"})])
+    late_replay = ("cv_1", ["queued"], {"status": "failed"})
+    assert not await jobs.transition_many([late_replay, ("cv_2", ["queued"], {"status": "x"})])
+    assert not await jobs.transition_many([("cv_gone", ["queued"], {"status": "converting"})])
+    statuses = {d["_id"]: d["status"] async for d in infra.db[COLLECTION].find({})}
+    assert statuses == {"cv_1": "converting", "cv_2": "x"}  # each change applied on its own
 
 
 async def test_a_page_of_the_list_reads_only_the_tenants_jobs_through_its_index(

@@ -10,22 +10,25 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-class Batcher(Generic[T]):
+class Batcher(Generic[T, R]):
+    """Items of ``T`` written together; every caller of one write gets its result ``R``."""
+
     def __init__(
-        self, write: Callable[[list[T]], Awaitable[None]], window_s: float, max_items: int = 500
+        self, write: Callable[[list[T]], Awaitable[R]], window_s: float, max_items: int = 500
     ) -> None:
         self.write = write
         self.window_s = window_s
         self.max_items = max_items
         self._items: list[T] = []
-        self._done: asyncio.Future[None] | None = None
+        self._done: asyncio.Future[R] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._writes: set[asyncio.Task[None]] = set()
 
-    async def add(self, item: T) -> None:
-        """Returns once a write holding ``item`` succeeded; raises what that write raised."""
+    async def add(self, item: T) -> R:
+        """Once a write holding ``item`` succeeded, what it returned; raises what it raised."""
         loop = asyncio.get_running_loop()
         if self._done is None:
             self._done = loop.create_future()
@@ -35,7 +38,7 @@ class Batcher(Generic[T]):
         if len(self._items) >= self.max_items:
             self._flush()
         # a caller that gives up (its consumer stopping) leaves the write to the others
-        await asyncio.shield(done)
+        return await asyncio.shield(done)
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -48,11 +51,11 @@ class Batcher(Generic[T]):
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, items: list[T], done: "asyncio.Future[None]") -> None:
+    async def _write(self, items: list[T], done: "asyncio.Future[R]") -> None:
         try:
-            await self.write(items)
+            result = await self.write(items)
         except Exception as exc:
             done.set_exception(exc)
             done.exception()  # every waiter sees it; none waiting is no error of its own
         else:
-            done.set_result(None)
+            done.set_result(result)

@@ -12,22 +12,23 @@ from upload.files import JobFiles
 from upload.repository import JobRepository
 
 QUEUE = "upload.conversion-events"
-STARTS_WINDOW_S = 0.25  # how long the jobs that start are gathered into one update
+WINDOW_S = 0.25  # how long the jobs that change are gathered into one write
 
 
 def conversion_events(
     infra: Infra, jobs: JobRepository, files: JobFiles, prefetch: int
 ) -> Subscription:
+    starts: handlers.Starts = Batcher(jobs.mark_converting, WINDOW_S)
+    outcomes: handlers.Outcomes = Batcher(jobs.transition_many, WINDOW_S)
     return subscribe(
         infra,
         QUEUE,
         {
-            ConversionStarted: partial(
-                handlers.conversion_started,
-                starts=Batcher(jobs.mark_converting, window_s=STARTS_WINDOW_S),
+            ConversionStarted: partial(handlers.conversion_started, starts=starts),
+            ConversionCompleted: partial(
+                handlers.conversion_completed, outcomes=outcomes, jobs=jobs, files=files
             ),
-            ConversionCompleted: partial(handlers.conversion_completed, jobs=jobs, files=files),
-            ConversionFailed: partial(handlers.conversion_failed, jobs=jobs),
+            ConversionFailed: partial(handlers.conversion_failed, outcomes=outcomes),
         },
         prefetch=prefetch,
     )

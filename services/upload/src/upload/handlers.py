@@ -1,4 +1,8 @@
-"""Job status follows the converter's events; each handler is idempotent on replays."""
+"""Job status follows the converter's events; each handler is idempotent on replays.
+
+The jobs that change in the same quarter of a second are written together (``Batcher``):
+each handler acknowledges its event after the write that holds its job.
+"""
 
 import structlog
 
@@ -7,18 +11,24 @@ from shared.events import ConversionCompleted, ConversionFailed, ConversionStart
 from shared.messaging import Delivery
 from upload.files import JobFiles
 from upload.model import ACTIVE, result_document
-from upload.repository import JobRepository
+from upload.repository import JobRepository, Transition
 
 log = structlog.get_logger()
 
+Starts = Batcher[str, None]
+Outcomes = Batcher[Transition, bool]  # whether every job of the write changed
 
-async def conversion_started(event: ConversionStarted, _: Delivery, starts: Batcher[str]) -> None:
-    """Recorded with the other jobs that started in the same quarter of a second."""
+
+async def conversion_started(event: ConversionStarted, _: Delivery, starts: Starts) -> None:
     await starts.add(event.job_id)
 
 
 async def conversion_completed(
-    event: ConversionCompleted, _: Delivery, jobs: JobRepository, files: JobFiles
+    event: ConversionCompleted,
+    _: Delivery,
+    outcomes: Outcomes,
+    jobs: JobRepository,
+    files: JobFiles,
 ) -> None:
     changes = {
         "status": "completed",
@@ -26,7 +36,7 @@ async def conversion_completed(
         "error": None,
         "source.format": event.manifest.source_format,
     }
-    if not await jobs.transition(event.job_id, ACTIVE, changes) and not await jobs.exists(
+    if not await outcomes.add((event.job_id, ACTIVE, changes)) and not await jobs.exists(
         event.job_id
     ):
         # deleted while converting: the converter's late result must not stay behind
@@ -34,6 +44,6 @@ async def conversion_completed(
         log.info("conversion.result_of_deleted_job_removed", job_id=event.job_id)
 
 
-async def conversion_failed(event: ConversionFailed, _: Delivery, jobs: JobRepository) -> None:
+async def conversion_failed(event: ConversionFailed, _: Delivery, outcomes: Outcomes) -> None:
     error = {"code": event.code, "message": event.message}
-    await jobs.transition(event.job_id, ACTIVE, {"status": "failed", "error": error})
+    await outcomes.add((event.job_id, ACTIVE, {"status": "failed", "error": error}))

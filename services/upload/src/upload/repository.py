@@ -4,7 +4,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -16,6 +16,8 @@ from upload.errors import DuplicateJob
 COLLECTION = "conversion_jobs"
 REUSE_COLLECTION = "conversion_reuse"
 _NO_OUTBOX = {"outbox": 0}
+# a job, the statuses it may leave, and the fields it changes to
+Transition = tuple[str, list[str], dict[str, Any]]
 _REUSE_FIELDS = {"status": 1, "expires_at": 1, "result": 1, "source.format": 1}
 
 
@@ -113,19 +115,25 @@ class JobRepository:
     async def delete(self, tenant: str, job_id: str) -> dict[str, Any] | None:
         return await self._jobs.find_one_and_delete({"_id": job_id, "tenant": tenant}, _NO_OUTBOX)
 
-    async def transition(
-        self, job_id: str, from_statuses: list[str], changes: dict[str, Any]
-    ) -> bool:
-        """Apply a status change only from the given states; whether it applied.
+    async def transition_many(self, changes: list[Transition]) -> bool:
+        """Status changes of many jobs in one command, each only from the states given;
+        whether every one of them applied.
 
-        ``update_one``, not ``find_one_and_update``: SecantusDB plans the latter as a scan of
-        the collection (103 ms at 5,000 jobs against 3 ms).
+        Updates, not ``find_one_and_update``: SecantusDB plans that as a scan of the
+        collection (103 ms at 5,000 jobs against 3 ms).
         """
-        result = await self._jobs.update_one(
-            {"_id": job_id, "status": {"$in": from_statuses}},
-            {"$set": {**changes, "updated_at": now()}},
+        at = now()
+        result = await self._jobs.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": job_id, "status": {"$in": from_statuses}},
+                    {"$set": {**fields, "updated_at": at}},
+                )
+                for job_id, from_statuses, fields in changes
+            ],
+            ordered=False,
         )
-        return result.matched_count == 1
+        return result.matched_count == len(changes)
 
     async def mark_converting(self, job_ids: list[str]) -> None:
         """The jobs still queued are converting: one update for all of them."""

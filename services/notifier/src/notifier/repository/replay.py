@@ -17,7 +17,7 @@ WRITE_WINDOW_S = 0.25  # how long the events of concurrent handlers are gathered
 class ReplayRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["notifier_replay"]
-        self._writes: Batcher[dict[str, Any]] = Batcher(self._insert_new, WRITE_WINDOW_S)
+        self._writes: Batcher[dict[str, Any], None] = Batcher(self._insert_new, WRITE_WINDOW_S)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
