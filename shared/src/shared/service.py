@@ -17,6 +17,7 @@ from shared.events import Event
 from shared.http.app import attach_infra, build_app
 from shared.http.ops import Check, serve_ops
 from shared.logging import configure_logging
+from shared.memory import TRIM_EVERY_S, release_free_memory
 from shared.messaging import OutboxRelay, Subscription
 from shared.messaging.consumer import DeadHandler, Handler
 from shared.runtime import every, serve_until_stopped
@@ -43,12 +44,14 @@ def service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         infra = await Infra.open(infra_settings)
+        trimming = asyncio.create_task(every(TRIM_EVERY_S, release_free_memory, "memory"))
         try:
             await attach_infra(app, infra)
             async with wire(infra) as deps:
                 app.state.deps = deps
                 yield
         finally:
+            trimming.cancel()
             await infra.close()
 
     return build_app(name, description, lifespan, routers)
