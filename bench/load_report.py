@@ -55,8 +55,11 @@ def render(f: Figures) -> str:
         f"RabbitMQ, SecantusDB), the upload and boleto APIs with {s['api_processes']} "
         f"processes each; the load driver (`bench/openloop.py`, open model: requests leave "
         f"at scheduled times, latency counted from the scheduled send) runs on the same "
-        f"machine. {s['users']} users over {s['tenants']} tenants, each with a job and a "
-        f"boleto of its own. Rerun with `make bench-load`.",
+        f"machine. {s['users']} users over {s['tenants']} tenants, each with a job of its "
+        f"own, {s['boletos']} boletos each watched by {s['users'] // s['boletos']} users. "
+        f"{s['runs']} runs: the first reads for {s['seconds']:.0f} s per endpoint, the later "
+        f"ones a third of that (the leak check). Rerun with `make bench-load` "
+        f"(defaults: 3 runs, 60 s).",
         "",
         "### Against the targets (issue: 1000 users on one machine)",
         "",
@@ -149,7 +152,8 @@ def render(f: Figures) -> str:
         accepted = sum(x.status == 202 for x in f.flood.samples)
         bounds.append(
             "Upload flood: every upload writes its file and inserts its job; the database "
-            "(SecantusDB, about 0.7k writes/s here) and the two cores bound the acceptance rate. "
+            "(SecantusDB, about 100 to 150 writes/s here) and the two cores bound the "
+            "acceptance rate. "
             f"The flood's tenant had converted that file in the set-up, so its {accepted} "
             "accepted jobs reused that result (this figure is acceptance, not conversion); "
             f"they were all final {f.flood_converted_s:.0f} s after the last answer."
