@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+HOT_PATH_WINDOW_S = 0.25  # how long the hot paths gather their writes into one
 T = TypeVar("T")
 R = TypeVar("R")
 

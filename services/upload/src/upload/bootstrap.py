@@ -5,10 +5,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared.batching import HOT_PATH_WINDOW_S
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
-from shared.messaging.outbox import HOT_PATH_CLEAR_S
 from shared.runtime import every
 from shared.service import Worker
 from upload.cache import job_cache
@@ -32,7 +32,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
     # each upload's request is cleared with the others of the last 250 ms, in one update
-    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
+    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_WINDOW_S)
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings),

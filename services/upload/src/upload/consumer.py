@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from shared.batching import Batcher
+from shared.batching import HOT_PATH_WINDOW_S, Batcher
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Subscription
@@ -12,14 +12,13 @@ from upload.files import JobFiles
 from upload.repository import JobRepository
 
 QUEUE = "upload.conversion-events"
-WINDOW_S = 0.25  # how long the jobs that change are gathered into one write
 
 
 def conversion_events(
     infra: Infra, jobs: JobRepository, files: JobFiles, prefetch: int
 ) -> Subscription:
-    starts: handlers.Starts = Batcher(jobs.mark_converting, WINDOW_S)
-    outcomes: handlers.Outcomes = Batcher(jobs.transition_many, WINDOW_S)
+    starts: handlers.Starts = Batcher(jobs.mark_converting, HOT_PATH_WINDOW_S)
+    outcomes: handlers.Outcomes = Batcher(jobs.transition_many, HOT_PATH_WINDOW_S)
     return subscribe(
         infra,
         QUEUE,

@@ -7,17 +7,16 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from shared.batching import Batcher
+from shared.batching import HOT_PATH_WINDOW_S, Batcher
 from shared.clock import now
 
 DUPLICATE_KEY = 11000
-WRITE_WINDOW_S = 0.25  # how long the events of concurrent handlers are gathered into one insert
 
 
 class ReplayRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["notifier_replay"]
-        self._writes: Batcher[dict[str, Any], None] = Batcher(self._insert_new, WRITE_WINDOW_S)
+        self._writes: Batcher[dict[str, Any], None] = Batcher(self._insert_new, HOT_PATH_WINDOW_S)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
