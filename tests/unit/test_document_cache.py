@@ -2,8 +2,10 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
+from shared import caching
 from shared.caching import DocumentCache
 from shared.events import (
     ConversionCompleted,
@@ -121,6 +123,25 @@ async def test_entries_expire_and_the_cache_is_bounded() -> None:
     await cache.get("a")  # expired: served, and read again in the background
     await asyncio.sleep(0.05)
     assert table.reads == 5
+
+
+async def test_memory_follows_the_documents_in_use_not_the_history(monkeypatch: Any) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(caching, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    table = Table()
+    table.docs = {name: {"status": "queued", "id": name} for name in ("hot", "cold", "gone")}
+    cache = _cache(table, idle_s=60)
+    for name in ("hot", "cold"):
+        await cache.get(name)
+    cache.on_event(_completed("gone"))  # announced, never read
+    for _ in range(4):  # "hot" is read every 20 s, the others never again
+        clock[0] += 20
+        await cache.get("hot")
+    assert list(cache._entries) == ["hot"]
+    assert not cache._pending
+    reads = table.reads
+    await cache.get("hot")
+    assert table.reads == reads  # still served from memory
 
 
 async def test_concurrent_misses_share_one_read() -> None:

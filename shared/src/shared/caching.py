@@ -7,6 +7,11 @@ event left, so until a read shows what the event implies (``settled``) reads are
 not kept. A broker reconnect, after which events may have been missed, empties the cache
 (``clear``); ``max_age_s`` bounds what anything else unforeseen could leave stale.
 Concurrent misses of one id share one database read.
+
+Memory follows the documents in use, not the history: an entry nobody read for ``idle_s``
+is dropped (entries are kept in the order of their last use), and an announced change
+that no read came to settle is forgotten after ``idle_s`` too, by which time its writer
+has long recorded it.
 """
 
 import asyncio
@@ -46,6 +51,7 @@ Settled = Callable[[Received, Document], bool]
 LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
 )
+SWEEP_EVERY_S = 1.0  # how often lookups drop what went idle
 RECHECK_S = (0.02, 0.25)  # a long poll told of a change re-reads from this, doubling up to that
 STALE_FACTOR = 3  # an entry past its age is served while refreshed, up to this many ages
 
@@ -62,6 +68,13 @@ class Entry:
         return cls(doc, body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
 
 
+@dataclass
+class _Kept:
+    read_at: float  # when the read that produced the entry started (monotonic)
+    used_at: float
+    entry: Entry
+
+
 class DocumentCache:
     def __init__(
         self,
@@ -71,11 +84,14 @@ class DocumentCache:
         settled: dict[type[Event], Settled],
         max_entries: int = 50_000,
         max_age_s: float = 120.0,
+        idle_s: float = 60.0,
     ) -> None:
         self.load, self.render, self.settled = load, render, settled
-        self.max_entries, self.max_age_s = max_entries, max_age_s
-        self._entries: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
-        self._pending: OrderedDict[str, tuple[Received, Settled]] = OrderedDict()
+        self.max_entries, self.max_age_s, self.idle_s = max_entries, max_age_s, idle_s
+        self._entries: OrderedDict[str, _Kept] = OrderedDict()
+        # announced changes not yet seen in a read: (when heard, monotonic), the event, its test
+        self._pending: OrderedDict[str, tuple[float, Received, Settled]] = OrderedDict()
+        self._next_sweep = 0.0
         self._reads: SingleFlight[str, Entry | None] = SingleFlight(f"cache {name}")
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self.name = name
@@ -94,16 +110,21 @@ class DocumentCache:
         refreshes it (up to ``STALE_FACTOR`` times that age): a slow database then delays the
         refresh, not every request.
         """
+        clock = time.monotonic()
+        if clock >= self._next_sweep:
+            self._sweep(clock)
         kept = self._entries.get(doc_id)
         if kept is not None:
-            age = time.monotonic() - kept[0]
+            kept.used_at = clock
+            self._entries.move_to_end(doc_id)
+            age = clock - kept.read_at
             if age <= self.max_age_s:
                 self._hit.inc()
-                return kept[1]
+                return kept.entry
             if age <= self.max_age_s * STALE_FACTOR:
                 self._stale.inc()
                 self._reads.start(doc_id, partial(self._read, doc_id))
-                return kept[1]
+                return kept.entry
         self._miss.inc()
         return await self._reads.join(doc_id, partial(self._read, doc_id))
 
@@ -119,14 +140,24 @@ class DocumentCache:
     def _keep(self, doc_id: str, entry: Entry, read_started: float) -> None:
         pending = self._pending.get(doc_id)
         if pending is not None:
-            received, settled = pending
+            _, received, settled = pending
             if not settled(received, entry.doc):
                 return  # the database does not show the last event yet
             del self._pending[doc_id]
-        self._entries[doc_id] = (read_started, entry)
+        self._entries[doc_id] = _Kept(read_started, time.monotonic(), entry)
         self._entries.move_to_end(doc_id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def _sweep(self, clock: float) -> None:
+        """Drop the entries and announced changes idle for ``idle_s`` (oldest first in both)."""
+        self._next_sweep = clock + SWEEP_EVERY_S
+        idle_since = clock - self.idle_s
+        entries, pending = self._entries, self._pending
+        while entries and next(iter(entries.values())).used_at < idle_since:
+            entries.popitem(last=False)
+        while pending and next(iter(pending.values()))[0] < idle_since:
+            pending.popitem(last=False)
 
     def forget(self, doc_id: str) -> None:
         self._entries.pop(doc_id, None)
@@ -145,7 +176,7 @@ class DocumentCache:
         if settled is None or doc_id is None:
             return
         self._entries.pop(doc_id, None)
-        self._pending[doc_id] = (received, settled)
+        self._pending[doc_id] = (time.monotonic(), received, settled)
         self._pending.move_to_end(doc_id)
         while len(self._pending) > self.max_entries:
             self._pending.popitem(last=False)

@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from shared.batching import HOT_PATH_WINDOW_S, Batcher
+from shared.batching import Batcher
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Subscription
@@ -17,8 +17,8 @@ QUEUE = "upload.conversion-events"
 def conversion_events(
     infra: Infra, jobs: JobRepository, files: JobFiles, prefetch: int
 ) -> Subscription:
-    starts: handlers.Starts = Batcher(jobs.mark_converting, HOT_PATH_WINDOW_S)
-    outcomes: handlers.Outcomes = Batcher(jobs.transition_many, HOT_PATH_WINDOW_S)
+    starts: handlers.Starts = Batcher(jobs.mark_converting)
+    outcomes: handlers.Outcomes = Batcher(jobs.transition_many)
     return subscribe(
         infra,
         QUEUE,

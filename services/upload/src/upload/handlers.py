@@ -1,6 +1,6 @@
 """Job status follows the converter's events; each handler is idempotent on replays.
 
-The jobs that change in the same quarter of a second are written together (``Batcher``):
+The jobs that change while a write is in flight are written together next (``Batcher``):
 each handler acknowledges its event after the write that holds its job.
 """
 

@@ -7,7 +7,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from shared.batching import HOT_PATH_WINDOW_S, Batcher
+from shared.batching import Batcher
 from shared.clock import now
 
 DUPLICATE_KEY = 11000
@@ -16,7 +16,7 @@ DUPLICATE_KEY = 11000
 class ReplayRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["notifier_replay"]
-        self._writes: Batcher[dict[str, Any], None] = Batcher(self._insert_new, HOT_PATH_WINDOW_S)
+        self._writes: Batcher[dict[str, Any], None] = Batcher(self._insert_new)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
