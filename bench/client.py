@@ -71,13 +71,19 @@ async def convert(api: httpx.AsyncClient, path: Path, content: bytes, poll_s: fl
     )
 
 
+LONG_POLL_S = 30
+
+
 async def _final(
     api: httpx.AsyncClient, job_id: str, poll_s: float, timeout: float = 300
 ) -> tuple[dict[str, Any], int]:
+    """Polls every ``poll_s``, or with ``poll_s`` 0 long-polls (``?wait=``: each request
+    answered when the job changes)."""
     deadline, polls = time.monotonic() + timeout, 0
+    path = f"/v1/conversions/{job_id}" + ("" if poll_s else f"?wait={LONG_POLL_S}")
     while time.monotonic() < deadline:
         await asyncio.sleep(poll_s)
-        response = await api.get(f"/v1/conversions/{job_id}")
+        response = await api.get(path)
         polls += 1
         response.raise_for_status()
         job: dict[str, Any] = response.json()

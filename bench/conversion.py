@@ -45,6 +45,12 @@ class PipelineRuns(NamedTuple):
     stages_ms: dict[str, float]
 
 
+def polling(poll_ms: float) -> str:
+    if poll_ms:
+        return f"polling every {poll_ms:g} ms"
+    return "long-polling (`?wait=`, answered when the job changes)"
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=positive_int, default=3, help="measured rounds")
@@ -53,7 +59,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--passes", type=positive_int, default=5, help="timed raw MPXJ passes")
     parser.add_argument("--sample", type=positive_int, default=10, help="files, one JVM each")
     parser.add_argument("--concurrency", type=positive_int, default=16, help="throughput clients")
-    parser.add_argument("--poll-ms", type=positive_float, default=100, help="poll, throughput")
+    parser.add_argument(
+        "--poll-ms", type=float, default=0, help="poll, throughput (0: long polling)"
+    )
     parser.add_argument("--latency-poll-ms", type=positive_float, default=5, help="poll, latency")
     return parser.parse_args()
 
@@ -153,9 +161,9 @@ def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[
         "jvm_workers": str(workers),
         "pipeline": (
             f"{workers} JVM workers ({source}{per_core}), {workers} warm-up "
-            f"rounds before the measured ones, {args.concurrency} clients polling every "
-            f"{args.poll_ms:g} ms in the throughput rounds, every {args.latency_poll_ms:g} ms in "
-            f"the latency run"
+            f"rounds before the measured ones, {args.concurrency} clients "
+            f"{polling(args.poll_ms)} in the throughput rounds, polling every "
+            f"{args.latency_poll_ms:g} ms in the latency run"
         ),
     }
 

@@ -206,10 +206,10 @@ def _per_job(r: Results) -> str:
     ]
     header = (
         "Run",
-        "Status polls per job",
+        "Status requests per job",
         "SecantusDB operations per job",
         "POST ms",
-        "GET status ms",
+        "GET status ms (a long poll: until the job changed)",
         "Upload API CPU ms per request",
     )
     return (

@@ -158,6 +158,42 @@ async def test_a_lease_is_held_by_one_worker_until_it_expires(notifier: Notifier
     assert await deliveries.renew(doc["_id"], notifier.dispatcher.token, now()) is False
 
 
+async def test_concurrent_fan_outs_and_outcomes_are_batched_each_caller_told_its_own(
+    notifier: Notifier,
+) -> None:
+    mine = await notifier.subscribe("http://127.0.0.1:9/mine")
+    other = await notifier.service.create(
+        "t-other", WebhookCreate(url="http://127.0.0.1:9/other", events=["conversion.*"])
+    )
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    events = [
+        (completed(TENANT if i % 2 else "t-other"), event_id) for i, event_id in enumerate(ids)
+    ]
+    at = datetime.now(UTC)
+    await asyncio.gather(
+        *(fan_out(e, Delivery(i, 1, False, "/test", at), notifier.fan_out) for e, i in events),
+        notifier.event(ids[1]),  # a redelivery racing its original in the same batch
+    )
+    docs = await notifier.deliveries()
+    assert sorted((d["msg_id"], d["subscription_id"]) for d in docs) == sorted(
+        (i, (mine if n % 2 else other)["_id"]) for n, i in enumerate(ids)
+    )
+    deliveries = notifier.repos.deliveries
+    token = notifier.dispatcher.token
+    stolen = docs[0]["_id"]  # its lease ran out and another worker holds it now
+    await notifier.db["webhook_deliveries"].update_one({"_id": stolen}, {"$set": {"lease": "b"}})
+    outcomes = await asyncio.gather(
+        *(deliveries.settle(d["_id"], token, {"status": "delivered"}, None) for d in docs)
+    )
+    assert dict(zip([d["_id"] for d in docs], outcomes, strict=True)) == {
+        d["_id"]: d["_id"] != stolen for d in docs
+    }
+    renewed = await asyncio.gather(
+        *(deliveries.renew(d["_id"], "b", now() + timedelta(seconds=5)) for d in docs)
+    )
+    assert renewed == [d["_id"] == stolen for d in docs]
+
+
 async def test_retries_until_delivered_each_attempt_recorded(notifier: Notifier) -> None:
     async with receiver(script=[500, 502]) as hook:
         await notifier.subscribe(hook.url)

@@ -1,21 +1,35 @@
-"""``webhook_deliveries``: one document per (event, subscription), its schedule and its lease."""
+"""``webhook_deliveries``: one document per (event, subscription), its schedule and its lease.
 
+The writes of the delivery path (recording an event's deliveries, renewing a lease before an
+attempt, recording an outcome) are batched across concurrent callers (``Batcher``): under a
+burst one command carries many deliveries, and each caller still learns what became of its
+own.
+"""
+
+import secrets
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.batching import Batcher
 from shared.clock import now
 from shared.pagination import NEWEST_FIRST, Cursor, Page
 
 DUPLICATE_KEY = 11000
+Doc = dict[str, Any]
 
 
 class DeliveryRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["webhook_deliveries"]
+        # what each batched write returns: the python ids of the docs recorded before; the
+        # deliveries renewed; the outcomes recorded (each settle marks its own outcome id)
+        self._inserts: Batcher[list[Doc], set[int]] = Batcher(self._insert_new)
+        self._renewals: Batcher[tuple[str, str, datetime], set[str]] = Batcher(self._renew)
+        self._outcomes: Batcher[tuple[str, str, UpdateOne], set[str]] = Batcher(self._record)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([("status", ASCENDING), ("due_at", ASCENDING)])
@@ -24,19 +38,23 @@ class DeliveryRepository:
         )
         await self._collection.create_index("expires_at", expireAfterSeconds=0)
 
-    async def add_new(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def add_new(self, docs: list[Doc]) -> list[Doc]:
         """Record the deliveries not recorded yet (a redelivered event adds none); those."""
         if not docs:
             return []
+        recorded_before = await self._inserts.add(docs)
+        return [doc for doc in docs if id(doc) not in recorded_before]
+
+    async def _insert_new(self, batches: list[list[Doc]]) -> set[int]:
+        docs = [doc for batch in batches for doc in batch]
         try:
             await self._collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-            duplicates = {e["index"] for e in errors}
-            return [doc for index, doc in enumerate(docs) if index not in duplicates]
-        return docs
+            return {id(docs[e["index"]]) for e in errors}
+        return set()
 
     async def due(self, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries whose time has come and that no live worker holds."""
@@ -64,10 +82,25 @@ class DeliveryRepository:
         )
 
     async def renew(self, delivery_id: str, lease: str, until: datetime) -> bool:
-        result = await self._collection.update_one(
-            {"_id": delivery_id, "status": "pending", "lease": lease}, {"$set": {"due_at": until}}
-        )
-        return result.modified_count == 1
+        """Extend the lease to ``until`` (or the latest deadline of the batch), unless the
+        delivery was settled or someone else holds it."""
+        return delivery_id in await self._renewals.add((delivery_id, lease, until))
+
+    async def _renew(self, items: list[tuple[str, str, datetime]]) -> set[str]:
+        by_lease: dict[str, tuple[list[str], datetime]] = {}
+        for delivery_id, lease, until in items:
+            ids, latest = by_lease.get(lease, ([], until))
+            by_lease[lease] = ([*ids, delivery_id], max(latest, until))
+        renewed: set[str] = set()
+        for lease, (ids, until) in by_lease.items():
+            query = {"_id": {"$in": ids}, "status": "pending", "lease": lease}
+            result = await self._collection.update_many(query, {"$set": {"due_at": until}})
+            if result.modified_count == len(ids):
+                renewed.update(ids)
+            elif result.modified_count:  # which ones: those now due when this write set
+                cursor = self._collection.find({**query, "due_at": until}, {"_id": 1})
+                renewed.update([doc["_id"] async for doc in cursor])
+        return renewed
 
     async def settle(
         self,
@@ -77,12 +110,23 @@ class DeliveryRepository:
         attempt: dict[str, Any] | None,
     ) -> bool:
         """Record an attempt's outcome, unless the lease ran out and another worker took over."""
-        update: dict[str, Any] = {"$set": {**changes, "lease": None, "updated_at": now()}}
+        outcome_id = secrets.token_hex(8)
+        fields = {**changes, "lease": None, "outcome_id": outcome_id, "updated_at": now()}
+        update: dict[str, Any] = {"$set": fields}
         if attempt is not None:
             update["$push"] = {"attempts": attempt}
             update["$inc"] = {"attempt_count": 1}
-        result = await self._collection.update_one({"_id": delivery_id, "lease": lease}, update)
-        return result.modified_count == 1
+        write = UpdateOne({"_id": delivery_id, "lease": lease}, update)
+        return outcome_id in await self._outcomes.add((delivery_id, outcome_id, write))
+
+    async def _record(self, outcomes: list[tuple[str, str, UpdateOne]]) -> set[str]:
+        result = await self._collection.bulk_write([w for _, _, w in outcomes], ordered=False)
+        if result.modified_count == len(outcomes):
+            return {outcome_id for _, outcome_id, _ in outcomes}
+        # a lease ran out under some of them: those whose outcome id the documents now carry
+        ids = [delivery_id for delivery_id, _, _ in outcomes]
+        cursor = self._collection.find({"_id": {"$in": ids}}, {"outcome_id": 1})
+        return {doc["outcome_id"] async for doc in cursor if doc.get("outcome_id")}
 
     async def cancel_pending(self, sub_id: str, reason: str, expires_at: datetime) -> None:
         await self._collection.update_many(

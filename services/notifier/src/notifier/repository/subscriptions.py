@@ -6,16 +6,19 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.batching import Batcher
 from shared.clock import now
 from shared.messaging.repository import OutboxRepository
 
 WITHOUT_OUTBOX = {"outbox": 0}
+PER_TENANT_MAX = 1000  # subscriptions read for one tenant at the most
 
 
 class SubscriptionRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["webhook_subscriptions"]
         self.outbox = OutboxRepository(self._collection)
+        self._enabled: Batcher[str, dict[str, list[dict[str, Any]]]] = Batcher(self._enabled_of)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
@@ -39,14 +42,22 @@ class SubscriptionRepository:
 
     async def of_tenant(self, tenant: str, channel: str = "webhook") -> list[dict[str, Any]]:
         cursor = self._collection.find({"tenant": tenant, "channel": channel}, WITHOUT_OUTBOX)
-        return await cursor.sort("created_at", DESCENDING).to_list(1000)
+        return await cursor.sort("created_at", DESCENDING).to_list(PER_TENANT_MAX)
 
     async def enabled(self, tenant: str) -> list[dict[str, Any]]:
-        """Every enabled subscription of the tenant, webhooks and e-mail alike."""
+        """Every enabled subscription of the tenant, webhooks and e-mail alike: one query for
+        the tenants of every event fanned out meanwhile (``Batcher``)."""
+        return (await self._enabled.add(tenant)).get(tenant, [])
+
+    async def _enabled_of(self, tenants: list[str]) -> dict[str, list[dict[str, Any]]]:
+        unique = sorted(set(tenants))
         cursor = self._collection.find(
-            {"tenant": tenant, "status": "enabled"}, {"outbox": 0, "secrets": 0}
+            {"tenant": {"$in": unique}, "status": "enabled"}, {"outbox": 0, "secrets": 0}
         )
-        return await cursor.to_list(1000)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for doc in await cursor.to_list(PER_TENANT_MAX * len(unique)):
+            found.setdefault(doc["tenant"], []).append(doc)
+        return found
 
     async def delete(self, tenant: str, sub_id: str, channel: str = "webhook") -> bool:
         result = await self._collection.delete_one(
