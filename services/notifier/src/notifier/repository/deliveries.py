@@ -97,7 +97,7 @@ class DeliveryRepository:
             result = await self._collection.update_many(query, {"$set": {"due_at": until}})
             if result.modified_count == len(ids):
                 renewed.update(ids)
-            elif result.modified_count:  # which ones: those now due when this write set
+            elif result.modified_count:  # which ones: those leased until this write's deadline
                 cursor = self._collection.find({**query, "due_at": until}, {"_id": 1})
                 renewed.update([doc["_id"] async for doc in cursor])
         return renewed
