@@ -25,6 +25,8 @@ sim, auth = inter.sim, inter.auth  # fixtures: a fresh simulator, a token for it
 async def test_issue_is_asynchronous_and_the_pdf_follows(
     sim: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
+    # long enough that the first read comes before it however loaded the machine is
+    await configure(sim, processing_delay_seconds=2)
     codigo = await issued(sim, auth)
     first = (await sim.get(f"{CHARGES}/{codigo}", headers=auth)).json()
     assert first["cobranca"]["situacao"] == "EM_PROCESSAMENTO"
