@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-HOT_PATH_WINDOW_S = 0.25  # how long the outbox relays gather published entries to clear
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -8,9 +8,8 @@ from converter.consumer import conversion_requests
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
 from converter.settings import ConverterSettings
-from shared.batching import HOT_PATH_WINDOW_S
 from shared.bootstrap import Infra
-from shared.messaging import Broker, OutboxRelay
+from shared.messaging import HOT_PATH_CLEAR_S, Broker, OutboxRelay
 from shared.service import Worker
 from shared.storage import ObjectStore
 
@@ -38,7 +37,7 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
     await pool.start()
     records = ConversionRecords(infra.db, timedelta(hours=infra.settings.retention_hours))
     await records.ensure_indexes()
-    relay = OutboxRelay(records.outbox, infra.broker, clear_every_s=HOT_PATH_WINDOW_S)
+    relay = OutboxRelay(records.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
     deps = WorkerDeps(
         pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes
     )

@@ -5,9 +5,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from shared.batching import HOT_PATH_WINDOW_S
 from shared.bootstrap import Infra
-from shared.messaging import OutboxRelay
+from shared.messaging import HOT_PATH_CLEAR_S, OutboxRelay
 from shared.messaging.broadcast import Broadcast
 from shared.runtime import every
 from shared.service import Worker
@@ -32,7 +31,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
     # each upload's request is cleared with the others of the last 250 ms, in one update
-    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_WINDOW_S)
+    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings),

@@ -18,6 +18,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.repository import OutboxRepository
 
 log = structlog.get_logger()
+HOT_PATH_CLEAR_S = 0.25  # how long the relays of the hot paths gather published entries
 
 
 def outbox_entry(envelope: Envelope) -> dict[str, Any]:

@@ -12,13 +12,12 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from shared.batching import Batcher
 from shared.clock import now
+from shared.mongo import insert_new
 from shared.pagination import NEWEST_FIRST, Cursor, Page
 
-DUPLICATE_KEY = 11000
 Doc = dict[str, Any]
 
 
@@ -47,14 +46,7 @@ class DeliveryRepository:
 
     async def _insert_new(self, batches: list[list[Doc]]) -> set[int]:
         docs = [doc for batch in batches for doc in batch]
-        try:
-            await self._collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return {id(docs[e["index"]]) for e in errors}
-        return set()
+        return {id(docs[index]) for index in await insert_new(self._collection, docs)}
 
     async def due(self, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries whose time has come and that no live worker holds."""
@@ -82,17 +74,17 @@ class DeliveryRepository:
         )
 
     async def renew(self, delivery_id: str, lease: str, until: datetime) -> bool:
-        """Extend the lease to ``until`` (or the latest deadline of the batch), unless the
+        """Extend the lease to ``until`` (or the batch's latest deadline), unless the
         delivery was settled or someone else holds it."""
         return delivery_id in await self._renewals.add((delivery_id, lease, until))
 
     async def _renew(self, items: list[tuple[str, str, datetime]]) -> set[str]:
-        by_lease: dict[str, tuple[list[str], datetime]] = {}
-        for delivery_id, lease, until in items:
-            ids, latest = by_lease.get(lease, ([], until))
-            by_lease[lease] = ([*ids, delivery_id], max(latest, until))
+        by_lease: dict[str, list[str]] = {}
+        for delivery_id, lease, _ in items:
+            by_lease.setdefault(lease, []).append(delivery_id)
+        until = max(deadline for _, _, deadline in items)
         renewed: set[str] = set()
-        for lease, (ids, until) in by_lease.items():
+        for lease, ids in by_lease.items():
             query = {"_id": {"$in": ids}, "status": "pending", "lease": lease}
             result = await self._collection.update_many(query, {"$set": {"due_at": until}})
             if result.modified_count == len(ids):

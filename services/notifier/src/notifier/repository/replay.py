@@ -5,18 +5,16 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from shared.batching import Batcher
 from shared.clock import now
-
-DUPLICATE_KEY = 11000
+from shared.mongo import insert_new
 
 
 class ReplayRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["notifier_replay"]
-        self._writes: Batcher[dict[str, Any], None] = Batcher(self._insert_new)
+        self._writes: Batcher[dict[str, Any], set[int]] = Batcher(self._insert_new)
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
@@ -28,13 +26,9 @@ class ReplayRepository:
         """Kept for the window, once per event id; returns after the write that holds it."""
         await self._writes.add({**doc, "expires_at": doc["at"] + window})
 
-    async def _insert_new(self, docs: list[dict[str, Any]]) -> None:
-        try:
-            await self._collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:  # an event recorded before (a redelivery) stays as it was
-            errors = exc.details.get("writeErrors", [])
-            if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
+    async def _insert_new(self, docs: list[dict[str, Any]]) -> set[int]:
+        # an event recorded before (a redelivery) stays as it was
+        return await insert_new(self._collection, docs)
 
     async def after(self, tenant: str, last_id: str | None, limit: int) -> list[dict[str, Any]]:
         """The tenant's events after ``last_id`` (all in the window when it is unknown)."""
