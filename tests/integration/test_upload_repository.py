@@ -74,12 +74,14 @@ async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> 
 
     await infra.db[COLLECTION].insert_one({"_id": "cv_2", "tenant": "acme", "status": "queued"})
 
-    assert await jobs.transition_many([("cv_1", ["queued"], {"status": "converting"})])
+    assert await jobs.transition_many([("cv_1", ["queued"], {"status": "converting"})]) == set()
     late_replay = ("cv_1", ["queued"], {"status": "failed"})
-    assert not await jobs.transition_many([late_replay, ("cv_2", ["queued"], {"status": "x"})])
-    assert not await jobs.transition_many([("cv_gone", ["queued"], {"status": "converting"})])
+    changes = [late_replay, ("cv_2", ["queued"], {"status": "x"})]
+    assert await jobs.transition_many(changes) == set()  # a replay: the job is still there
+    gone = ("cv_gone", ["queued"], {"status": "converting"})
+    assert await jobs.transition_many([gone, ("cv_2", ["x"], {"status": "y"})]) == {"cv_gone"}
     statuses = {d["_id"]: d["status"] async for d in infra.db[COLLECTION].find({})}
-    assert statuses == {"cv_1": "converting", "cv_2": "x"}  # each change applied on its own
+    assert statuses == {"cv_1": "converting", "cv_2": "y"}  # each change applied on its own
 
 
 async def test_a_page_of_the_list_reads_only_the_tenants_jobs_through_its_index(

@@ -25,7 +25,7 @@ def conversion_events(
         {
             ConversionStarted: partial(handlers.conversion_started, starts=starts),
             ConversionCompleted: partial(
-                handlers.conversion_completed, outcomes=outcomes, jobs=jobs, files=files
+                handlers.conversion_completed, outcomes=outcomes, files=files
             ),
             ConversionFailed: partial(handlers.conversion_failed, outcomes=outcomes),
         },

@@ -11,12 +11,12 @@ from shared.events import ConversionCompleted, ConversionFailed, ConversionStart
 from shared.messaging import Delivery
 from upload.files import JobFiles
 from upload.model import ACTIVE, result_document
-from upload.repository import JobRepository, Transition
+from upload.repository import Transition
 
 log = structlog.get_logger()
 
 Starts = Batcher[str, None]
-Outcomes = Batcher[Transition, bool]  # whether every job of the write changed
+Outcomes = Batcher[Transition, set[str]]  # the jobs of the write that no longer exist
 
 
 async def conversion_started(event: ConversionStarted, _: Delivery, starts: Starts) -> None:
@@ -27,7 +27,6 @@ async def conversion_completed(
     event: ConversionCompleted,
     _: Delivery,
     outcomes: Outcomes,
-    jobs: JobRepository,
     files: JobFiles,
 ) -> None:
     changes = {
@@ -36,9 +35,7 @@ async def conversion_completed(
         "error": None,
         "source.format": event.manifest.source_format,
     }
-    if not await outcomes.add((event.job_id, ACTIVE, changes)) and not await jobs.exists(
-        event.job_id
-    ):
+    if event.job_id in await outcomes.add((event.job_id, ACTIVE, changes)):
         # deleted while converting: the converter's late result must not stay behind
         await files.remove_result(event.result_key, event.job_id)
         log.info("conversion.result_of_deleted_job_removed", job_id=event.job_id)
