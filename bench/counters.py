@@ -31,6 +31,35 @@ def db_operations(monitor: pymongo.MongoClient[dict[str, Any]]) -> dict[str, int
     return {name: int(counters.get(name, 0)) for name in DB_OPERATIONS}
 
 
+TOP_KINDS = ("queries", "getmore", "insert", "update", "remove", "commands")
+
+
+def db_top(monitor: pymongo.MongoClient[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per collection (``db.collection``): operations by kind, and ``time_us`` spent on them."""
+    totals = monitor.admin.command("top")["totals"]
+    per: dict[str, dict[str, int]] = {}
+    for name, kinds in totals.items():
+        if not isinstance(kinds, dict) or name.startswith(("local.", "admin.", "config.")):
+            continue
+        row = {kind: int(kinds[kind]["count"]) for kind in TOP_KINDS if kind in kinds}
+        row["time_us"] = int(kinds.get("total", {}).get("time", 0))
+        per[name] = row
+    return per
+
+
+def top_between(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    """What each collection did between two ``db_top`` readings; idle collections left out."""
+    changes = {}
+    for name, row in after.items():
+        earlier = before.get(name, {})
+        change = {kind: value - earlier.get(kind, 0) for kind, value in row.items()}
+        if any(change.values()):
+            changes[name] = change
+    return changes
+
+
 def http_requests(base_url: str) -> dict[str, Requests]:
     """Per ``METHOD route``, summed over status codes, from the API's /metrics."""
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:

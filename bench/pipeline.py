@@ -14,7 +14,14 @@ from bootstrap import Secantus
 from system import System, running_system
 
 from bench.client import Outcome, client, convert, new_tenant
-from bench.counters import Requests, db_operations, http_requests, requests_between
+from bench.counters import (
+    Requests,
+    db_operations,
+    db_top,
+    http_requests,
+    requests_between,
+    top_between,
+)
 from bench.infrastructure import broker_and_database
 from bench.procstat import CpuUsage, children, cpu_usage, pids_named
 
@@ -52,6 +59,7 @@ class Run:
     cpu: CpuUsage
     db_ops: dict[str, int] = field(default_factory=dict)
     requests: dict[str, Requests] = field(default_factory=dict)
+    collections: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def wall(self) -> float:
@@ -85,11 +93,14 @@ def measured(pipe: Pipeline, files: dict[Path, bytes], concurrency: int, poll_s:
     base_url = pipe.system.base_url
     key = asyncio.run(new_tenant(base_url, pipe.system.admin_key))
     db_before, http_before = db_operations(pipe.monitor), http_requests(base_url)
+    top_before = db_top(pipe.monitor)
     with cpu_usage(pipe.process_groups()) as cpu:
         outcomes = asyncio.run(_convert_all(base_url, key, files, concurrency, poll_s))
     db_after = db_operations(pipe.monitor)
     db_ops = {name: db_after[name] - db_before[name] for name in db_after}
-    return Run(outcomes, cpu, db_ops, requests_between(http_before, http_requests(base_url)))
+    collections = top_between(top_before, db_top(pipe.monitor))
+    requests = requests_between(http_before, http_requests(base_url))
+    return Run(outcomes, cpu, db_ops, requests, collections)
 
 
 async def _convert_all(

@@ -32,6 +32,7 @@ def render(r: Results) -> str:
         _stages(r),
         _round_trips(r),
         _per_job(r),
+        _collections(r),
     ]
     return "\n\n".join(["## Conversion", *parts])
 
@@ -215,4 +216,23 @@ def _per_job(r: Results) -> str:
     return (
         "### Per job: database operations and API requests (server-side means from /metrics)\n\n"
         + table(header, rows)
+    )
+
+
+def _collections(r: Results) -> str:
+    run = r.median_round
+    files = len(run.outcomes)
+    kinds = ("queries", "getmore", "insert", "update", "remove", "commands")
+    busiest = sorted(run.collections.items(), key=lambda item: -item[1].get("time_us", 0))
+    rows = [
+        (
+            name.split(".", 1)[-1],
+            *(f"{row.get(kind, 0) / files:.2f}" for kind in kinds),
+            f"{row.get('time_us', 0) / 1000 / files:.2f}",
+        )
+        for name, row in busiest
+    ]
+    header = ("Collection", *kinds, "server ms")
+    return "### Per job and collection: SecantusDB's `top` (median throughput round)\n\n" + table(
+        header, rows
     )
