@@ -10,9 +10,11 @@ import httpx
 import pytest
 from system import System
 
+from shared.messaging.notices import recorded_key
 from tests.support.api import convert, upload, wait_final
 from tests.support.events import captured_bodies, outcome_listener
 from tests.support.mspdi import normalise
+from tests.support.notifier import new_tenant
 from tests.support.reference import reference_outputs
 
 
@@ -462,6 +464,37 @@ async def test_a_long_poll_answers_when_the_job_finishes(
         job = answer.json()
     assert job["status"] == "completed"
     assert asyncio.get_running_loop().time() - started < 25  # woken, not timed out
+
+
+async def test_the_worker_tells_the_api_replicas_when_each_change_is_recorded(
+    system: System, mpp_files: list[Path]
+) -> None:
+    """The notices that let a long poll read once per change: 'converting', then the outcome,
+    each sent after the upload worker's write, so a read then shows it."""
+    _, key = await new_tenant(system.base_url, system.admin_key)  # nothing to reuse
+    connection, notices = await captured_bodies(
+        system.env["RABBITMQ_URL"], recorded_key("conversion_jobs")
+    )
+    try:
+        async with httpx.AsyncClient(
+            base_url=system.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as own:
+            job = await convert(own, mpp_files[5], target="json")
+        statuses: list[str] = []
+        for _ in range(100):
+            statuses = [
+                fields["status"]
+                for body in notices
+                for job_id, fields in json.loads(body).items()
+                if job_id == job["id"]
+            ]
+            if "completed" in statuses:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+    assert job["status"] == "completed"
+    assert statuses == ["converting", "completed"]
 
 
 async def test_a_long_poll_on_a_current_etag_waits_then_answers_304(

@@ -25,11 +25,13 @@ class Table:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.reads = 0
+        self.read_started = asyncio.Event()
 
     async def load(self, doc_id: str) -> dict[str, Any] | None:
         self.reads += 1
-        await asyncio.sleep(0.01)
-        doc = self.docs.get(doc_id)
+        self.read_started.set()
+        doc = self.docs.get(doc_id)  # the database's state when the read arrived...
+        await asyncio.sleep(0.01)  # ...reaches the cache a moment later
         return dict(doc) if doc else None
 
 
@@ -233,3 +235,97 @@ async def test_an_expired_entry_is_served_while_one_read_refreshes_it() -> None:
     await asyncio.sleep(0.7)  # past three ages: read before answering
     latest = await cache.get("cv_1")
     assert latest is not None and json.loads(latest.body) == {"status": "completed"}
+
+
+async def test_with_the_writers_notice_a_long_poll_reads_once_per_change() -> None:
+    """Woken by the event, a long poll waits for the writer's notice instead of guessing."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table, recheck_s=(5.0, 5.0))
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    cache.on_event(_completed("cv_1"))  # heard before the worker recorded it
+    await asyncio.sleep(0.1)
+    assert not waiting.done() and table.reads == 1  # nothing read while only announced
+    table.docs["cv_1"] = {"status": "completed"}
+    cache.on_recorded({"cv_1": {"status": "completed"}})
+    changed = await asyncio.wait_for(waiting, 1)
+    assert changed is not None and json.loads(changed.body) == {"status": "completed"}
+    assert table.reads == 2
+    assert await cache.get("cv_1") is changed and table.reads == 2  # kept: the change is read
+
+
+async def test_a_notice_of_an_earlier_write_is_read_but_the_later_event_still_awaited() -> None:
+    """The 'converting' notice can come after the completion event: its read answers the long
+    poll, and is not kept as the document's state while the completion is awaited."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table, recheck_s=(5.0, 5.0))
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    cache.on_event(_heard(ConversionStarted(tenant_id="t", job_id="cv_1")))
+    cache.on_event(_completed("cv_1"))
+    table.docs["cv_1"] = {"status": "converting"}
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    cache.on_recorded({"cv_1": {"status": "converting"}})
+    converting = await asyncio.wait_for(waiting, 1)
+    assert converting is not None and json.loads(converting.body) == {"status": "converting"}
+    reads = table.reads
+    await cache.get("cv_1")
+    assert table.reads == reads + 1  # not kept: the completion is still to be recorded
+
+
+async def test_without_a_notice_a_long_poll_looks_again_on_its_own() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table, recheck_s=(0.1, 0.2))
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    cache.on_event(_completed("cv_1"))
+    table.docs["cv_1"] = {"status": "completed"}  # recorded, but its notice is lost
+    changed = await asyncio.wait_for(waiting, 2)
+    assert changed is not None and json.loads(changed.body) == {"status": "completed"}
+
+
+async def test_malformed_notices_are_dropped() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    first = await cache.get("cv_1")
+    for body in (b"not json", b"[1]", b'{"cv_1": 3}'):
+        cache.on_recorded_notice(body)
+    assert await cache.get("cv_1") is first
+    cache.on_recorded_notice(b'{"cv_1": {"status": "queued"}}')
+    assert await cache.get("cv_1") is not first and table.reads == 2
+
+
+async def test_a_seeded_document_is_served_without_a_read() -> None:
+    table = Table()
+    cache = _cache(table)
+    cache.seed("cv_1", {"status": "queued"})
+    entry = await cache.get("cv_1")
+    assert entry is not None and json.loads(entry.body) == {"status": "queued"}
+    assert table.reads == 0
+
+
+async def test_a_read_in_flight_when_the_notice_comes_is_not_kept() -> None:
+    """It may have read the document before the write: only a read showing the change ends
+    the wait for it."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table)
+    cache.on_event(_completed("cv_1"))
+    early = asyncio.create_task(cache.get("cv_1"))  # reads 'converting'...
+    await table.read_started.wait()
+    table.docs["cv_1"] = {"status": "completed"}  # ...while the worker records the outcome
+    cache.on_recorded({"cv_1": {"status": "completed"}})
+    stale = await early
+    assert stale is not None and json.loads(stale.body) == {"status": "converting"}
+    fresh = await cache.get("cv_1")
+    assert fresh is not None and json.loads(fresh.body) == {"status": "completed"}
+    assert await cache.get("cv_1") is fresh and table.reads == 2

@@ -6,7 +6,9 @@ forgets what they touch. The writer applies the change to the database a moment 
 event left, so until a read shows what the event implies (``settled``) reads are served but
 not kept. A broker reconnect, after which events may have been missed, empties the cache
 (``clear``); ``max_age_s`` bounds what anything else unforeseen could leave stale.
-Concurrent misses of one id share one database read.
+Concurrent misses of one id share one database read. A writer that sends notices
+(``shared.messaging.notices``) after its writes spares the replicas their guesses: a long poll
+woken by an event waits for the notice, then reads once.
 
 Memory follows the documents in use, not the history: an entry nobody read for ``idle_s``
 is dropped (entries are kept in the order of their last use), and an announced change
@@ -15,6 +17,7 @@ has long recorded it.
 """
 
 import asyncio
+import enum
 import hashlib
 import time
 from collections import OrderedDict
@@ -29,6 +32,7 @@ from prometheus_client import Counter
 
 from shared.events import Event
 from shared.messaging.envelope import Received
+from shared.messaging.notices import Recorded, parse_recorded
 from shared.singleflight import SingleFlight
 
 log = structlog.get_logger()
@@ -52,8 +56,17 @@ LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
 )
 SWEEP_EVERY_S = 1.0  # how often lookups drop what went idle
-RECHECK_S = (0.02, 0.25)  # a long poll told of a change re-reads from this, doubling up to that
+# a long poll told of a change the database does not show yet looks again after the first,
+# doubling up to the second (its writer's notice, if it sends them, wakes it before)
+RECHECK_S = (0.02, 0.25)
 STALE_FACTOR = 3  # an entry past its age is served while refreshed, up to this many ages
+
+
+class Wake(enum.Enum):
+    """Why a long poll waiting on a document woke up."""
+
+    ANNOUNCED = "an event announced a change its writer has yet to record"
+    CHANGED = "the document changed, or may have"
 
 
 @dataclass(frozen=True)
@@ -85,15 +98,17 @@ class DocumentCache:
         max_entries: int = 50_000,
         max_age_s: float = 120.0,
         idle_s: float = 60.0,
+        recheck_s: tuple[float, float] = RECHECK_S,
     ) -> None:
         self.load, self.render, self.settled = load, render, settled
+        self.recheck_s = recheck_s
         self.max_entries, self.max_age_s, self.idle_s = max_entries, max_age_s, idle_s
         self._entries: OrderedDict[str, _Kept] = OrderedDict()
         # announced changes not yet seen in a read: (when heard, monotonic), the event, its test
         self._pending: OrderedDict[str, tuple[float, Received, Settled]] = OrderedDict()
         self._next_sweep = 0.0
         self._reads: SingleFlight[str, Entry | None] = SingleFlight(f"cache {name}")
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, set[asyncio.Future[Wake]]] = {}
         self.name = name
         self._hit = LOOKUPS.labels(name, "hit")
         self._stale = LOOKUPS.labels(name, "stale")
@@ -149,6 +164,11 @@ class DocumentCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def seed(self, doc_id: str, doc: Document) -> None:
+        """Keep a document this process just wrote, in the form a read returns it."""
+        clock = time.monotonic()
+        self._keep(doc_id, Entry.of(doc, self.render), clock)
+
     def _sweep(self, clock: float) -> None:
         """Drop the entries and announced changes idle for ``idle_s`` (oldest first in both)."""
         self._next_sweep = clock + SWEEP_EVERY_S
@@ -161,13 +181,13 @@ class DocumentCache:
 
     def forget(self, doc_id: str) -> None:
         self._entries.pop(doc_id, None)
-        self._wake(doc_id)
+        self._wake(doc_id, Wake.CHANGED)
 
     def clear(self) -> None:
         """Forget everything (events may have been missed); long polls look again."""
         self._entries.clear()
         for doc_id in list(self._waiters):
-            self._wake(doc_id)
+            self._wake(doc_id, Wake.CHANGED)
 
     def on_event(self, received: Received) -> None:
         event = received.event
@@ -180,38 +200,68 @@ class DocumentCache:
         self._pending.move_to_end(doc_id)
         while len(self._pending) > self.max_entries:
             self._pending.popitem(last=False)
-        self._wake(doc_id)
+        self._wake(doc_id, Wake.ANNOUNCED)
 
-    def _wake(self, doc_id: str) -> None:
+    def on_recorded(self, recorded: Recorded) -> None:
+        """The writer's notice: these documents are written. The next lookup of each reads
+        it, and long polls waiting on one look at once.
+
+        An awaited change stays awaited until a read shows it: a read that started before
+        the write may still be in flight, and must not be kept as the document's state.
+        """
+        for doc_id in recorded:
+            self._entries.pop(doc_id, None)
+            self._wake(doc_id, Wake.CHANGED)
+
+    def on_recorded_notice(self, body: bytes) -> None:
+        try:
+            recorded = parse_recorded(body)
+        except ValueError as exc:
+            log.warning("cache.malformed_notice", cache=self.name, reason=str(exc))
+            return
+        self.on_recorded(recorded)
+
+    def _wake(self, doc_id: str, why: Wake) -> None:
         for waiter in self._waiters.pop(doc_id, ()):
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(why)
 
     async def changed(self, doc_id: str, etag: str, timeout_s: float) -> Entry | None:
         """The document once its representation differs from ``etag``, or as it is when
-        ``timeout_s`` has passed; None once it is gone."""
+        ``timeout_s`` has passed; None once it is gone.
+
+        Woken by an event whose change the database does not show yet, it waits for its
+        writer's notice, and looks anyway after ``recheck_s`` (growing) in case none comes.
+        """
         deadline = time.monotonic() + timeout_s
-        recheck = RECHECK_S[0]
+        recheck = self.recheck_s[0]
         while True:
             entry = await self.get(doc_id)
-            remaining = deadline - time.monotonic()
-            if entry is None or entry.etag != etag or remaining <= 0:
+            if entry is None or entry.etag != etag:
                 return entry
-            if doc_id in self._pending:  # announced, not yet in the database: look again soon
-                await asyncio.sleep(min(recheck, remaining))
-                recheck = min(recheck * 2, RECHECK_S[1])
-                continue
-            await self._next_change(doc_id, remaining)
-            recheck = RECHECK_S[0]
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return entry
+                if doc_id in self._pending:
+                    why = await self._next_change(doc_id, min(recheck, remaining))
+                    if why is None:  # no notice came in time: look anyway, later next time
+                        recheck = min(recheck * 2, self.recheck_s[1])
+                else:
+                    why = await self._next_change(doc_id, remaining)
+                    recheck = self.recheck_s[0]
+                if why is not Wake.ANNOUNCED:
+                    break
 
-    async def _next_change(self, doc_id: str, timeout_s: float) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _next_change(self, doc_id: str, timeout_s: float) -> Wake | None:
+        """Why the document's waiters were woken, or None after ``timeout_s``."""
+        waiter: asyncio.Future[Wake] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(doc_id, set())
         waiters.add(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout_s)
+            return await asyncio.wait_for(waiter, timeout_s)
         except TimeoutError:
-            pass
+            return None
         finally:
             waiters.discard(waiter)
             if not waiters and self._waiters.get(doc_id) is waiters:

@@ -8,12 +8,13 @@ from datetime import timedelta
 from shared.bootstrap import Infra
 from shared.messaging import HOT_PATH_CLEAR_S, OutboxRelay
 from shared.messaging.broadcast import Broadcast
+from shared.messaging.notices import recorded_key
 from shared.runtime import every
 from shared.service import Worker
 from upload.cache import job_cache
 from upload.consumer import conversion_events
 from upload.files import JobFiles
-from upload.repository import JobRepository
+from upload.repository import COLLECTION, JobRepository
 from upload.service import UploadService
 from upload.settings import UploadSettings
 
@@ -41,7 +42,13 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         _retention(infra),
         cache,
     )
-    changes = Broadcast(infra.broker, cache.routing_keys, cache.on_event, on_gap=cache.clear)
+    changes = Broadcast(
+        infra.broker,
+        cache.routing_keys,
+        cache.on_event,
+        on_gap=cache.clear,
+        notices={recorded_key(COLLECTION): cache.on_recorded_notice},
+    )
     await changes.start()
     try:
         yield ApiDeps(uploads)

@@ -13,6 +13,7 @@ from shared.events import (
     Event,
 )
 from shared.messaging.envelope import Received
+from upload.repository import COLLECTION
 from upload.schemas import render_job
 
 
@@ -33,5 +34,10 @@ SETTLED: dict[type[Event], Settled] = {
 }
 
 
+# the upload worker sends a notice after each write (upload.consumer): a long poll looks on its
+# own only if none came within this, then at growing intervals
+RECHECK_S = (0.25, 1.0)
+
+
 def job_cache(load: Load) -> DocumentCache:
-    return DocumentCache("conversion_jobs", load, render_job, SETTLED)
+    return DocumentCache(COLLECTION, load, render_job, SETTLED, recheck_s=RECHECK_S)

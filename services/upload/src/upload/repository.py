@@ -4,6 +4,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+import bson
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -70,6 +71,11 @@ class JobRepository:
             await self._jobs.insert_one(job)
         except DuplicateKeyError:
             raise DuplicateJob(job["_id"]) from None
+
+    def as_read(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job as a read of it returns it (times to the millisecond, the client's types)."""
+        shown = {name: value for name, value in job.items() if name != "outbox"}
+        return bson.decode(bson.encode(shown), codec_options=self._jobs.codec_options)
 
     async def get(self, tenant: str, job_id: str) -> dict[str, Any] | None:
         return await self._jobs.find_one({"_id": job_id, "tenant": tenant}, _NO_OUTBOX)

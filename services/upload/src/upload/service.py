@@ -90,6 +90,8 @@ class UploadService:
         except DuplicateJob:  # a racing request with the same Idempotency-Key won
             await self.files.discard_inputs(job)
             return await self._existing(upload)
+        if self.cache is not None:  # the client's next look at its job needs no read
+            self.cache.seed(upload.job_id, self.jobs.as_read(job))
         log.info(
             "conversion.accepted",
             job_id=upload.job_id,

@@ -1,10 +1,11 @@
 """Every replica hears every matching event: an exclusive, self-deleting queue per process.
 
 For state each replica keeps in memory (caches, live streams), not for work: messages are
-auto-acked and a replica that is down simply misses them.
+auto-acked and a replica that is down simply misses them. Besides events, a replica can hear
+its service's notices (``shared.messaging.notices``), handed over as the raw body.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import aio_pika
 import structlog
@@ -28,12 +29,14 @@ class Broadcast:
         routing_keys: Iterable[str],
         listener: Listener,
         on_gap: Callable[[], None] | None = None,
+        notices: Mapping[str, Callable[[bytes], None]] | None = None,
     ) -> None:
         """``on_gap`` runs when the connection came back: what was published meanwhile is lost
         to this replica (its queue went with the connection), so state built from it is not
-        to be trusted."""
+        to be trusted. ``notices`` maps the routing key of a notice to its listener."""
         self.broker = broker
         self.routing_keys = list(routing_keys)
+        self.notices = dict(notices or {})
         self.listener = listener
         self.on_gap = on_gap
         self._channel: AbstractChannel | None = None
@@ -44,7 +47,7 @@ class Broadcast:
             self.broker.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
         queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in self.routing_keys:
+        for key in [*self.routing_keys, *self.notices]:
             await queue.bind(exchange, key)
         await queue.consume(self._on_message, no_ack=True)
         if self.on_gap is not None:
@@ -61,6 +64,13 @@ class Broadcast:
             await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        notice = self.notices.get(message.routing_key or "")
+        if notice is not None:
+            try:
+                notice(message.body)
+            except Exception:
+                log.exception("broadcast.notice_failed", routing_key=message.routing_key)
+            return
         try:
             received = decode(dict(message.headers or {}), message.content_type, message.body)
         except MalformedEvent as exc:

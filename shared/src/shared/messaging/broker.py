@@ -63,6 +63,13 @@ class Broker:
         )
         await self._exchange.publish(message, routing_key=envelope.routing_key)
 
+    async def publish_message(
+        self, routing_key: str, message: aio_pika.abc.AbstractMessage
+    ) -> None:
+        """Publish a message as it is to the exchange (notices between a service's processes)."""
+        assert self._exchange is not None, "Broker.connect() first"
+        await self._exchange.publish(message, routing_key=routing_key)  # type: ignore[arg-type]
+
     async def publish_direct(self, queue: str, message: aio_pika.abc.AbstractMessage) -> None:
         """Publish to one queue by name through the default exchange (retries, dead letters)."""
         assert self._channel is not None, "Broker.connect() first"
