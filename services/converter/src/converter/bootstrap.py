@@ -33,6 +33,7 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         settings.job_timeout_s,
         work_dir,
         nice=settings.jvm_nice,
+        jvm_options=settings.jvm_options.split(),
     )
     await pool.start()
     records = ConversionRecords(infra.db, timedelta(hours=infra.settings.retention_hours))

@@ -2,6 +2,7 @@
 
 import os
 import signal
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,14 @@ from converter import engine, jvm
 from converter.errors import ConversionError
 
 
-def serve(conn: Connection, heap_mb: int, work_dir: str, nice: int = 0) -> None:
+def serve(
+    conn: Connection, heap_mb: int, work_dir: str, nice: int = 0, jvm_options: Sequence[str] = ()
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
     os.nice(nice)  # before the JVM starts: its threads inherit the priority
     work = Path(work_dir) / f"jvm-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
-    jvm.start_jvm(heap_mb, work)
+    jvm.start_jvm(heap_mb, work, jvm_options)
     engine.warm_up(work)
     conn.send(("ready", os.getpid()))
     while True:

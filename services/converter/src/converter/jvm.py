@@ -4,6 +4,7 @@ It imports nothing but JPype and MPXJ, so a reference measurement that starts a 
 interpreter per file pays for no code of ours.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import jpype
@@ -14,11 +15,12 @@ LOG4J_QUIET = (
 )
 
 
-def start_jvm(heap_mb: int = 512, tmp_dir: Path | None = None) -> None:
-    """Start this process's one JVM (it cannot be restarted) with MPXJ on the class path."""
+def start_jvm(heap_mb: int = 512, tmp_dir: Path | None = None, extra: Sequence[str] = ()) -> None:
+    """Start this process's one JVM (it cannot be restarted) with MPXJ on the class path;
+    ``extra`` options go after the project's own."""
     import mpxj  # noqa: F401  (puts MPXJ's jars on the class path)
 
-    options = [f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError", LOG4J_QUIET]
+    options = [f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError", LOG4J_QUIET, *extra]
     if tmp_dir is not None:
         options.append(f"-Djava.io.tmpdir={tmp_dir}")
     jpype.startJVM(*options, convertStrings=True)

@@ -8,6 +8,7 @@ either way a fresh process takes the slot while the other processes keep convert
 import asyncio
 import multiprocessing
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -41,10 +42,16 @@ class WorkerDied(Exception):
 
 class ConverterPool:
     def __init__(
-        self, size: int, heap_mb: int, timeout_s: float, work_dir: Path, nice: int = 0
+        self,
+        size: int,
+        heap_mb: int,
+        timeout_s: float,
+        work_dir: Path,
+        nice: int = 0,
+        jvm_options: Sequence[str] = (),
     ) -> None:
         self.size, self.heap_mb, self.timeout_s, self.work_dir = size, heap_mb, timeout_s, work_dir
-        self.nice = nice
+        self.nice, self.jvm_options = nice, list(jvm_options)
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
         self.restarts = 0
@@ -134,7 +141,7 @@ class ConverterPool:
         parent, child_end = _SPAWN.Pipe()
         process = _SPAWN.Process(
             target=child.serve,
-            args=(child_end, self.heap_mb, str(self.work_dir), self.nice),
+            args=(child_end, self.heap_mb, str(self.work_dir), self.nice, self.jvm_options),
             daemon=True,
             name="mpxj-jvm",
         )
