@@ -29,12 +29,12 @@ SOURCE = "/services/converter"
 async def conversion_requested(
     event: ConversionRequested, delivery: Delivery, deps: "WorkerDeps"
 ) -> None:
-    record = await deps.records.get(event.job_id)
-    if record is not None:
-        # converted before (a redelivery): only make sure its outcome was announced
-        await deps.relay.flush(event.job_id, record.get("outbox", []))
-        log.info("conversion.duplicate_skipped", job_id=event.job_id, attempt=delivery.attempt)
-        return
+    if delivery.attempt > 1 or delivery.redelivered:  # perhaps converted already
+        record = await deps.records.get(event.job_id)
+        if record is not None:  # only make sure its outcome was announced
+            await deps.relay.flush(event.job_id, record.get("outbox", []))
+            log.info("conversion.duplicate_skipped", job_id=event.job_id, attempt=delivery.attempt)
+            return
     await _announce_start(event, deps.broker)
     outcome: Event
     try:
@@ -49,9 +49,13 @@ async def conversion_requested(
 
 
 async def record_outcome(job_id: str, outcome: Event, deps: "WorkerDeps") -> None:
+    """The first outcome recorded for the job is the one announced: a second copy of the
+    request (published twice, not redelivered) converts again but announces nothing new."""
     entry = outbox_entry(encode(outcome, SOURCE))
-    await deps.records.finish(job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry)
-    await deps.relay.flush(job_id, [entry])
+    recorded = await deps.records.finish(
+        job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry
+    )
+    await deps.relay.flush(job_id, recorded)
     log.info(
         "conversion.finished",
         job_id=job_id,

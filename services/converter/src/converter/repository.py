@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.clock import now
 from shared.messaging.repository import OutboxRepository
@@ -20,23 +21,26 @@ class ConversionRecords:
         await self.outbox.ensure_indexes()
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record, if it was converted before (read only for redeliveries)."""
         return await self._records.find_one({"_id": job_id})
 
     async def finish(
         self, job_id: str, tenant: str, outcome: dict[str, Any], entry: dict[str, Any]
-    ) -> None:
-        """The outcome and the event announcing it, in one write."""
+    ) -> list[dict[str, Any]]:
+        """The outcome and the event announcing it, in one write, unless the job has a record
+        already; the outbox entries to publish: this one, or what is left of the first's."""
         finished = now()
-        await self._records.update_one(
-            {"_id": job_id},
-            {
-                "$set": {
-                    "tenant": tenant,
-                    "outcome": outcome,
-                    "finished_at": finished,
-                    "expires_at": finished + self.retention,
-                    "outbox": [entry],
-                }
-            },
-            upsert=True,
-        )
+        record = {
+            "_id": job_id,
+            "tenant": tenant,
+            "outcome": outcome,
+            "finished_at": finished,
+            "expires_at": finished + self.retention,
+            "outbox": [entry],
+        }
+        try:
+            await self._records.insert_one(record)
+        except DuplicateKeyError:
+            first = await self.get(job_id)
+            return first.get("outbox", []) if first else []
+        return [entry]

@@ -1,0 +1,124 @@
+"""The converter's request handler against real JVMs, MongoDB, RabbitMQ and storage: a job's
+outcome is announced once, however often its request arrives, and a redelivery of a converted
+job does not convert it again."""
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from converter.bootstrap import WorkerDeps
+from converter.handlers import conversion_requested
+from converter.pool import ConverterPool
+from converter.repository import ConversionRecords
+from shared.bootstrap import Infra
+from shared.events import ConversionOptions, ConversionRequested
+from shared.messaging import Delivery, OutboxRelay
+from shared.storage import ObjectNotFound
+
+
+@pytest.fixture
+async def deps(infra: Infra, tmp_path: Path) -> AsyncIterator[WorkerDeps]:
+    pool = ConverterPool(1, 256, 60, tmp_path / "work")
+    await pool.start()
+    records = ConversionRecords(infra.db, timedelta(hours=1))
+    await records.ensure_indexes()
+    relay = OutboxRelay(records.outbox, infra.broker)
+    try:
+        yield WorkerDeps(pool, infra.store, records, relay, infra.broker, tmp_path, 10**8)
+    finally:
+        await pool.close()
+
+
+async def _outcomes(infra: Infra) -> tuple[aio_pika.abc.AbstractConnection, list[str]]:
+    """The ids of the outcome events published on the test's exchange from now on."""
+    ids: list[str] = []
+    connection = await aio_pika.connect(infra.settings.rabbitmq_url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(
+        infra.broker.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(exclusive=True)
+    for key in ("conversion.completed.v1", "conversion.failed.v1"):
+        await queue.bind(exchange, key)
+
+    async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        ids.append(str((message.headers or {})["ce-id"]))
+
+    await queue.consume(collect, no_ack=True)
+    return connection, ids
+
+
+async def _request(infra: Infra, source: Path) -> ConversionRequested:
+    job_id = f"cv_{uuid.uuid4().hex}"
+    key = f"acme/{job_id}/source.mpp"
+    writer = infra.store.writer(key)
+    writer.write(source.read_bytes())
+    stored = await writer.commit()
+    return ConversionRequested(
+        tenant_id="acme",
+        job_id=job_id,
+        source_key=key,
+        source_sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
+        source_size=stored.size,
+        filename=source.name,
+        options=ConversionOptions(target="json"),
+        result_key=f"acme/{job_id}/result.json",
+    )
+
+
+def _delivery(attempt: int = 1, redelivered: bool = False) -> Delivery:
+    return Delivery(f"evt-{uuid.uuid4().hex}", attempt, redelivered, "/test", datetime.now(UTC))
+
+
+async def _settle(ids: list[str], at_least: int) -> None:
+    for _ in range(50):
+        if len(ids) >= at_least:
+            await asyncio.sleep(0.3)  # and nothing more follows
+            return
+        await asyncio.sleep(0.1)
+
+
+async def test_a_request_published_twice_is_announced_once(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """Two first deliveries of one job (its request published twice): both convert, the
+    first outcome recorded is the only one announced."""
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[0])
+        await conversion_requested(request, _delivery(), deps)
+        await conversion_requested(request, _delivery(), deps)
+        await asyncio.gather(
+            conversion_requested(request, _delivery(), deps),
+            conversion_requested(request, _delivery(), deps),
+        )
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert len(announced) == 1
+    record = await infra.db["converter_records"].find_one({"_id": request.job_id})
+    assert record is not None and record["outcome"]["job_id"] == request.job_id
+
+
+async def test_a_redelivered_request_of_a_converted_job_is_not_converted_again(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[1])
+        await conversion_requested(request, _delivery(), deps)
+        await infra.store.delete(request.result_key)
+        await conversion_requested(request, _delivery(attempt=2), deps)
+        await conversion_requested(request, _delivery(redelivered=True), deps)
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert len(announced) == 1
+    with pytest.raises(ObjectNotFound):  # no conversion wrote it again
+        await infra.store.size(request.result_key)
