@@ -10,7 +10,7 @@ import httpx
 import pytest
 from system import System
 
-from shared.messaging.notices import recorded_key
+from shared.messaging.notices import parse_recorded, recorded_key
 from tests.support.api import convert, upload, wait_final
 from tests.support.events import captured_bodies, outcome_listener
 from tests.support.mspdi import normalise
@@ -483,9 +483,9 @@ async def test_the_worker_tells_the_api_replicas_when_each_change_is_recorded(
         statuses: list[str] = []
         for _ in range(100):
             statuses = [
-                fields["status"]
+                change.fields["status"]
                 for body in notices
-                for job_id, fields in json.loads(body).items()
+                for job_id, change in parse_recorded(body).items()
                 if job_id == job["id"]
             ]
             if "completed" in statuses:

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from shared.bootstrap import Infra
 from shared.clock import now
+from shared.messaging.notices import Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
 from upload.repository import COLLECTION, REUSE_COLLECTION, JobRepository, reuse_id
 
@@ -167,3 +168,29 @@ async def test_jobs_that_started_together_are_marked_converting_in_one_update(
         also_queued["_id"]: "converting",
         completed["_id"]: "completed",  # a late start never undoes an outcome
     }
+
+
+async def test_a_noticed_change_applied_to_the_job_as_read_gives_the_job_as_written(
+    infra: Infra,
+) -> None:
+    """What the API replicas do with the worker's notices instead of reading the job again."""
+    noticed: list[Recorded] = []
+
+    async def hear(recorded: Recorded) -> None:
+        noticed.append(recorded)
+
+    jobs = JobRepository(infra.db, on_recorded=hear)
+    job = {**_job("queued", "n"), "source": {"format": None, "size": 5}, "error": None}
+    await infra.db[COLLECTION].insert_one(job)
+    before = await jobs.by_id(job["_id"])
+    await jobs.mark_converting([job["_id"]])
+    await jobs.transition_many(
+        [(job["_id"], ["queued", "converting"], {"status": "failed", "source.format": "MPP"})]
+    )
+    written = await jobs.by_id(job["_id"])
+    assert before is not None and written is not None and len(noticed) == 2
+    applied = before
+    for recorded in noticed:
+        change = parse_recorded(encode_recorded(recorded))[job["_id"]]  # as sent
+        applied = change.applied_to(applied) or applied
+    assert applied == written

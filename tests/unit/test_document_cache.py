@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import bson
+
 from shared import caching
 from shared.caching import DocumentCache
 from shared.events import (
@@ -16,6 +18,7 @@ from shared.events import (
     Manifest,
 )
 from shared.messaging.envelope import Received
+from shared.messaging.notices import Change
 from upload.cache import SETTLED
 
 
@@ -237,8 +240,16 @@ async def test_an_expired_entry_is_served_while_one_read_refreshes_it() -> None:
     assert latest is not None and json.loads(latest.body) == {"status": "completed"}
 
 
-async def test_with_the_writers_notice_a_long_poll_reads_once_per_change() -> None:
-    """Woken by the event, a long poll waits for the writer's notice instead of guessing."""
+ACTIVE = ["queued", "converting"]
+
+
+def _set(status: str, condition: list[str] = ACTIVE) -> Change:
+    return Change({"status": condition}, {"status": status})
+
+
+async def test_a_notice_updates_the_held_document_without_a_read() -> None:
+    """Woken by the event, a long poll waits for the writer's notice, whose update this
+    process applies to the document it held: the change is served without a read."""
     table = Table()
     table.docs["cv_1"] = {"status": "converting"}
     cache = _cache(table, recheck_s=(5.0, 5.0))
@@ -250,32 +261,57 @@ async def test_with_the_writers_notice_a_long_poll_reads_once_per_change() -> No
     await asyncio.sleep(0.1)
     assert not waiting.done() and table.reads == 1  # nothing read while only announced
     table.docs["cv_1"] = {"status": "completed"}
-    cache.on_recorded({"cv_1": {"status": "completed"}})
+    cache.on_recorded({"cv_1": _set("completed")})
     changed = await asyncio.wait_for(waiting, 1)
     assert changed is not None and json.loads(changed.body) == {"status": "completed"}
-    assert table.reads == 2
-    assert await cache.get("cv_1") is changed and table.reads == 2  # kept: the change is read
+    assert await cache.get("cv_1") is changed and table.reads == 1
 
 
-async def test_a_notice_of_an_earlier_write_is_read_but_the_later_event_still_awaited() -> None:
-    """The 'converting' notice can come after the completion event: its read answers the long
-    poll, and is not kept as the document's state while the completion is awaited."""
+async def test_a_process_that_held_no_copy_reads_the_noticed_document_once() -> None:
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table, recheck_s=(5.0, 5.0))
+    cache.on_event(_completed("cv_1"))
+    table.docs["cv_1"] = {"status": "completed"}
+    cache.on_recorded({"cv_1": _set("completed")})
+    first = await cache.get("cv_1")
+    assert first is not None and json.loads(first.body) == {"status": "completed"}
+    assert await cache.get("cv_1") is first and table.reads == 1
+
+
+async def test_a_notice_of_an_earlier_write_is_applied_and_the_later_event_still_awaited() -> None:
+    """The 'converting' notice can come after the completion event: applied, it answers the
+    long poll; the completion stays awaited until its own notice (or a read) shows it."""
     table = Table()
     table.docs["cv_1"] = {"status": "queued"}
     cache = _cache(table, recheck_s=(5.0, 5.0))
     seen = await cache.get("cv_1")
     assert seen is not None
-    cache.on_event(_heard(ConversionStarted(tenant_id="t", job_id="cv_1")))
-    cache.on_event(_completed("cv_1"))
-    table.docs["cv_1"] = {"status": "converting"}
     waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
     await asyncio.sleep(0.05)
-    cache.on_recorded({"cv_1": {"status": "converting"}})
+    cache.on_event(_heard(ConversionStarted(tenant_id="t", job_id="cv_1")))
+    cache.on_event(_completed("cv_1"))
+    await asyncio.sleep(0.05)
+    cache.on_recorded({"cv_1": _set("converting", ["queued"])})
     converting = await asyncio.wait_for(waiting, 1)
     assert converting is not None and json.loads(converting.body) == {"status": "converting"}
-    reads = table.reads
-    await cache.get("cv_1")
-    assert table.reads == reads + 1  # not kept: the completion is still to be recorded
+    assert "cv_1" in cache._pending  # the completion is still to be recorded
+    cache.on_recorded({"cv_1": _set("completed")})
+    completed = await cache.get("cv_1")
+    assert completed is not None and json.loads(completed.body) == {"status": "completed"}
+    assert table.reads == 1 and "cv_1" not in cache._pending
+
+
+async def test_a_notice_whose_condition_fails_leaves_the_document_to_a_read() -> None:
+    """A late 'converting' for a job already completed did not change it in the database."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "completed"}
+    cache = _cache(table)
+    held = await cache.get("cv_1")
+    cache.on_recorded({"cv_1": _set("converting", ["queued"])})
+    again = await cache.get("cv_1")
+    assert held is not None and again is not None and again.etag == held.etag
+    assert table.reads == 2
 
 
 async def test_without_a_notice_a_long_poll_looks_again_on_its_own() -> None:
@@ -297,11 +333,13 @@ async def test_malformed_notices_are_dropped() -> None:
     table.docs["cv_1"] = {"status": "queued"}
     cache = _cache(table)
     first = await cache.get("cv_1")
-    for body in (b"not json", b"[1]", b'{"cv_1": 3}'):
+    bodies = [b"not bson", bson.encode({"cv_1": 3}), bson.encode({"cv_1": {"if": {}}})]
+    for body in bodies:
         cache.on_recorded_notice(body)
     assert await cache.get("cv_1") is first
-    cache.on_recorded_notice(b'{"cv_1": {"status": "queued"}}')
-    assert await cache.get("cv_1") is not first and table.reads == 2
+    cache.on_recorded_notice(bson.encode({"cv_1": {"if": {}, "set": {"status": "x"}}}))
+    updated = await cache.get("cv_1")
+    assert updated is not None and json.loads(updated.body) == {"status": "x"}
 
 
 async def test_a_seeded_document_is_served_without_a_read() -> None:
@@ -323,9 +361,68 @@ async def test_a_read_in_flight_when_the_notice_comes_is_not_kept() -> None:
     early = asyncio.create_task(cache.get("cv_1"))  # reads 'converting'...
     await table.read_started.wait()
     table.docs["cv_1"] = {"status": "completed"}  # ...while the worker records the outcome
-    cache.on_recorded({"cv_1": {"status": "completed"}})
+    cache.on_recorded({"cv_1": _set("completed")})
     stale = await early
     assert stale is not None and json.loads(stale.body) == {"status": "converting"}
     fresh = await cache.get("cv_1")
     assert fresh is not None and json.loads(fresh.body) == {"status": "completed"}
     assert await cache.get("cv_1") is fresh and table.reads == 2
+
+
+async def test_a_read_that_began_before_a_notice_is_never_kept() -> None:
+    """The outcome's notice is applied, the late 'converting' notice finds the job completed
+    and drops it, then a read begun before both answers: it shows the job as it was."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "queued"}
+    cache = _cache(table)
+    await cache.get("cv_1")
+    cache.on_event(_heard(ConversionStarted(tenant_id="t", job_id="cv_1")))
+    cache.on_event(_completed("cv_1"))
+    table.read_started.clear()
+    early = asyncio.create_task(cache.get("cv_1"))  # reads 'queued'...
+    await table.read_started.wait()
+    table.docs["cv_1"] = {"status": "completed"}
+    cache.on_recorded({"cv_1": _set("completed")})
+    cache.on_recorded({"cv_1": _set("converting", ["queued"])})
+    await early
+    latest = await cache.get("cv_1")
+    assert latest is not None and json.loads(latest.body) == {"status": "completed"}
+
+
+async def test_a_long_poll_that_joined_an_earlier_read_sees_what_came_meanwhile() -> None:
+    """Its lookup shared a read begun before the notice: the stale answer must not send it
+    to sleep until the next change, which will never come."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table, recheck_s=(5.0, 5.0))
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    cache.on_event(_completed("cv_1"))
+    table.read_started.clear()
+    other = asyncio.create_task(cache.get("cv_1"))  # another request's read of 'converting'
+    await table.read_started.wait()
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))  # joins that read
+    await asyncio.sleep(0)
+    table.docs["cv_1"] = {"status": "completed"}
+    cache.on_recorded({"cv_1": _set("completed")})
+    await other
+    changed = await asyncio.wait_for(waiting, 2)
+    assert changed is not None and json.loads(changed.body) == {"status": "completed"}
+
+
+async def test_a_long_poll_woken_by_an_event_sees_a_notice_that_came_before_it_ran() -> None:
+    """The event wakes the long poll; the notice, handled before the long poll's task runs
+    again, finds nobody waiting: the long poll must look, not wait for another wake."""
+    table = Table()
+    table.docs["cv_1"] = {"status": "converting"}
+    cache = _cache(table, recheck_s=(5.0, 5.0))
+    seen = await cache.get("cv_1")
+    assert seen is not None
+    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
+    await asyncio.sleep(0.05)
+    table.docs["cv_1"] = {"status": "completed"}
+    cache.on_event(_completed("cv_1"))  # the same turn of the loop: the waiter has not run
+    cache.on_recorded({"cv_1": _set("completed")})
+    changed = await asyncio.wait_for(waiting, 2)
+    assert changed is not None and json.loads(changed.body) == {"status": "completed"}
+    assert table.reads == 1

@@ -7,8 +7,9 @@ event left, so until a read shows what the event implies (``settled``) reads are
 not kept. A broker reconnect, after which events may have been missed, empties the cache
 (``clear``); ``max_age_s`` bounds what anything else unforeseen could leave stale.
 Concurrent misses of one id share one database read. A writer that sends notices
-(``shared.messaging.notices``) after its writes spares the replicas their guesses: a long poll
-woken by an event waits for the notice, then reads once.
+(``shared.messaging.notices``) after its writes spares the replicas their guesses and most
+reads: a long poll woken by an event waits for the notice, and a replica that held the
+document before the event applies the notice's update to it in memory.
 
 Memory follows the documents in use, not the history: an entry nobody read for ``idle_s``
 is dropped (entries are kept in the order of their last use), and an announced change
@@ -81,6 +82,14 @@ class Entry:
         return cls(doc, body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
 
 
+@dataclass(frozen=True)
+class _Pending:
+    heard_at: float
+    received: Received
+    settled: Settled
+    before: "_Kept | None"
+
+
 @dataclass
 class _Kept:
     read_at: float  # when the read that produced the entry started (monotonic)
@@ -104,8 +113,12 @@ class DocumentCache:
         self.recheck_s = recheck_s
         self.max_entries, self.max_age_s, self.idle_s = max_entries, max_age_s, idle_s
         self._entries: OrderedDict[str, _Kept] = OrderedDict()
-        # announced changes not yet seen in a read: (when heard, monotonic), the event, its test
-        self._pending: OrderedDict[str, tuple[float, Received, Settled]] = OrderedDict()
+        # announced changes not yet seen: (when heard, monotonic), the event, its test, and
+        # the entry held when the event came (what a notice's update applies to)
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        # when a writer's notice last named each document (monotonic): a read that began
+        # before may show the document as it was before that write, and is not kept
+        self._written: OrderedDict[str, float] = OrderedDict()
         self._next_sweep = 0.0
         self._reads: SingleFlight[str, Entry | None] = SingleFlight(f"cache {name}")
         self._waiters: dict[str, set[asyncio.Future[Wake]]] = {}
@@ -153,10 +166,11 @@ class DocumentCache:
         return entry
 
     def _keep(self, doc_id: str, entry: Entry, read_started: float) -> None:
+        if read_started < self._written.get(doc_id, read_started):
+            return  # a notice came while it was under way: it may predate that write
         pending = self._pending.get(doc_id)
         if pending is not None:
-            _, received, settled = pending
-            if not settled(received, entry.doc):
+            if not pending.settled(pending.received, entry.doc):
                 return  # the database does not show the last event yet
             del self._pending[doc_id]
         self._entries[doc_id] = _Kept(read_started, time.monotonic(), entry)
@@ -173,14 +187,19 @@ class DocumentCache:
         """Drop the entries and announced changes idle for ``idle_s`` (oldest first in both)."""
         self._next_sweep = clock + SWEEP_EVERY_S
         idle_since = clock - self.idle_s
-        entries, pending = self._entries, self._pending
+        entries, pending, written = self._entries, self._pending, self._written
         while entries and next(iter(entries.values())).used_at < idle_since:
             entries.popitem(last=False)
-        while pending and next(iter(pending.values()))[0] < idle_since:
+        while pending and next(iter(pending.values())).heard_at < idle_since:
             pending.popitem(last=False)
+        while written and next(iter(written.values())) < idle_since:
+            written.popitem(last=False)
 
     def forget(self, doc_id: str) -> None:
+        """This process changed the document (deleted it): read it again."""
         self._entries.pop(doc_id, None)
+        self._written[doc_id] = time.monotonic()
+        self._written.move_to_end(doc_id)
         self._wake(doc_id, Wake.CHANGED)
 
     def clear(self) -> None:
@@ -195,23 +214,40 @@ class DocumentCache:
         doc_id = event.subject()
         if settled is None or doc_id is None:
             return
-        self._entries.pop(doc_id, None)
-        self._pending[doc_id] = (time.monotonic(), received, settled)
+        kept = self._entries.pop(doc_id, None)
+        earlier = self._pending.get(doc_id)
+        before = kept if kept is not None else earlier.before if earlier is not None else None
+        self._pending[doc_id] = _Pending(time.monotonic(), received, settled, before)
         self._pending.move_to_end(doc_id)
         while len(self._pending) > self.max_entries:
             self._pending.popitem(last=False)
         self._wake(doc_id, Wake.ANNOUNCED)
 
     def on_recorded(self, recorded: Recorded) -> None:
-        """The writer's notice: these documents are written. The next lookup of each reads
-        it, and long polls waiting on one look at once.
+        """The writer's notice of its updates. Where this process held the document as it
+        was, it applies the same update and keeps the result (the database holds the same
+        now); elsewhere the next lookup reads it. Long polls waiting on them look at once.
 
-        An awaited change stays awaited until a read shows it: a read that started before
-        the write may still be in flight, and must not be kept as the document's state.
+        An awaited change the notice does not show stays awaited, and is settled by a read.
         """
-        for doc_id in recorded:
-            self._entries.pop(doc_id, None)
+        clock = time.monotonic()
+        for doc_id, change in recorded.items():
+            self._written[doc_id] = clock
+            self._written.move_to_end(doc_id)
+            pending = self._pending.get(doc_id)
+            kept = self._entries.get(doc_id)
+            base = kept if kept is not None else pending.before if pending is not None else None
+            doc = change.applied_to(base.entry.doc) if base is not None else None
+            if doc is not None:
+                self._entries[doc_id] = _Kept(clock, clock, Entry.of(doc, self.render))
+                self._entries.move_to_end(doc_id)
+                if pending is not None and pending.settled(pending.received, doc):
+                    del self._pending[doc_id]
+            else:  # no copy to apply it to, or one its condition fails on: read it when asked
+                self._entries.pop(doc_id, None)
             self._wake(doc_id, Wake.CHANGED)
+        while len(self._written) > self.max_entries:
+            self._written.popitem(last=False)
 
     def on_recorded_notice(self, body: bytes) -> None:
         try:
@@ -236,9 +272,12 @@ class DocumentCache:
         deadline = time.monotonic() + timeout_s
         recheck = self.recheck_s[0]
         while True:
+            looked_at = time.monotonic()
             entry = await self.get(doc_id)
             if entry is None or entry.etag != etag:
                 return entry
+            if self._heard_since(doc_id, looked_at):
+                continue  # the lookup joined a read begun before what came meanwhile
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -250,8 +289,18 @@ class DocumentCache:
                 else:
                     why = await self._next_change(doc_id, remaining)
                     recheck = self.recheck_s[0]
-                if why is not Wake.ANNOUNCED:
+                # only an announcement still awaited needs no look: a notice may have settled
+                # it before this task ran again (the wake cleared every waiter of the doc)
+                if why is not Wake.ANNOUNCED or doc_id not in self._pending:
                     break
+
+    def _heard_since(self, doc_id: str, moment: float) -> bool:
+        """Whether an event or a writer's notice about the document came after ``moment``."""
+        pending = self._pending.get(doc_id)
+        written = self._written.get(doc_id)
+        return (pending is not None and pending.heard_at >= moment) or (
+            written is not None and written >= moment
+        )
 
     async def _next_change(self, doc_id: str, timeout_s: float) -> Wake | None:
         """Why the document's waiters were woken, or None after ``timeout_s``."""

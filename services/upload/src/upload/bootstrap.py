@@ -1,14 +1,15 @@
 """Builds the upload service's parts from the open infrastructure, for the api and the worker."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from shared.bootstrap import Infra
 from shared.messaging import HOT_PATH_CLEAR_S, OutboxRelay
 from shared.messaging.broadcast import Broadcast
-from shared.messaging.notices import recorded_key
+from shared.messaging.notices import Recorded, announce_recorded, recorded_key
 from shared.runtime import every
 from shared.service import Worker
 from upload.cache import job_cache
@@ -58,8 +59,9 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
 
 
 async def worker(infra: Infra, settings: UploadSettings) -> Worker:
-    """Job status from the converter's events, the jobs' outbox, retention."""
-    jobs = await _repository(infra)
+    """Job status from the converter's events, the jobs' outbox, retention. Each status
+    change written is told to the API replicas (a notice), whose caches apply it."""
+    jobs = await _repository(infra, partial(announce_recorded, infra.broker, COLLECTION))
     files = JobFiles(infra.store, jobs, settings)
     # the API publishes a job's request within the upload's request, which under a flood of
     # uploads takes tens of seconds, and clears it up to 250 ms later: sweeping it sooner
@@ -73,8 +75,10 @@ async def worker(infra: Infra, settings: UploadSettings) -> Worker:
     )
 
 
-async def _repository(infra: Infra) -> JobRepository:
-    jobs = JobRepository(infra.db)
+async def _repository(
+    infra: Infra, on_recorded: Callable[[Recorded], Awaitable[None]] | None = None
+) -> JobRepository:
+    jobs = JobRepository(infra.db, on_recorded)
     await jobs.ensure_indexes()
     return jobs
 

@@ -1,6 +1,7 @@
 """All MongoDB access for conversion jobs (collection ``conversion_jobs``, owned by upload)."""
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,8 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from shared.clock import now
+from shared.clock import now, to_millis
+from shared.messaging.notices import Change, Recorded
 from shared.messaging.repository import OutboxRepository
 from shared.pagination import NEWEST_FIRST, Cursor
 from upload.errors import DuplicateJob
@@ -34,8 +36,20 @@ class ReuseLookup:
     point_here: bool  # the pointer leads nowhere useful: the new job should become its target
 
 
+def _matching(ids: Any, change: Change) -> dict[str, Any]:
+    """The filter of ``change``'s update, for the jobs ``ids`` matches."""
+    return {"_id": ids, **{name: {"$in": values} for name, values in change.condition.items()}}
+
+
 class JobRepository:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        on_recorded: Callable[[Recorded], Awaitable[None]] | None = None,
+    ) -> None:
+        """``on_recorded`` hears each status change written, as the update applied (the
+        worker's notices to the API replicas)."""
+        self._on_recorded = on_recorded
         self._jobs = db[COLLECTION]
         # one pointer per tenant and fingerprint to the job whose result identical uploads
         # take: the lookup is one write, or three operations by _id, however many jobs share
@@ -139,17 +153,16 @@ class JobRepository:
         Updates, not ``find_one_and_update``: SecantusDB plans that as a scan of the
         collection (103 ms at 5,000 jobs against 3 ms).
         """
-        at = now()
+        at = to_millis(now())
+        updates = {
+            job_id: Change({"status": from_statuses}, {**fields, "updated_at": at})
+            for job_id, from_statuses, fields in changes
+        }
         result = await self._jobs.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": job_id, "status": {"$in": from_statuses}},
-                    {"$set": {**fields, "updated_at": at}},
-                )
-                for job_id, from_statuses, fields in changes
-            ],
+            [UpdateOne(_matching(job_id, c), {"$set": c.fields}) for job_id, c in updates.items()],
             ordered=False,
         )
+        await self._recorded(updates)
         if result.matched_count == len(changes):
             return set()
         # some did not change: a replay (already past those states) or a deleted job
@@ -159,10 +172,14 @@ class JobRepository:
 
     async def mark_converting(self, job_ids: list[str]) -> None:
         """The jobs still queued are converting: one update for all of them."""
-        await self._jobs.update_many(
-            {"_id": {"$in": job_ids}, "status": "queued"},
-            {"$set": {"status": "converting", "updated_at": now()}},
-        )
+        at = to_millis(now())
+        change = Change({"status": ["queued"]}, {"status": "converting", "updated_at": at})
+        await self._jobs.update_many(_matching({"$in": job_ids}, change), {"$set": change.fields})
+        await self._recorded(dict.fromkeys(job_ids, change))
+
+    async def _recorded(self, updates: Recorded) -> None:
+        if self._on_recorded is not None:
+            await self._on_recorded(updates)
 
     async def other_references(self, key: str, job_id: str) -> int:
         return await self._jobs.count_documents(
