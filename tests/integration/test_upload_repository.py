@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from shared.bootstrap import Infra
 from shared.clock import now
-from shared.messaging.notices import Recorded, encode_recorded, parse_recorded
+from shared.messaging.notices import READ_AGAIN, Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
 from upload.repository import COLLECTION, REUSE_COLLECTION, JobRepository, reuse_id
 
@@ -194,3 +194,28 @@ async def test_a_noticed_change_applied_to_the_job_as_read_gives_the_job_as_writ
         change = parse_recorded(encode_recorded(recorded))[job["_id"]]  # as sent
         applied = change.applied_to(applied) or applied
     assert applied == written
+
+
+async def test_a_job_twice_in_one_batch_is_noticed_for_a_read(infra: Infra) -> None:
+    """The database applies the two updates in an order nobody knows: a replica must read."""
+    noticed: list[Recorded] = []
+
+    async def hear(recorded: Recorded) -> None:
+        noticed.append(recorded)
+
+    jobs = JobRepository(infra.db, on_recorded=hear)
+    twice, once = _job("converting", "t"), _job("converting", "o")
+    await infra.db[COLLECTION].insert_many([twice, once])
+    active = ["queued", "converting"]
+    await jobs.transition_many(
+        [
+            (twice["_id"], active, {"status": "completed"}),
+            (once["_id"], active, {"status": "failed"}),
+            (twice["_id"], active, {"status": "completed"}),
+        ]
+    )
+    assert noticed[0][twice["_id"]] == READ_AGAIN
+    assert noticed[0][once["_id"]].fields["status"] == "failed"
+    stored = await jobs.by_id(twice["_id"])
+    assert stored is not None and READ_AGAIN.applied_to(stored) is None
+    assert stored["status"] == "completed"

@@ -1,6 +1,7 @@
 """All MongoDB access for conversion jobs (collection ``conversion_jobs``, owned by upload)."""
 
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.clock import now, to_millis
-from shared.messaging.notices import Change, Recorded
+from shared.messaging.notices import READ_AGAIN, Change, Recorded
 from shared.messaging.repository import OutboxRepository
 from shared.pagination import NEWEST_FIRST, Cursor
 from upload.errors import DuplicateJob
@@ -154,21 +155,27 @@ class JobRepository:
         collection (103 ms at 5,000 jobs against 3 ms).
         """
         at = to_millis(now())
-        # one update per job: of two for the same job in a batch (an event and its
-        # redelivery) the later is written, as if it had come second
-        updates = {
-            job_id: Change({"status": from_statuses}, {**fields, "updated_at": at})
+        updates = [
+            (job_id, Change({"status": from_statuses}, {**fields, "updated_at": at}))
             for job_id, from_statuses, fields in changes
-        }
+        ]
         result = await self._jobs.bulk_write(
-            [UpdateOne(_matching(job_id, c), {"$set": c.fields}) for job_id, c in updates.items()],
+            [
+                UpdateOne(_matching(job_id, change), {"$set": change.fields})
+                for job_id, change in updates
+            ],
             ordered=False,
         )
-        await self._recorded(updates)
+        # a job twice in one batch (an event and its redelivery): which update the database
+        # applied first is not known, so the replicas read it instead of applying either
+        times = Counter(job_id for job_id, _ in updates)
+        await self._recorded(
+            {job_id: change if times[job_id] == 1 else READ_AGAIN for job_id, change in updates}
+        )
         if result.matched_count == len(updates):
             return set()
         # some did not change: a replay (already past those states) or a deleted job
-        ids = list(updates)
+        ids = list(times)
         existing = self._jobs.find({"_id": {"$in": ids}}, {"_id": 1})
         return set(ids) - {doc["_id"] async for doc in existing}
 

@@ -53,6 +53,9 @@ class Change:
 
 
 Recorded = dict[str, Change]  # per document id
+# for a document whose new state the writer cannot describe: a condition no document meets,
+# so a replica drops its copy and reads it when asked
+READ_AGAIN = Change({"_id": []}, {})
 
 
 def recorded_key(collection: str) -> str:
