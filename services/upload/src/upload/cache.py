@@ -34,8 +34,8 @@ SETTLED: dict[type[Event], Settled] = {
 }
 
 
-# the upload worker sends a notice after each write (upload.consumer): a long poll looks on its
-# own only if none came within this, then at growing intervals
+# the upload worker sends a notice after each status write (upload.bootstrap.worker): a long
+# poll looks on its own only if none came within this, then at growing intervals
 RECHECK_S = (0.25, 1.0)
 
 
