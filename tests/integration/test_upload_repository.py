@@ -22,16 +22,6 @@ def _job(status: str, fingerprint: str, expires_in: timedelta = timedelta(hours=
     }
 
 
-async def _operations(infra: Infra) -> dict[str, int]:
-    """Reads and updates of this test's jobs and reuse pointers (SecantusDB's ``top``)."""
-    totals = (await infra.mongo.admin.command("top"))["totals"]
-    names = [f"{infra.db.name}.{c}" for c in (COLLECTION, REUSE_COLLECTION)]
-    return {
-        kind: sum(totals.get(name, {}).get(kind, {}).get("count", 0) for name in names)
-        for kind in ("queries", "update")
-    }
-
-
 async def test_the_reuse_lookup_reads_two_documents_however_many_jobs_share_the_file(
     infra: Infra,
 ) -> None:
@@ -43,35 +33,17 @@ async def test_the_reuse_lookup_reads_two_documents_however_many_jobs_share_the_
     await infra.db[COLLECTION].insert_many(same)
     await jobs.point_reuse_at(same[7])
 
-    lookup = await jobs.reuse_lookup(_job("queued", "same"))
+    lookup = await jobs.reuse_lookup("acme", "same")
     assert lookup.prior is not None and lookup.prior["_id"] == same[7]["_id"]
     assert not lookup.point_here
     pointer = infra.db[REUSE_COLLECTION].find({"_id": reuse_id("acme", "same")})
     assert (await pointer.explain())["executionStats"]["totalDocsExamined"] == 1
     target = infra.db[COLLECTION].find({"_id": same[7]["_id"]})
     assert (await target.explain())["executionStats"]["totalDocsExamined"] == 1
-    other_tenant = {**_job("queued", "same"), "tenant": "other-tenant"}
-    assert (await jobs.reuse_lookup(other_tenant)).prior is None
 
-
-async def test_the_first_upload_of_a_file_points_the_reuse_at_itself_in_one_write(
-    infra: Infra,
-) -> None:
-    jobs = JobRepository(infra.db)
-    await jobs.ensure_indexes()
-    first, second = _job("queued", "new"), _job("queued", "new")
-    before = await _operations(infra)
-    lookup = await jobs.reuse_lookup(first)
-    after = await _operations(infra)
-    assert lookup.prior is None and not lookup.point_here  # points at it already
-    assert {kind: after[kind] - before[kind] for kind in after} == {"queries": 0, "update": 1}
-    pointer = await infra.db[REUSE_COLLECTION].find_one({"_id": reuse_id("acme", "new")})
-    assert pointer is not None and pointer["job"] == first["_id"]
-    await infra.db[COLLECTION].insert_one(first)
-    in_flight = await jobs.reuse_lookup(second)  # the first is converting: wait for it
-    assert in_flight.prior is None and not in_flight.point_here
-    pointer = await infra.db[REUSE_COLLECTION].find_one({"_id": reuse_id("acme", "new")})
-    assert pointer is not None and pointer["job"] == first["_id"]
+    unseen = await jobs.reuse_lookup("acme", "unseen")
+    assert unseen.prior is None and unseen.point_here
+    assert (await jobs.reuse_lookup("other-tenant", "same")).prior is None
 
 
 async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_end(
@@ -88,13 +60,13 @@ async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_e
     for job in (queued, failed, expired):
         await jobs.point_reuse_at(job)
 
-    in_flight = await jobs.reuse_lookup(_job("queued", "f"))
+    in_flight = await jobs.reuse_lookup("acme", "f")
     assert in_flight.prior is None and not in_flight.point_here  # it will be the one to reuse
     for dead_end in ("g", "h"):
-        lookup = await jobs.reuse_lookup(_job("queued", dead_end))
+        lookup = await jobs.reuse_lookup("acme", dead_end)
         assert lookup.prior is None and lookup.point_here
     await infra.db[COLLECTION].delete_one({"_id": queued["_id"]})  # deleted by its user
-    assert (await jobs.reuse_lookup(_job("queued", "f"))).point_here
+    assert (await jobs.reuse_lookup("acme", "f")).point_here
 
 
 async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> None:

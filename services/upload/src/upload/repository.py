@@ -53,8 +53,7 @@ class JobRepository:
         self._on_recorded = on_recorded
         self._jobs = db[COLLECTION]
         # one pointer per tenant and fingerprint to the job whose result identical uploads
-        # take: the lookup is one write, or three operations by _id, however many jobs share
-        # the fingerprint (a
+        # take: the lookup is two reads by _id however many jobs share the fingerprint (a
         # query on the jobs' fingerprint reads every one of them on SecantusDB, ``limit`` or
         # not: 300 ms at 3,000 identical uploads)
         self._reuse = db[REUSE_COLLECTION]
@@ -99,30 +98,24 @@ class JobRepository:
     async def by_id(self, job_id: str) -> dict[str, Any] | None:
         return await self._jobs.find_one({"_id": job_id}, _NO_OUTBOX)
 
-    async def reuse_lookup(self, job: dict[str, Any]) -> ReuseLookup:
-        """Whether an identical earlier upload of the job's tenant has a result to take.
+    async def reuse_lookup(self, tenant: str, fingerprint: str) -> ReuseLookup:
+        """Whether an identical earlier upload of the tenant has a result to take.
 
-        The first upload of a file writes the pointer to itself and reads nothing (one
-        upsert); later ones read the pointer and its job. A pointer to a job still in flight
-        stays: that job will be the one to reuse, and a flood of identical uploads writes the
-        pointer once.
+        A pointer to a job still in flight stays: that job will be the one to reuse, and a
+        flood of identical uploads writes the pointer once. The pointer is read before it is
+        written: an upsert first would spare a new file's upload one read, but add a write to
+        every upload of a known one, and a flood of one file is bound by the database's writes
+        (with it, the load benchmark's 1,000 identical uploads at once were answered after
+        42 s, against 25 s before).
         """
-        pointer_id = reuse_id(job["tenant"], job["fingerprint"])
-        created = await self._reuse.update_one(
-            {"_id": pointer_id},
-            {"$setOnInsert": {"job": job["_id"], "expires_at": job["expires_at"]}},
-            upsert=True,
-        )
-        if created.upserted_id is not None:
-            return ReuseLookup(None, point_here=False)
-        pointer = await self._reuse.find_one({"_id": pointer_id})
-        if pointer is None:  # expired between the two
+        pointer = await self._reuse.find_one({"_id": reuse_id(tenant, fingerprint)})
+        if pointer is None:
             return ReuseLookup(None, point_here=True)
-        prior = await self._jobs.find_one({"_id": pointer["job"]}, _REUSE_FIELDS)
-        if prior is None or prior["status"] == "failed" or prior["expires_at"] <= now():
+        job = await self._jobs.find_one({"_id": pointer["job"]}, _REUSE_FIELDS)
+        if job is None or job["status"] == "failed" or job["expires_at"] <= now():
             return ReuseLookup(None, point_here=True)
-        if prior["status"] == "completed":
-            return ReuseLookup(prior, point_here=False)
+        if job["status"] == "completed":
+            return ReuseLookup(job, point_here=False)
         return ReuseLookup(None, point_here=False)
 
     async def point_reuse_at(self, job: dict[str, Any]) -> None:

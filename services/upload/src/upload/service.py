@@ -74,9 +74,9 @@ class UploadService:
     async def accept(self, upload: Upload) -> dict[str, Any]:
         """Record the job with its event in one write, then publish. Returns the job document."""
         job_print = fingerprint(upload.source.sha256, upload.options, upload.password)
-        job = job_document(upload, job_print, now(), self.retention)
-        reuse = await self.jobs.reuse_lookup(job)
+        reuse = await self.jobs.reuse_lookup(upload.tenant, job_print)
         prior = await self._still_stored(reuse.prior)
+        job = job_document(upload, job_print, now(), self.retention)
         if prior:
             job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
             job["source"]["format"] = prior["source"]["format"]
