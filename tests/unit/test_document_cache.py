@@ -247,16 +247,22 @@ def _set(status: str, condition: list[str] = ACTIVE) -> Change:
     return Change({"status": condition}, {"status": status})
 
 
-async def test_a_notice_updates_the_held_document_without_a_read() -> None:
-    """Woken by the event, a long poll waits for the writer's notice, whose update this
-    process applies to the document it held: the change is served without a read."""
+async def _watching(status: str, **limits: Any) -> tuple[Table, DocumentCache, "asyncio.Task[Any]"]:
+    """A cache holding cv_1 with ``status``, and a long poll waiting for it to change."""
     table = Table()
-    table.docs["cv_1"] = {"status": "converting"}
-    cache = _cache(table, recheck_s=(5.0, 5.0))
+    table.docs["cv_1"] = {"status": status}
+    cache = _cache(table, **limits)
     seen = await cache.get("cv_1")
     assert seen is not None
     waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
     await asyncio.sleep(0.05)
+    return table, cache, waiting
+
+
+async def test_a_notice_updates_the_held_document_without_a_read() -> None:
+    """Woken by the event, a long poll waits for the writer's notice, whose update this
+    process applies to the document it held: the change is served without a read."""
+    table, cache, waiting = await _watching("converting", recheck_s=(5.0, 5.0))
     cache.on_event(_completed("cv_1"))  # heard before the worker recorded it
     await asyncio.sleep(0.1)
     assert not waiting.done() and table.reads == 1  # nothing read while only announced
@@ -282,13 +288,7 @@ async def test_a_process_that_held_no_copy_reads_the_noticed_document_once() -> 
 async def test_a_notice_of_an_earlier_write_is_applied_and_the_later_event_still_awaited() -> None:
     """The 'converting' notice can come after the completion event: applied, it answers the
     long poll; the completion stays awaited until its own notice (or a read) shows it."""
-    table = Table()
-    table.docs["cv_1"] = {"status": "queued"}
-    cache = _cache(table, recheck_s=(5.0, 5.0))
-    seen = await cache.get("cv_1")
-    assert seen is not None
-    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
-    await asyncio.sleep(0.05)
+    table, cache, waiting = await _watching("queued", recheck_s=(5.0, 5.0))
     cache.on_event(_heard(ConversionStarted(tenant_id="t", job_id="cv_1")))
     cache.on_event(_completed("cv_1"))
     await asyncio.sleep(0.05)
@@ -315,13 +315,7 @@ async def test_a_notice_whose_condition_fails_leaves_the_document_to_a_read() ->
 
 
 async def test_without_a_notice_a_long_poll_looks_again_on_its_own() -> None:
-    table = Table()
-    table.docs["cv_1"] = {"status": "converting"}
-    cache = _cache(table, recheck_s=(0.1, 0.2))
-    seen = await cache.get("cv_1")
-    assert seen is not None
-    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
-    await asyncio.sleep(0.05)
+    table, cache, waiting = await _watching("converting", recheck_s=(0.1, 0.2))
     cache.on_event(_completed("cv_1"))
     table.docs["cv_1"] = {"status": "completed"}  # recorded, but its notice is lost
     changed = await asyncio.wait_for(waiting, 2)
@@ -413,13 +407,7 @@ async def test_a_long_poll_that_joined_an_earlier_read_sees_what_came_meanwhile(
 async def test_a_long_poll_woken_by_an_event_sees_a_notice_that_came_before_it_ran() -> None:
     """The event wakes the long poll; the notice, handled before the long poll's task runs
     again, finds nobody waiting: the long poll must look, not wait for another wake."""
-    table = Table()
-    table.docs["cv_1"] = {"status": "converting"}
-    cache = _cache(table, recheck_s=(5.0, 5.0))
-    seen = await cache.get("cv_1")
-    assert seen is not None
-    waiting = asyncio.create_task(cache.changed("cv_1", seen.etag, 10))
-    await asyncio.sleep(0.05)
+    table, cache, waiting = await _watching("converting", recheck_s=(5.0, 5.0))
     table.docs["cv_1"] = {"status": "completed"}
     cache.on_event(_completed("cv_1"))  # the same turn of the loop: the waiter has not run
     cache.on_recorded({"cv_1": _set("completed")})
