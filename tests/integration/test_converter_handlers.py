@@ -20,6 +20,7 @@ from shared.bootstrap import Infra
 from shared.events import ConversionOptions, ConversionRequested
 from shared.messaging import Delivery, OutboxRelay
 from shared.storage import ObjectNotFound
+from tests.support.events import captured_bodies
 
 
 @pytest.fixture
@@ -35,23 +36,14 @@ async def deps(infra: Infra, tmp_path: Path) -> AsyncIterator[WorkerDeps]:
         await pool.close()
 
 
-async def _outcomes(infra: Infra) -> tuple[aio_pika.abc.AbstractConnection, list[str]]:
-    """The ids of the outcome events published on the test's exchange from now on."""
-    ids: list[str] = []
-    connection = await aio_pika.connect(infra.settings.rabbitmq_url)
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange(
-        infra.broker.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+async def _outcomes(infra: Infra) -> tuple[aio_pika.abc.AbstractConnection, list[bytes]]:
+    """The outcome events published on the test's exchange from now on."""
+    return await captured_bodies(
+        infra.settings.rabbitmq_url,
+        "conversion.completed.v1",
+        "conversion.failed.v1",
+        exchange_name=infra.broker.exchange_name,
     )
-    queue = await channel.declare_queue(exclusive=True)
-    for key in ("conversion.completed.v1", "conversion.failed.v1"):
-        await queue.bind(exchange, key)
-
-    async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        ids.append(str((message.headers or {})["ce-id"]))
-
-    await queue.consume(collect, no_ack=True)
-    return connection, ids
 
 
 async def _request(infra: Infra, source: Path) -> ConversionRequested:
@@ -76,9 +68,9 @@ def _delivery(attempt: int = 1, redelivered: bool = False) -> Delivery:
     return Delivery(f"evt-{uuid.uuid4().hex}", attempt, redelivered, "/test", datetime.now(UTC))
 
 
-async def _settle(ids: list[str], at_least: int) -> None:
+async def _settle(announced: list[bytes], at_least: int) -> None:
     for _ in range(50):
-        if len(ids) >= at_least:
+        if len(announced) >= at_least:
             await asyncio.sleep(0.3)  # and nothing more follows
             return
         await asyncio.sleep(0.1)

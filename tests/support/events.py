@@ -30,15 +30,18 @@ async def outcome_listener(amqp_url: str) -> Listener:
 
 
 async def captured_bodies(
-    amqp_url: str, routing_key: str
+    amqp_url: str, *routing_keys: str, exchange_name: str = "events"
 ) -> tuple[aio_pika.abc.AbstractRobustConnection, list[bytes]]:
-    """Every message body published with ``routing_key`` from now on."""
+    """Every message body published with one of ``routing_keys`` from now on."""
     bodies: list[bytes] = []
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
-    exchange = await channel.declare_exchange("events", aio_pika.ExchangeType.TOPIC, durable=True)
+    exchange = await channel.declare_exchange(
+        exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+    )
     queue = await channel.declare_queue(f"test-capture-{uuid.uuid4().hex[:6]}", exclusive=True)
-    await queue.bind(exchange, routing_key)
+    for key in routing_keys:
+        await queue.bind(exchange, key)
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():

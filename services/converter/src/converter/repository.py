@@ -21,7 +21,8 @@ class ConversionRecords:
         await self.outbox.ensure_indexes()
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
-        """The job's record, if it was converted before (read only for redeliveries)."""
+        """The job's record, if it was converted before (read for redeliveries, and when a
+        second copy of a request finds it on its insert)."""
         return await self._records.find_one({"_id": job_id})
 
     async def finish(
