@@ -32,8 +32,8 @@ class BootstrapError(RuntimeError):
     pass
 
 
-def say(message: str) -> None:
-    print(f"[bootstrap] {message}", file=sys.stderr, flush=True)
+def say(message: str, source: str = "bootstrap") -> None:
+    print(f"[{source}] {message}", file=sys.stderr, flush=True)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -131,6 +131,12 @@ def ensure_rabbitmq() -> None:
     _warn_if_few_file_handles()
 
 
+def ensure_rabbitmq_in_background() -> subprocess.Popen[bytes]:
+    """``ensure_rabbitmq`` in a process of its own (this script), for a caller that must not
+    wait for the broker's slow start; it exits 0 once the broker accepts connections."""
+    return subprocess.Popen([sys.executable, __file__], process_group=0)
+
+
 def _warn_if_few_file_handles() -> None:
     """A broker started elsewhere with the default open-file limit hangs under the tests."""
     result = _rabbitmqctl("eval", "file_handle_cache:get_limit().", timeout=15)
@@ -198,10 +204,18 @@ def rabbitmq_vhost(prefix: str = "test") -> Iterator[str]:
 class Secantus:
     process: subprocess.Popen[bytes]
     port: int
+    storage: Path
+    log_file: Path
 
     @property
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}"
+
+    def restart(self) -> subprocess.Popen[bytes]:
+        """A new server on the same port and data, so clients reconnect to the address they
+        know; returns at once, without waiting for it to accept connections."""
+        self.process = _spawn_secantus(self.storage, self.log_file, self.port)
+        return self.process
 
     def stop(self) -> None:
         self.process.terminate()
@@ -212,25 +226,30 @@ class Secantus:
 
 
 def start_secantus(storage: Path, log_file: Path, port: int | None = None) -> Secantus:
-    binary = Path(sys.executable).with_name("secantusd-py")
-    if not binary.exists():
-        raise BootstrapError("secantusd-py is missing from the virtualenv: run `make venv`")
     port = port or free_port()
     storage.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            [str(binary), "--port", str(port), "--storage-path", str(storage)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Secantus(process, port)
+    server = Secantus(_spawn_secantus(storage, log_file, port), port, storage, log_file)
+    process = server.process
     try:
         wait_for(lambda: process.poll() is None and port_open(port), 60, "SecantusDB")
     except BootstrapError:
         server.stop()
         raise BootstrapError(f"SecantusDB did not start; see {log_file}") from None
     return server
+
+
+def _spawn_secantus(storage: Path, log_file: Path, port: int) -> subprocess.Popen[bytes]:
+    """The server in a session of its own: a Ctrl-C meant for the caller does not reach it."""
+    binary = Path(sys.executable).with_name("secantusd-py")
+    if not binary.exists():
+        raise BootstrapError("secantusd-py is missing from the virtualenv: run `make venv`")
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            [str(binary), "--port", str(port), "--storage-path", str(storage)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 if __name__ == "__main__":

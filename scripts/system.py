@@ -1,12 +1,13 @@
 """The whole system as real processes (upload api and worker, converter): run, tests, bench."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,7 +28,11 @@ class System:
     simulator_url: str = ""
     notifier_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # each process leads a process group of its own, signalled as a whole: a uvicorn parent
+    # killed alone would leave its workers holding the port its restart must bind
+    process_groups: bool = False
     _ports: dict[str, int] = field(default_factory=dict)
+    _commands: dict[str, tuple[list[str], int, dict[str, str]]] = field(default_factory=dict)
 
     def start(
         self,
@@ -46,8 +51,10 @@ class System:
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                process_group=0 if self.process_groups else None,
             )
         self._ports[name] = ops_port
+        self._commands[name] = (args, ops_port, extra_env or {})
         if wait:
             self.wait_ready(name)
 
@@ -65,6 +72,11 @@ class System:
             name, ["boleto_sync", "worker"], port, {"BOLETO_OPS_PORT": str(port), **extra_env}
         )
 
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start ``name`` again as it was started last (same ports); returns without waiting."""
+        self.start(name, *self._commands[name], wait=False)
+        return self.processes[name]
+
     def exited(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
 
@@ -72,6 +84,7 @@ class System:
         process = self.processes.pop(name)
         process.kill()
         process.wait(10)
+        self._kill_group(process)
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -81,7 +94,19 @@ class System:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for process in self.processes.values():
+            self._kill_group(process)
         self.processes.clear()
+
+    def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
+        if self.process_groups:
+            kill_group(process.pid)
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL whatever is left of a process group (nothing when it is gone)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def ready(port: int) -> bool:
@@ -129,12 +154,14 @@ def running_system(
     ports: Ports | None = None,
     boleto: bool = False,
     notifier: bool = False,
+    process_groups: bool = False,
     **settings: str,
 ) -> Iterator[System]:
     """Every service as its own process, sharing one broker, database and data folder under root.
 
     With ``boleto``, also the Banco Inter simulator and boleto-sync (api and worker); with
-    ``notifier``, the notifier (api and worker).
+    ``notifier``, the notifier (api and worker); with ``process_groups``, each process in a
+    group of its own (``System.process_groups``).
     """
     ports = ports or Ports.free()
     logs = root / "logs"
@@ -176,6 +203,7 @@ def running_system(
         boleto_url=f"http://127.0.0.1:{ports.boleto}",
         simulator_url=f"http://127.0.0.1:{ports.simulator}",
         notifier_url=f"http://127.0.0.1:{ports.notifier}",
+        process_groups=process_groups,
     )
     try:
         converter_ops = free_port()
