@@ -377,7 +377,12 @@ async def test_ops_endpoints_and_openapi(system: System) -> None:
     async with httpx.AsyncClient(base_url=system.base_url) as anonymous:
         assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
         ready = (await anonymous.get("/readyz")).json()
-        assert ready["ready"] is True and set(ready["checks"]) == {"mongodb", "rabbitmq", "storage"}
+        assert ready["ready"] is True and ready["serving"] is True
+        dependencies = ready["dependencies"]
+        assert set(dependencies) == {"mongodb", "rabbitmq", "storage"}
+        assert dependencies["mongodb"]["state"] == "closed"
+        assert dependencies["mongodb"]["last_success_s_ago"] is not None
+        assert dependencies["rabbitmq"] == {"connected": True}
         metrics = await anonymous.get("/metrics")
         assert "http_request_duration_seconds" in metrics.text
         spec = (await anonymous.get("/openapi.json")).json()

@@ -270,3 +270,43 @@ async def test_a_hot_path_relay_clears_many_documents_in_one_write(infra: Infra)
     await relay.drain()  # waits for the window's one write
     assert outbox.writes == 1
     assert [d["outbox"] async for d in collection.find({})] == [[]] * 5
+
+
+async def test_an_outage_burns_no_attempt_and_holds_the_message_until_the_probe(
+    infra: Infra,
+) -> None:
+    """With a single attempt allowed, a handler failing on the database's outage twice still
+    gets its message back, unchanged, and is not dead-lettered."""
+    from pymongo.errors import AutoReconnect
+
+    from shared.circuit import Outages
+
+    outages = Outages()
+    outages.mongodb.threshold = 2
+    seen: list[tuple[int, bool, float]] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def needs_the_database(event: ConversionStarted, delivery: Delivery) -> None:
+        seen.append((delivery.attempt, delivery.redelivered, loop.time()))
+        if len(seen) <= 2:
+            raise AutoReconnect("connection refused")
+        done.set()
+
+    queue = _queue()
+    sub = Subscription(
+        infra.broker, queue, {ConversionStarted: needs_the_database}, max_attempts=1,
+        outages=outages,
+    )  # fmt: skip
+    await sub.start()
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j"), "/test"))
+    await asyncio.wait_for(done.wait(), 20)
+    await sub.stop()
+    assert [(attempt, redelivered) for attempt, redelivered, _ in seen] == [
+        (1, False),
+        (1, True),
+        (1, True),
+    ]
+    # the second failure opened the circuit: the message waited out the pause before the probe
+    assert seen[2][2] - seen[1][2] >= 0.9
+    assert await _drain(infra, f"{queue}.dlq", timeout=1) == []

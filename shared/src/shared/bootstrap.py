@@ -8,11 +8,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.auth.repository import ApiKeyRepository
 from shared.auth.service import ApiKeys
-from shared.http.ops import Check
+from shared.circuit import Outages
+from shared.http.ops import Check, Readiness
 from shared.messaging import Broker
-from shared.mongo import connect, database, ping
+from shared.mongo import connect, database
 from shared.settings import InfraSettings
 from shared.storage import ObjectStore, create_store
+from shared.storage.guarded import GuardedStore
 
 
 @dataclass
@@ -22,26 +24,24 @@ class Infra:
     db: AsyncDatabase[dict[str, Any]]
     broker: Broker
     store: ObjectStore
+    outages: Outages
 
     @classmethod
     async def open(cls, settings: InfraSettings) -> "Infra":
-        mongo = connect(settings)
+        outages = Outages()
+        mongo = connect(settings, outages.mongodb)
         broker = Broker(settings.rabbitmq_url, settings.events_exchange)
         await broker.connect()
-        return cls(settings, mongo, database(mongo, settings), broker, create_store(settings))
+        store = GuardedStore(create_store(settings), outages.storage)
+        return cls(settings, mongo, database(mongo, settings), broker, store, outages)
 
     async def close(self) -> None:
         await self.broker.close()
         await self.mongo.close()
 
-    def checks(self) -> dict[str, Check]:
-        async def mongodb() -> bool:
-            return await ping(self.mongo)
-
-        async def rabbitmq() -> bool:
-            return self.broker.is_connected
-
-        return {"mongodb": mongodb, "rabbitmq": rabbitmq, "storage": self.store.ping}
+    def readiness(self, checks: dict[str, Check] | None = None) -> Readiness:
+        """Readiness on this process's own ``checks``, reporting the dependencies' state."""
+        return Readiness(self.outages, lambda: self.broker.is_connected, checks)
 
     async def api_keys(self) -> ApiKeys:
         """The API keys (indexes ensured, development keys honoured), resolved through a cache."""

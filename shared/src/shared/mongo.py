@@ -2,40 +2,77 @@
 
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.circuit import Circuit
 from shared.settings import InfraSettings
 
 DUPLICATE_KEY = 11000
 
 
-def connect(settings: InfraSettings) -> AsyncMongoClient[dict[str, Any]]:
+def connect(
+    settings: InfraSettings, circuit: Circuit | None = None
+) -> AsyncMongoClient[dict[str, Any]]:
     """A client whose pool stays small (``MONGODB_MAX_POOL_SIZE``): under a flood of requests
     a few busy connections get more done than hundreds contending in the server, and the
-    requests wait in the pool instead."""
+    requests wait in the pool instead.
+
+    While the server is unreachable an operation gives up after the server-selection timeout
+    (``MONGODB_SERVER_SELECTION_TIMEOUT_MS``, under a second, so a request answers 503 within
+    one); a slow but reachable server is waited for. Every command and heartbeat that
+    succeeds closes ``circuit``: the heartbeat (``MONGODB_HEARTBEAT_MS``) is how soon a
+    process notices the server back without a request probing it."""
+    listeners = [_CircuitListener(circuit), _HeartbeatListener(circuit)] if circuit else []
     return AsyncMongoClient(
         settings.mongodb_url,
         tz_aware=True,
-        serverSelectionTimeoutMS=5000,
+        serverSelectionTimeoutMS=settings.mongodb_server_selection_timeout_ms,
+        heartbeatFrequencyMS=settings.mongodb_heartbeat_ms,
         maxPoolSize=settings.mongodb_max_pool_size,
+        event_listeners=listeners,
     )
+
+
+class _CircuitListener(monitoring.CommandListener):
+    """A successful command closes the circuit; failures are counted where they are raised."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        self.circuit = circuit
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.circuit.succeeded()
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+class _HeartbeatListener(monitoring.ServerHeartbeatListener):
+    """The client's monitor checks the server every few seconds even when no request does:
+    its success closes a circuit that no request probes."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        self.circuit = circuit
+
+    def started(self, event: monitoring.ServerHeartbeatStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.ServerHeartbeatSucceededEvent) -> None:
+        self.circuit.succeeded()
+
+    def failed(self, event: monitoring.ServerHeartbeatFailedEvent) -> None:
+        pass  # a server slow under a flood misses heartbeats too: only requests count
 
 
 def database(
     client: AsyncMongoClient[dict[str, Any]], settings: InfraSettings
 ) -> AsyncDatabase[dict[str, Any]]:
     return client[settings.mongodb_db]
-
-
-async def ping(client: AsyncMongoClient[dict[str, Any]]) -> bool:
-    try:
-        await client.admin.command("ping")
-    except Exception:
-        return False
-    return True
 
 
 async def insert_new(collection: AsyncCollection[Any], docs: list[dict[str, Any]]) -> set[int]:

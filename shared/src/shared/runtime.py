@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from shared.http.ops import Readiness
 from shared.messaging import Subscription
 
 log = structlog.get_logger()
@@ -27,15 +28,19 @@ async def serve_until_stopped(
     subscriptions: list[Subscription],
     background: list[Coroutine[Any, Any, None]],
     closers: list[Callable[[], Awaitable[None]]],
+    readiness: Readiness,
 ) -> None:
-    """Consume and run background loops until a signal; then drain, cancel and close in order."""
+    """Consume and run background loops until a signal; then drain, cancel and close in order.
+    Ready from the moment every subscription consumes until the signal."""
     tasks = [asyncio.create_task(job) for job in background]
     for subscription in subscriptions:
         await subscription.start()
+    readiness.serving = True
     log.info("worker.started")
     try:
         await until_stopped()
     finally:
+        readiness.serving = False
         for subscription in subscriptions:
             await subscription.stop()
         for task in tasks:

@@ -49,7 +49,9 @@ def service_app(
             await attach_infra(app, infra)
             async with wire(infra) as deps:
                 app.state.deps = deps
+                app.state.readiness.serving = True
                 yield
+                app.state.readiness.serving = False
         finally:
             trimming.cancel()
             await infra.close()
@@ -64,7 +66,7 @@ class Worker:
     subscriptions: list[Subscription]
     relays: list[OutboxRelay] = field(default_factory=list)  # swept every OUTBOX_SWEEP_S
     loops: list[Coroutine[Any, Any, None]] = field(default_factory=list)
-    checks: dict[str, Check] = field(default_factory=dict)  # readiness besides the infra's
+    checks: dict[str, Check] = field(default_factory=dict)  # the process's own readiness
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -81,14 +83,16 @@ async def run_worker(
     except BaseException:
         await infra.close()
         raise
-    checks = {**infra.checks(), **worker.checks}
+    readiness = infra.readiness(worker.checks)
     loops = [
         *(every(OUTBOX_SWEEP_S, relay.sweep, "outbox") for relay in worker.relays),
         *worker.loops,
-        serve_ops(checks, settings.host, settings.ops_port),
+        serve_ops(readiness, settings.host, settings.ops_port),
     ]
     drains = [relay.drain for relay in worker.relays]
-    await serve_until_stopped(worker.subscriptions, loops, [*drains, *worker.closers, infra.close])
+    await serve_until_stopped(
+        worker.subscriptions, loops, [*drains, *worker.closers, infra.close], readiness
+    )
 
 
 def worker_main(name: str, settings: WorkerSettings, wire: WorkerWiring) -> None:
@@ -116,4 +120,5 @@ def subscribe(
         max_attempts=infra.settings.max_delivery_attempts,
         base_delay_ms=infra.settings.retry_base_delay_ms,
         on_dead=on_dead,
+        outages=infra.outages,
     )

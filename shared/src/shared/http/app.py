@@ -36,7 +36,8 @@ def build_app(
 
 
 async def attach_infra(app: FastAPI, infra: Infra) -> None:
-    """The start-up every HTTP service shares: readiness checks and API-key auth."""
+    """The start-up every HTTP service shares: readiness, outages and API-key auth."""
     app.state.infra = infra
-    app.state.checks = infra.checks()
+    app.state.readiness = infra.readiness()
+    app.state.outages = infra.outages
     app.state.api_keys = await infra.api_keys()

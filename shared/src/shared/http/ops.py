@@ -1,9 +1,10 @@
 """Health, readiness and metrics for every process, and a small ops server for workers."""
 
-import asyncio
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import structlog
 import uvicorn
@@ -12,12 +13,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.circuit import Outages, Unavailable
 from shared.http.problems import UNEXPECTED, problem_response
 from shared.telemetry import current_trace_id
 
 log = structlog.get_logger()
 
-Check = Callable[[], Awaitable[bool]]
+Check = Callable[[], bool]
 
 HTTP_REQUESTS = Histogram(
     "http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"]
@@ -25,8 +27,35 @@ HTTP_REQUESTS = Histogram(
 HTTP_ERRORS = Counter("http_server_errors_total", "HTTP responses with status >= 500", ["route"])
 
 
+class Readiness:
+    """What ``/readyz`` answers, from state the process keeps: it never calls out, so it
+    answers at once under any load. Ready means "send me work": the process is serving (not
+    starting, not draining) and its own ``checks`` hold. A shared dependency being down is
+    reported, not failed on: every replica would leave the Service at once, and callers would
+    meet refused connections instead of the clear 503s the replicas give while it is down
+    (docs/architecture.md, "Probes")."""
+
+    def __init__(
+        self,
+        outages: Outages,
+        broker_connected: Check,
+        checks: dict[str, Check] | None = None,
+    ) -> None:
+        self.outages, self.broker_connected = outages, broker_connected
+        self.checks = dict(checks or {})
+        self.serving = False
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        own = {name: check() for name, check in self.checks.items()}
+        ready = self.serving and all(own.values())
+        dependencies: dict[str, Any] = {c.name: c.report() for c in self.outages.circuits()}
+        dependencies["rabbitmq"] = {"connected": self.broker_connected()}
+        body = {"ready": ready, "serving": self.serving, "checks": own}
+        return ready, {**body, "dependencies": dependencies}
+
+
 def ops_router() -> APIRouter:
-    """Readiness runs the checks found in ``app.state.checks``."""
+    """Liveness answers whenever the event loop does; readiness reads ``app.state.readiness``."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -35,11 +64,8 @@ def ops_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, Check] = request.app.state.checks
-        results = await asyncio.gather(*(_safe(check) for check in checks.values()))
-        status = dict(zip(checks, results, strict=True))
-        ready = all(results)
-        return JSONResponse({"ready": ready, "checks": status}, status_code=200 if ready else 503)
+        ready, body = request.app.state.readiness.report()
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -48,17 +74,11 @@ def ops_router() -> APIRouter:
     return router
 
 
-async def _safe(check: Check) -> bool:
-    try:
-        return await asyncio.wait_for(check(), timeout=3)
-    except Exception:
-        return False
-
-
 def install_request_telemetry(app: FastAPI) -> None:
     """The request's trace id (of FastAPI's server span) bound into the logs and returned as
-    ``X-Trace-Id``, its latency by route template in /metrics, and a problem for any error no
-    handler turned into a response."""
+    ``X-Trace-Id``, its latency by route template in /metrics, a 503 at once while the
+    database's circuit is open, and a problem for any error no handler turned into a
+    response: 503 ``unavailable`` for a dependency's outage, 500 ``internal`` otherwise."""
     app.add_middleware(RequestTelemetry)
 
 
@@ -85,13 +105,21 @@ class RequestTelemetry:
             await send(message)
 
         structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        outages: Outages | None = getattr(scope["app"].state, "outages", None)
         try:
+            if outages is not None and scope["path"].startswith("/v1/"):
+                outages.mongodb.check()  # every API route reads the database
             await self.app(scope, receive, send_traced)
         except Exception as exc:  # an error no handler turned into a response
-            log.exception("http.unhandled_error", error=type(exc).__name__)
+            outage = outages.failed(exc) if outages is not None else None
+            if outage is None:
+                log.exception("http.unhandled_error", error=type(exc).__name__)
             if status:
                 raise
-            await problem_response(500, "internal", UNEXPECTED)(scope, receive, send_traced)
+            if outage is None:
+                await problem_response(500, "internal", UNEXPECTED)(scope, receive, send_traced)
+            else:
+                await unavailable(outage)(scope, receive, send_traced)
         finally:
             structlog.contextvars.unbind_contextvars("trace_id", "tenant_id")
             route = getattr(scope.get("route"), "path", "unmatched")
@@ -102,10 +130,22 @@ class RequestTelemetry:
                 HTTP_ERRORS.labels(route).inc()
 
 
-async def serve_ops(checks: dict[str, Check], host: str, port: int) -> None:
+def unavailable(outage: Unavailable) -> JSONResponse:
+    retry_after = max(1, math.ceil(outage.retry_after_s))
+    log.warning("http.dependency_unavailable", dependency=outage.dependency)
+    return problem_response(
+        503,
+        "unavailable",
+        f"{outage.dependency} is unavailable; retry after {retry_after} s",
+        {"Retry-After": str(retry_after)},
+        dependency=outage.dependency,
+    )
+
+
+async def serve_ops(readiness: Readiness, host: str, port: int) -> None:
     """Run the ops endpoints of a worker process until cancelled."""
     app = FastAPI(openapi_url=None)
-    app.state.checks = checks
+    app.state.readiness = readiness
     app.include_router(ops_router())
     server = _EmbeddedServer(
         uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")

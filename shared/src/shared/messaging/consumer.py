@@ -3,9 +3,14 @@
 A failing handler's message is republished (with confirms) to a TTL delay queue that
 dead-letters back into the main queue; after ``max_attempts`` it goes to ``<queue>.dlq`` and
 ``on_dead`` lets the owning service mark the job failed with a reason.
+
+A failure that is a dependency's outage (the database or the object store unreachable) burns
+no attempt: the message is held until the dependency's circuit lets a probe through, then
+returned to the queue as it was. While a circuit is open no handler runs at all.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +20,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from shared.circuit import Outages, Unavailable
 from shared.events import Event
 from shared.messaging.broker import Broker, retry_delays
 from shared.messaging.envelope import MalformedEvent, decode
@@ -23,6 +29,7 @@ from shared.telemetry import consume_span
 log = structlog.get_logger()
 
 ATTEMPT_HEADER = "x-attempt"
+HOLD_S = (0.5, 30.0)  # bounds of how long a message waits out an outage before it is returned
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Subscription:
         max_attempts: int = 5,
         base_delay_ms: int = 1000,
         on_dead: DeadHandler | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self.broker = broker
         self.queue = queue
@@ -63,6 +71,8 @@ class Subscription:
         self.max_attempts = max_attempts
         self.delays = retry_delays(base_delay_ms, max_attempts)
         self.on_dead = on_dead
+        self.outages = outages
+        self._stopping = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._tag: str | None = None
@@ -84,6 +94,7 @@ class Subscription:
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Stop taking messages, let the ones in flight finish (and ack), then close."""
+        self._stopping.set()  # messages waiting out an outage go back to the queue now
         if self._channel is None or self._channel.is_closed:
             return
         if self._queue is not None and self._tag is not None:
@@ -123,10 +134,14 @@ class Subscription:
         )
         with consume_span(headers, event.routing_key(), event_id, event.tenant_id):
             try:
+                self._check_dependencies()
                 await handler(event, delivery)
             except PermanentError as exc:
                 await self._give_up(message, event, attempt, str(exc))
             except Exception as exc:
+                if outage := self.outages and self.outages.failed(exc):
+                    await self._hold(message, outage)
+                    return
                 log.exception("message.handler_failed", queue=self.queue, attempt=attempt)
                 if attempt >= self.max_attempts:
                     await self._give_up(message, event, attempt, f"{type(exc).__name__}: {exc}")
@@ -135,6 +150,24 @@ class Subscription:
                     await self._to_queue(message, f"{self.queue}.retry.{delay}ms", attempt + 1)
             else:
                 await message.ack()
+
+    def _check_dependencies(self) -> None:
+        """While a circuit is open no handler starts; once its pause is over they do, and
+        the first to meet the dependency probes it."""
+        for circuit in self.outages.circuits() if self.outages else []:
+            if circuit.blocked:
+                raise Unavailable(circuit.name, circuit.retry_after_s)
+
+    async def _hold(self, message: AbstractIncomingMessage, outage: Unavailable) -> None:
+        """Wait until the dependency may be probed again, then requeue the message unchanged."""
+        low, high = HOLD_S
+        wait = min(max(outage.retry_after_s, low), high)
+        log.warning(
+            "message.held", queue=self.queue, dependency=outage.dependency, wait_s=round(wait, 1)
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), wait)
+        await message.nack(requeue=True)
 
     async def _give_up(
         self, message: AbstractIncomingMessage, event: Event, attempt: int, reason: str

@@ -6,6 +6,7 @@ call runs in a worker thread.
 """
 
 import asyncio
+import os
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
+import certifi
 import structlog
 import urllib3
 from minio import Minio
@@ -27,6 +29,8 @@ log = structlog.get_logger(__name__)
 # Another replica creating the bucket at the same moment. (BucketAlreadyExists means another
 # account owns the name: that one is raised.)
 OWN_BUCKET_EXISTS = "BucketAlreadyOwnedByYou"
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 120.0
 
 
 class S3Writer(ObjectWriter):
@@ -79,6 +83,7 @@ class S3Store(ObjectStore):
             secret_key=settings.s3_secret_key,
             secure=secure,
             region=settings.s3_region,
+            http_client=_http_client(),
         )
         return cls(client, settings.s3_bucket, prefix=prefix)
 
@@ -163,6 +168,20 @@ class S3Store(ObjectStore):
     def _object_name(self, key: str) -> str:
         _check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
+
+
+def _http_client() -> urllib3.PoolManager:
+    """minio's own client, but quick to give up on a server that does not answer: minio's
+    default (five retries with backoff, five minutes to connect) holds a request for seconds
+    while the store is down; here a refused connection fails in about half a second and the
+    caller answers 503 (docs/architecture.md, "Faults")."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=2, backoff_factor=0.1, status_forcelist=[500, 502, 503, 504]),
+    )
 
 
 def _check_key(key: str) -> None:
