@@ -1,5 +1,6 @@
 """Builds the upload service's parts from the open infrastructure, for the api and the worker."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from upload.service import UploadService
 from upload.settings import UploadSettings
 
 REQUEST_ABANDONED_AFTER = timedelta(seconds=90)
+DEFERRED_RETRY_S = 1.0  # how soon after the broker is back the API publishes what it deferred
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,11 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         notices={recorded_key(COLLECTION): cache.on_recorded_notice},
     )
     await changes.start()
+    retrying = asyncio.create_task(every(DEFERRED_RETRY_S, relay.retry_deferred, "outbox"))
     try:
         yield ApiDeps(uploads)
     finally:
+        retrying.cancel()
         await changes.stop()
         await relay.drain()
 

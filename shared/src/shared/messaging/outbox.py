@@ -51,6 +51,7 @@ class OutboxRelay:
         self.abandoned_after = abandoned_after
         self._published: dict[Any, list[str]] = {}
         self._clearing: asyncio.Task[None] | None = None
+        self._deferred: dict[Any, list[dict[str, Any]]] = {}
 
     async def flush(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
         if not entries:
@@ -98,8 +99,22 @@ class OutboxRelay:
                 doc_id=str(doc_id),
                 exc_info=True,
             )
+            self._deferred.setdefault(doc_id, []).extend(entries)
             return False
         return True
+
+    async def retry_deferred(self) -> int:
+        """Publish again what this process deferred, once the broker is back: the sweep of
+        another process leaves entries alone until they look abandoned, which for uploads
+        is minutes. Stops at the first failure; what is left waits for the next call."""
+        if not self._deferred or not self.broker.is_connected:
+            return 0
+        published = 0
+        for doc_id in list(self._deferred):
+            await self.flush(doc_id, self._deferred[doc_id])
+            published += len(self._deferred.pop(doc_id))
+        log.info("outbox.deferred_published", collection=self.outbox.name, published=published)
+        return published
 
     async def drain(self) -> None:
         """Clear what was published and not cleared yet (at shutdown: waits for the batch in
