@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit lint typecheck bench bench-load k8s-render venv clean
+.PHONY: run test test-unit chaos lint typecheck bench bench-load k8s-render venv clean
 
 venv: $(VENV)/.synced
 
@@ -23,7 +23,12 @@ run: venv
 
 test: venv
 	$(PY) scripts/bootstrap.py
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/chaos $(PYTEST_ARGS)
+
+# faults injected into a running system (docs/resilience.md); needs root for its tmpfs
+chaos: venv
+	$(PY) scripts/bootstrap.py
+	$(PY) -m pytest tests/chaos $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
