@@ -1,9 +1,12 @@
 """The converter's request handler against real JVMs, MongoDB, RabbitMQ and storage: a job's
 outcome is announced once, however often its request arrives, and a redelivery of a converted
-job does not convert it again."""
+job does not convert it again. A worker killed under a job does not fail it; a file that kills
+every worker it is given does, as `crashed`."""
 
 import asyncio
 import hashlib
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +24,7 @@ from shared.events import ConversionOptions, ConversionRequested
 from shared.messaging import Delivery, OutboxRelay
 from shared.storage import ObjectNotFound
 from tests.support.events import captured_bodies
+from tests.support.worker_kills import kill_the_worker_reading
 
 
 @pytest.fixture
@@ -114,3 +118,52 @@ async def test_a_redelivered_request_of_a_converted_job_is_not_converted_again(
     assert len(announced) == 1
     with pytest.raises(ObjectNotFound):  # no conversion wrote it again
         await infra.store.size(request.result_key)
+
+
+def _source_as_fifo(infra: Infra, request: ConversionRequested) -> Path:
+    """The stored source becomes a FIFO: the worker that opens it waits there to be killed."""
+    source = infra.store.local_path(request.source_key)
+    assert source is not None, "the tests' storage is a local folder"
+    source.unlink()
+    os.mkfifo(source)
+    return source
+
+
+async def test_a_job_whose_worker_is_killed_completes(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[2])
+        source = _source_as_fifo(infra, request)
+        handling = asyncio.create_task(conversion_requested(request, _delivery(), deps))
+        await kill_the_worker_reading(source, then_serve=mpp_files[2])
+        await handling
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert [json.loads(body)["job_id"] for body in announced] == [request.job_id]
+    assert "result_key" in json.loads(announced[0])
+    assert await infra.store.size(request.result_key) > 0
+    assert deps.pool.restarts == 1
+
+
+async def test_a_file_that_kills_every_worker_fails_as_crashed(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[3])
+        source = _source_as_fifo(infra, request)
+        handling = asyncio.create_task(conversion_requested(request, _delivery(), deps))
+        for _ in range(3):
+            await kill_the_worker_reading(source)
+        await asyncio.wait_for(handling, 30)
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert len(announced) == 1
+    failed = json.loads(announced[0])
+    assert failed["job_id"] == request.job_id and failed["code"] == "crashed"
+    assert failed["message"] == "the file crashed the converter 3 times; it was not converted"
+    assert deps.pool.restarts == 3

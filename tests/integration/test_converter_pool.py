@@ -1,6 +1,10 @@
-"""The warm JVM pool with real JVMs: conversions, stable error codes, time and heap budgets."""
+"""The warm JVM pool with real JVMs: conversions, stable error codes, time and heap budgets,
+workers killed from outside."""
 
 import asyncio
+import multiprocessing
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +13,7 @@ import pytest
 from converter.errors import ConversionError
 from converter.pool import ConverterPool
 from tests.support.schedules import huge_mspdi
+from tests.support.worker_kills import kill_the_worker_reading
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +145,75 @@ async def test_heap_exhaustion_fails_the_job_not_the_pool(
         assert manifest["read"]["tasks"] > 0
     finally:
         await pool.close()
+
+
+async def test_a_worker_killed_during_a_job_is_replaced_and_the_job_converts(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    source = tmp_path / "source.mpp"
+    os.mkfifo(source)
+    converting = asyncio.create_task(pool.convert(_job(source, tmp_path / "out.xml")))
+    await kill_the_worker_reading(source, then_serve=mpp_files[0])
+    manifest = await converting
+    assert manifest["read"]["tasks"] == manifest["written"]["tasks"] > 0
+    assert pool.restarts == 1
+    await _until(lambda: pool.warm == 2)
+
+
+async def test_a_file_that_kills_every_worker_fails_as_crashed_after_the_bound(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    source = tmp_path / "poison.mpp"
+    os.mkfifo(source)
+    converting = asyncio.create_task(pool.convert(_job(source, tmp_path / "out.xml")))
+    for _ in range(3):  # each kill waits for a new attempt to open the file
+        await kill_the_worker_reading(source)
+    with pytest.raises(ConversionError) as failure:  # and no fourth attempt waits on it
+        await asyncio.wait_for(converting, 30)
+    assert failure.value.code == "crashed"
+    assert failure.value.message == "the file crashed the converter 3 times; it was not converted"
+    assert pool.restarts == 3
+    manifest = await pool.convert(_job(mpp_files[0], tmp_path / "after.xml"))
+    assert manifest["read"]["tasks"] > 0
+    await _until(lambda: pool.warm == 2)
+
+
+async def test_a_worker_killed_while_idle_is_not_blamed_on_the_next_job(
+    tmp_path: Path, mpp_files: list[Path]
+) -> None:
+    before = set(multiprocessing.active_children())
+    pool = ConverterPool(1, 256, 60, tmp_path / "work", max_crashes=1)  # one crash fails a job
+    await pool.start()
+    try:
+        (idle,) = set(multiprocessing.active_children()) - before
+        assert idle.pid is not None
+        os.kill(idle.pid, signal.SIGKILL)
+        await _until(lambda: not idle.is_alive())
+        manifest = await pool.convert(_job(mpp_files[0], tmp_path / "out.xml"))
+        assert manifest["read"]["tasks"] > 0
+        assert pool.restarts == 1
+    finally:
+        await pool.close()
+
+
+async def test_closing_while_a_worker_is_replaced_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    before = set(multiprocessing.active_children())
+    pool = ConverterPool(1, 256, 60, tmp_path / "work", max_crashes=1)
+    await pool.start()
+    source = tmp_path / "poison.mpp"
+    os.mkfifo(source)
+    try:
+        converting = asyncio.create_task(pool.convert(_job(source, tmp_path / "out.xml")))
+        await kill_the_worker_reading(source)
+        with pytest.raises(ConversionError) as failure:
+            await converting
+        assert failure.value.message == "the file crashed the converter once; it was not converted"
+    finally:
+        await pool.close()  # the replacement is still starting its JVM
+    assert pool.warm == 0
+    assert set(multiprocessing.active_children()) == before
 
 
 async def _until(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.formats import TargetFormat
 
 ErrorCode = Literal[
-    "unsupported_format", "password_protected", "corrupt_file", "timeout", "too_large", "internal"
+    "unsupported_format",
+    "password_protected",
+    "corrupt_file",
+    "timeout",
+    "too_large",
+    "crashed",
+    "internal",
 ]
 
 

@@ -34,6 +34,7 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         work_dir,
         nice=settings.jvm_nice,
         jvm_options=settings.jvm_options.split(),
+        max_crashes=settings.max_crashes,
     )
     await pool.start()
     records = ConversionRecords(infra.db, timedelta(hours=infra.settings.retention_hours))

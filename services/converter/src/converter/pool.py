@@ -3,6 +3,10 @@
 Process isolation makes the time and heap budgets enforceable: a job over its time is
 killed with its process, a heap exhaustion ends its process (ExitOnOutOfMemoryError), and
 either way a fresh process takes the slot while the other processes keep converting.
+
+A process that dies otherwise (killed, OOM-killed by the kernel, a JVM crash) is not the
+job's failure: the job goes to another process, and fails only when it was in
+``max_crashes`` processes that all died.
 """
 
 import asyncio
@@ -37,7 +41,7 @@ class _Worker:
 
 
 class WorkerDied(Exception):
-    pass
+    """A worker ended during a job without our killing it: the job may succeed in another."""
 
 
 class ConverterPool:
@@ -49,11 +53,13 @@ class ConverterPool:
         work_dir: Path,
         nice: int = 0,
         jvm_options: Sequence[str] = (),
+        max_crashes: int = 3,
     ) -> None:
         self.size, self.heap_mb, self.timeout_s, self.work_dir = size, heap_mb, timeout_s, work_dir
-        self.nice, self.jvm_options = nice, list(jvm_options)
+        self.nice, self.jvm_options, self.max_crashes = nice, list(jvm_options), max_crashes
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
+        self._respawns: set[asyncio.Task[None]] = set()
         self.restarts = 0
 
     @property
@@ -67,13 +73,28 @@ class ConverterPool:
             self._idle.put_nowait(worker)
 
     async def close(self) -> None:
+        for respawn in self._respawns:
+            respawn.cancel()
+        await asyncio.gather(*self._respawns, return_exceptions=True)
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
 
     async def convert(self, job: dict[str, Any]) -> dict[str, Any]:
         """Run one conversion in an idle worker; raises ConversionError with a stable code."""
-        worker = await self._idle.get()
+        for _ in range(self.max_crashes):
+            try:
+                return await self._convert_in_one_worker(job)
+            except WorkerDied:
+                continue  # retried at once: the next worker is warm, or waits for a respawn
+        times = "once" if self.max_crashes == 1 else f"{self.max_crashes} times"
+        raise ConversionError(
+            "crashed", f"the file crashed the converter {times}; it was not converted"
+        )
+
+    async def _convert_in_one_worker(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Raises WorkerDied when the worker died of something else than the job's budgets."""
+        worker = await self._take_idle()
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(self._exchange(worker, job), self.timeout_s)
@@ -83,13 +104,12 @@ class ConverterPool:
                 "timeout", f"the conversion took longer than {self.timeout_s:g} s"
             ) from None
         except WorkerDied:
-            oom = worker.process.exitcode == _OOM_EXIT
-            self._replace(worker, "heap_exhausted" if oom else "died")
+            if worker.process.exitcode != _OOM_EXIT:
+                self._replace(worker, "died")
+                raise
+            self._replace(worker, "heap_exhausted")
             raise ConversionError(
-                "internal",
-                f"the conversion exhausted the converter's {self.heap_mb} MB heap"
-                if oom
-                else "the converter process died",
+                "internal", f"the conversion exhausted the converter's {self.heap_mb} MB heap"
             ) from None
         except BaseException:
             self._replace(worker, "cancelled")
@@ -100,8 +120,21 @@ class ConverterPool:
             return reply[1]  # type: ignore[no-any-return]
         raise ConversionError(reply[1], reply[2])
 
+    async def _take_idle(self) -> _Worker:
+        """An idle worker that is alive: one killed between jobs is replaced, not blamed on
+        the job it would have been given."""
+        while True:
+            worker = await self._idle.get()
+            if worker.process.is_alive():
+                return worker
+            self._replace(worker, "died_idle")
+
     async def _exchange(self, worker: _Worker, job: dict[str, Any]) -> tuple[Any, ...]:
-        worker.conn.send(job)
+        try:
+            worker.conn.send(job)
+        except OSError:  # it died after it was taken
+            worker.process.join(5)
+            raise WorkerDied from None
         return await self._receive(worker)
 
     async def _receive(self, worker: _Worker) -> tuple[Any, ...]:
@@ -125,11 +158,16 @@ class ConverterPool:
             raise WorkerDied from None
 
     def _replace(self, worker: _Worker, reason: str) -> None:
+        exitcode = worker.process.exitcode  # before the kill: how it ended by itself, if it did
         worker.kill()
         self._all.discard(worker)
         self.restarts += 1
-        log.warning("pool.worker_replaced", reason=reason, pid=worker.process.pid)
-        asyncio.get_running_loop().create_task(self._respawn())
+        log.warning(
+            "pool.worker_replaced", reason=reason, pid=worker.process.pid, exitcode=exitcode
+        )
+        respawn = asyncio.get_running_loop().create_task(self._respawn())
+        self._respawns.add(respawn)
+        respawn.add_done_callback(self._respawns.discard)
 
     async def _respawn(self) -> None:
         try:
@@ -148,9 +186,13 @@ class ConverterPool:
         process.start()
         child_end.close()
         worker = _Worker(process, parent)
-        reply = await self._receive(worker)
-        if reply[0] != "ready":
-            raise RuntimeError(f"JVM worker failed to start: {reply}")
+        try:
+            reply = await self._receive(worker)
+            if reply[0] != "ready":
+                raise RuntimeError(f"JVM worker failed to start: {reply}")
+        except BaseException:  # cancelled by close(), or failed to start: it must not linger
+            worker.kill()
+            raise
         self._all.add(worker)
         log.info("pool.worker_ready", pid=process.pid, heap_mb=self.heap_mb)
         return worker

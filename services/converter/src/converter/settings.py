@@ -21,5 +21,8 @@ class ConverterSettings(WorkerSettings):
     # cores the JVMs share with the services, the CPU is what bounds the pipeline
     jvm_options: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     job_timeout_s: float = Field(default=120.0, gt=0)
+    # a job whose worker dies (killed, OOM-killed, evicted) goes to another worker; a file
+    # that takes down this many workers in a row fails as `crashed`
+    max_crashes: int = Field(default=3, ge=1)
     max_source_bytes: int = 100 * 1024 * 1024
     work_dir: str = "/tmp/converter"
