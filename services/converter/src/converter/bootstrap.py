@@ -44,7 +44,7 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes
     )
 
-    async def jvm_warm() -> bool:
+    def jvm_warm() -> bool:
         return pool.warm > 0
 
     return Worker(
