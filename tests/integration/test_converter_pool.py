@@ -222,3 +222,21 @@ async def _until(condition, timeout: float = 30) -> None:  # type: ignore[no-unt
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not reached")
+
+
+async def test_a_cancelled_conversion_keeps_its_warm_worker(
+    pool: ConverterPool, huge: Path, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    """A job cancelled mid-conversion (its message's channel closed) lets the JVM finish and
+    puts the worker back, instead of killing a warm JVM and starting another."""
+    pids = {worker.process.pid for worker in pool._all}
+    conversion = asyncio.create_task(pool.convert(_job(huge, tmp_path / "huge.xml")))
+    await asyncio.sleep(0.5)  # the huge file is being read
+    conversion.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await conversion
+    jobs = [_job(source, tmp_path / f"{i}.xml") for i, source in enumerate(mpp_files[:4])]
+    manifests = await asyncio.gather(*(pool.convert(job) for job in jobs))
+    assert all(m["read"]["tasks"] > 0 for m in manifests)
+    assert pool.restarts == 0
+    assert {worker.process.pid for worker in pool._all} == pids
