@@ -8,9 +8,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from shared.bootstrap import Infra
 from shared.events import Event
@@ -20,7 +20,7 @@ from shared.logging import configure_logging
 from shared.memory import TRIM_EVERY_S, release_free_memory
 from shared.messaging import OutboxRelay, Subscription
 from shared.messaging.consumer import DeadHandler, Handler
-from shared.runtime import every, serve_until_stopped
+from shared.runtime import Stopping, every, on_stop_signal, serve_until_stopped
 from shared.settings import InfraSettings, WorkerSettings
 from shared.telemetry import configure_telemetry
 
@@ -36,7 +36,8 @@ def service_app(
     infra_settings: InfraSettings | None = None,
 ) -> FastAPI:
     """The HTTP app of a service. Its lifespan opens the infrastructure, enters ``wire`` (whose
-    value routes read as ``request.app.state.deps``) and closes both in reverse order."""
+    value routes read as ``request.app.state.deps``) and closes both in reverse order. From
+    the stop signal on, ``app.state.stopping`` is set and the app reports itself not ready."""
     infra_settings = infra_settings or InfraSettings()
     configure_logging(name, infra_settings)
     configure_telemetry(name)
@@ -45,18 +46,33 @@ def service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         infra = await Infra.open(infra_settings)
         trimming = asyncio.create_task(every(TRIM_EVERY_S, release_free_memory, "memory"))
+        app.state.stopping = stopping = Stopping()
+
+        def stop() -> None:
+            stopping.set()
+            app.state.readiness.serving = False
+
         try:
             await attach_infra(app, infra)
             async with wire(infra) as deps:
                 app.state.deps = deps
                 app.state.readiness.serving = True
-                yield
+                with on_stop_signal(stop):
+                    yield
                 app.state.readiness.serving = False
         finally:
             trimming.cancel()
             await infra.close()
 
     return build_app(name, description, lifespan, routers)
+
+
+async def _stopping(request: Request) -> Stopping:
+    return request.app.state.stopping  # type: ignore[no-any-return]
+
+
+# for routes that hold a request open until something happens: ``stopping.first(...)``
+AppStopping = Annotated[Stopping, Depends(_stopping)]
 
 
 @dataclass
@@ -90,9 +106,9 @@ async def run_worker(
         serve_ops(readiness, settings.host, settings.ops_port),
     ]
     drains = [relay.drain for relay in worker.relays]
-    await serve_until_stopped(
-        worker.subscriptions, loops, [*drains, *worker.closers, infra.close], readiness
-    )
+    closers = [*drains, *worker.closers, infra.close]
+    grace_s = infra_settings.shutdown_grace_s
+    await serve_until_stopped(worker.subscriptions, loops, closers, readiness, grace_s)
 
 
 def worker_main(name: str, settings: WorkerSettings, wire: WorkerWiring) -> None:

@@ -36,6 +36,10 @@ class InfraSettings(BaseSettings):
     retention_hours: float = 24.0
     max_delivery_attempts: int = 5
     retry_base_delay_ms: int = 1000
+    # on SIGTERM, how long the work in flight may take before it is abandoned (a worker's
+    # messages go back to the queue, an API's open requests are cut); the manifests'
+    # terminationGracePeriodSeconds stay above it (docs/kubernetes.md, "Shutdown")
+    shutdown_grace_s: int = Field(default=25, ge=1)
 
     @property
     def storage_dir(self) -> Path:

@@ -22,6 +22,7 @@ from notifier.targets import TargetRefused
 from shared.auth import Principal, require_principal
 from shared.http.problems import Problem
 from shared.pagination import InvalidCursor
+from shared.service import AppStopping
 
 router = APIRouter(tags=["webhooks"])
 Auth = Annotated[Principal, Depends(require_principal)]
@@ -158,11 +159,14 @@ async def delete_email(principal: Auth, service: Service) -> Response:
 async def stream_events(
     principal: Auth,
     stream: Stream,
+    stopping: AppStopping,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
     events: Annotated[str | None, Query(description="filters, comma-separated")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of the tenant's events; ``Last-Event-ID`` resumes after a gap."""
     body = stream.open(principal.tenant, _stream_filters(events), last_event_id)
+    # the stream ends when the replica is asked to stop; the client resumes on another one
+    body = stopping.until(body)
     return StreamingResponse(
         body,
         media_type="text/event-stream",

@@ -11,6 +11,7 @@ from shared.formats import TARGET_NAMES
 from shared.http.conditional import NOT_MODIFIED, conditional, etag_matches
 from shared.http.problems import Problem, problem_response
 from shared.pagination import Cursor, InvalidCursor
+from shared.service import AppStopping
 from upload.bootstrap import ApiDeps
 from upload.errors import (
     MalformedBody,
@@ -137,6 +138,7 @@ async def get_conversion(
     job_id: str,
     principal: Auth,
     uploads: Uploads,
+    stopping: AppStopping,
     if_none_match: Annotated[str | None, Header()] = None,
     wait: Annotated[
         float,
@@ -154,7 +156,9 @@ async def get_conversion(
         held = if_none_match if if_none_match else entry.etag
         finished_and_unseen = not if_none_match and entry.doc["status"] in FINAL
         if etag_matches(held, entry.etag) and not finished_and_unseen:
-            entry = await uploads.changed(principal.tenant, job_id, entry.etag, wait)
+            # a replica asked to stop answers as things stand rather than hold its shutdown
+            changed = uploads.changed(principal.tenant, job_id, entry.etag, wait)
+            entry = await stopping.first(changed) or await uploads.view(principal.tenant, job_id)
     return conditional(entry, if_none_match)
 
 

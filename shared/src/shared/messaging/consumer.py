@@ -93,7 +93,9 @@ class Subscription:
         )
 
     async def stop(self, grace_s: float = 30.0) -> None:
-        """Stop taking messages, let the ones in flight finish (and ack), then close."""
+        """Stop taking messages and let the ones in flight finish (and ack) for up to
+        ``grace_s``; then close the channel, which returns those still unacked to the queue
+        and cancels their handlers."""
         self._stopping.set()  # messages waiting out an outage go back to the queue now
         if self._channel is None or self._channel.is_closed:
             return
