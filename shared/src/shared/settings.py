@@ -17,7 +17,7 @@ class InfraSettings(BaseSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_db: str = "schedule_platform"
     mongodb_max_pool_size: int = Field(default=8, ge=1, le=500)
-    mongodb_server_selection_timeout_ms: int = Field(default=500, ge=100)
+    mongodb_server_selection_timeout_ms: int = Field(default=300, ge=100)
     mongodb_heartbeat_ms: int = Field(default=2000, ge=500)
     events_exchange: str = "events"
     data_dir: Path = Path("./data")
