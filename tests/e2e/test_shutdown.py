@@ -9,7 +9,6 @@ a FIFO left open holds its job past any deadline.
 """
 
 import asyncio
-import errno
 import os
 import shutil
 import signal
@@ -25,6 +24,7 @@ from system import System
 
 from tests.support.api import api_client, upload, wait_final
 from tests.support.infra import system_of_components
+from tests.support.worker_kills import open_when_read
 
 GRACE_S = 20  # the system's deadline: a prompt exit stays far below it
 SHORT_GRACE_S = 5  # the converter's under test: what it waits out, what a job has to finish
@@ -69,18 +69,6 @@ def source_as_fifo(system: System, job_id: str) -> Path:
     return source
 
 
-async def opened_by_a_reader(fifo: Path, timeout_s: float = 60) -> int:
-    """A write end of ``fifo``, once a reader (the converter's JVM) has opened it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:  # ENXIO: no reader yet
-            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.05)
-
-
 def serve_upload_api(platform: System, processes: int) -> None:
     """The upload API served by ``processes`` processes (the system starts it with one)."""
     if "upload-api" in platform.processes:
@@ -123,8 +111,8 @@ async def test_a_stopped_converter_completes_what_it_can_gives_back_the_rest_and
     outlasting, endless = await queued_job(client, platform, mpp_files[1])
     extra = {"CONVERTER_WORKERS": "2", "SHUTDOWN_GRACE_S": str(SHORT_GRACE_S)}
     platform.start_converter("converter", **extra)
-    writer = await opened_by_a_reader(fifo)
-    never_fed = await opened_by_a_reader(endless)  # both jobs are in flight
+    writer = await open_when_read(fifo)
+    never_fed = await open_when_read(endless)  # both jobs are in flight
     log = platform.logs / "converter.log"
     logged_before = log.stat().st_size
     try:

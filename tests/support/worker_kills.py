@@ -20,7 +20,7 @@ async def kill_the_worker_reading(fifo: Path, then_serve: Path | None = None) ->
     With ``then_serve``, that file replaces the FIFO before the kill, so the job's next
     attempt converts it."""
     target = os.stat(fifo)
-    writer = await _open_when_read(fifo)
+    writer = await open_when_read(fifo)
     try:
         pid = await _reader(fifo, target)
         if then_serve is not None:  # the worker keeps the FIFO it opened; the path is free
@@ -33,7 +33,8 @@ async def kill_the_worker_reading(fifo: Path, then_serve: Path | None = None) ->
     return pid
 
 
-async def _open_when_read(fifo: Path, timeout_s: float = 60) -> int:
+async def open_when_read(fifo: Path, timeout_s: float = 60) -> int:
+    """A write end of ``fifo``, once a reader (a converter's JVM) has opened it."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -1,0 +1,127 @@
+"""``make run`` (scripts/run.py) started as a user would, on ports, a vhost and a DATA_DIR of
+its own, and what a test reads of it: its output, its supervisor's state, its processes."""
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bootstrap import ensure_rabbitmq, rabbitmq_vhost
+from system import Ports
+
+RUN = Path(__file__).resolve().parents[2] / "scripts" / "run.py"
+
+
+@pytest.fixture
+def amqp_url() -> Iterator[str]:
+    ensure_rabbitmq()  # up before run.py looks, so the run starts no broker of its own
+    with rabbitmq_vhost("run") as url:
+        yield url
+
+
+def processes_of_run(data_dir: Path) -> list[int]:
+    """Every live process whose environment names the run's DATA_DIR: all that it started."""
+    marker = f"DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if result := check():
+            return result
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
+
+
+def ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Run:
+    process: subprocess.Popen[bytes]
+    ports: Ports
+    key: str
+    data_dir: Path
+
+    @property
+    def output(self) -> str:
+        return (self.data_dir / "run.out").read_text()
+
+    def started(self) -> bool:
+        """The banner is out: every process is ready and supervised."""
+        assert self.process.poll() is None, f"run.py exited early:\n{self.output}"
+        return "Ctrl-C stops everything" in self.output
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        text = (self.data_dir / "logs" / "supervisor.json").read_text()
+        return json.loads(text)["processes"]  # type: ignore[no-any-return]
+
+    def restarted(self, name: str, old_pid: int) -> bool:
+        record = self.state()[name]
+        return record["restarts"] == 1 and record["pid"] not in (None, old_pid)
+
+
+@pytest.fixture
+def make_run(tmp_path: Path, amqp_url: str) -> Iterator[Run]:
+    """scripts/run.py on ports, a vhost and a DATA_DIR of its own; whatever it leaves is killed."""
+    ports, key = Ports.free(), f"dev_{secrets.token_urlsafe(12)}"
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path),
+        "DEV_API_KEY": key,
+        "RABBITMQ_URL": amqp_url,
+        "UPLOAD_PORT": str(ports.upload),
+        "BOLETO_PORT": str(ports.boleto),
+        "INTER_SIM_PORT": str(ports.simulator),
+        "NOTIFIER_PORT": str(ports.notifier),
+    }
+    with (tmp_path / "run.out").open("wb") as out:
+        process = subprocess.Popen([sys.executable, str(RUN)], env=env, stdout=out, stderr=out)
+    try:
+        yield Run(process, ports, key, tmp_path)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pid in processes_of_run(tmp_path):
+            os.kill(pid, signal.SIGKILL)
