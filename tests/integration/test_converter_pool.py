@@ -240,3 +240,19 @@ async def test_a_cancelled_conversion_keeps_its_warm_worker(
     assert all(m["read"]["tasks"] > 0 for m in manifests)
     assert pool.restarts == 0
     assert {worker.process.pid for worker in pool._all} == pids
+
+
+async def test_the_pool_serves_while_its_jvms_are_replaced(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    """Every JVM killed at once: the pool still says it serves while their replacements
+    start (readiness must not flap), and converts once they are warm."""
+    states = []
+    conversion = asyncio.create_task(pool.convert(_job(mpp_files[0], tmp_path / "out.xml")))
+    for worker in list(pool._all):
+        os.kill(worker.process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    while not conversion.done():
+        states.append(pool.serving)
+        await asyncio.sleep(0.05)
+    assert (await conversion)["read"]["tasks"] > 0
+    assert all(states) and pool.serving

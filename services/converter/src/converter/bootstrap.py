@@ -44,12 +44,9 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes
     )
 
-    def jvm_warm() -> bool:
-        return pool.warm > 0
-
     return Worker(
         [conversion_requests(infra, deps, settings.prefetch or 2 * settings.workers)],
         relays=[relay],
-        checks={"jvm": jvm_warm},
+        checks={"jvm": lambda: pool.serving},
         closers=[pool.close],
     )

@@ -62,10 +62,17 @@ class ConverterPool:
         self._all: set[_Worker] = set()
         self._background: set[asyncio.Task[None]] = set()
         self.restarts = 0
+        self._starting = 0
 
     @property
     def warm(self) -> int:
         return len(self._all)
+
+    @property
+    def serving(self) -> bool:
+        """A JVM is warm or one is starting: jobs are converted now or shortly. False only
+        when every JVM is gone and none could be started again."""
+        return self.warm > 0 or self._starting > 0
 
     async def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -197,10 +204,13 @@ class ConverterPool:
         respawn.add_done_callback(self._background.discard)
 
     async def _respawn(self) -> None:
+        self._starting += 1
         try:
             self._idle.put_nowait(await self._spawn())
         except Exception:
             log.exception("pool.respawn_failed")
+        finally:
+            self._starting -= 1
 
     async def _spawn(self) -> _Worker:
         parent, child_end = _SPAWN.Pipe()
