@@ -52,7 +52,9 @@ class Chaos:
 
 
 @contextmanager
-def chaos_system(root: Path, storage: FaultProxy | None = None, **settings: str) -> Iterator[Chaos]:
+def chaos_system(
+    root: Path, storage: FaultProxy | None = None, boleto: bool = False, **settings: str
+) -> Iterator[Chaos]:
     """The whole system on a database of its own and the broker behind a proxy."""
     ensure_rabbitmq()
     mongo = start_secantus(root / "mongo", root / "secantusdb.log", port=free_port())
@@ -66,6 +68,7 @@ def chaos_system(root: Path, storage: FaultProxy | None = None, **settings: str)
                     proxied,
                     mongo.url,
                     notifier=True,
+                    boleto=boleto,
                     MONGODB_DB="chaos",
                     RETRY_BASE_DELAY_MS="200",
                     NOTIFIER_ALLOW_HTTP="true",
@@ -98,7 +101,8 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
 
 @pytest.fixture(scope="session")
 def s3_chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
-    """The system on an S3 server (moto) reached through a proxy."""
+    """The system on an S3 server (moto) reached through a proxy, with boleto-sync and the
+    bank's simulator (the bank's limits per second instead of per minute)."""
     with running_s3_server() as s3:
         storage = FaultProxy(int(s3.endpoint.rsplit(":", 1)[1])).start()
         settings = {
@@ -108,9 +112,14 @@ def s3_chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             "S3_SECRET_KEY": s3.secret_key,
             "S3_BUCKET": "chaos",
             "S3_SECURE": "false",
+            "INTER_SIM_PROCESSING_DELAY_SECONDS": "0.5",
+            "BOLETO_PROCESSING_POLL_S": "0.2",
+            "BOLETO_LIMIT_WINDOW_S": "1",
+            "INTER_SIM_WINDOW_SECONDS": "1",
         }
+        root = tmp_path_factory.mktemp("chaos-s3")
         try:
-            with chaos_system(tmp_path_factory.mktemp("chaos-s3"), storage, **settings) as running:
+            with chaos_system(root, storage, boleto=True, **settings) as running:
                 yield running
         finally:
             storage.stop()

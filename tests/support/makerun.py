@@ -28,13 +28,23 @@ def amqp_url() -> Iterator[str]:
         yield url
 
 
+# The machine's broker, when the run started it again, carries the run's environment too; it
+# outlives the run (as one started before it would) and serves every other test.
+BROKER_PROCESSES = {b"beam.smp", b"epmd", b"erl_child_setup", b"inet_gethost", b"heart"}
+
+
 def processes_of_run(data_dir: Path) -> list[int]:
-    """Every live process whose environment names the run's DATA_DIR: all that it started."""
+    """Every live process whose environment names the run's DATA_DIR: all that it started,
+    but the broker."""
     marker = f"DATA_DIR={data_dir}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+            if not entry.name.isdigit():
+                continue
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if (entry / "comm").read_bytes().strip() not in BROKER_PROCESSES:
                 found.append(int(entry.name))
         except OSError:  # gone meanwhile, or not ours to read
             continue
