@@ -24,13 +24,18 @@ def connect(
     (``MONGODB_SERVER_SELECTION_TIMEOUT_MS``, under a second, so a request answers 503 within
     one); a slow but reachable server is waited for. Every command and heartbeat that
     succeeds closes ``circuit``: the heartbeat (``MONGODB_HEARTBEAT_MS``) is how soon a
-    process notices the server back without a request probing it."""
+    process notices the server back without a request probing it.
+
+    A connection idle for ``MONGODB_MAX_IDLE_MS`` (1 min) is closed rather than reused: the
+    server, or anything between, may have dropped it meanwhile (SecantusDB closes a client
+    idle for 5 min), and the first requests after a quiet spell would fail on it."""
     listeners = [_CircuitListener(circuit), _HeartbeatListener(circuit)] if circuit else []
     return AsyncMongoClient(
         settings.mongodb_url,
         tz_aware=True,
         serverSelectionTimeoutMS=settings.mongodb_server_selection_timeout_ms,
         heartbeatFrequencyMS=settings.mongodb_heartbeat_ms,
+        maxIdleTimeMS=settings.mongodb_max_idle_ms,
         maxPoolSize=settings.mongodb_max_pool_size,
         event_listeners=listeners,
     )

@@ -19,6 +19,7 @@ class InfraSettings(BaseSettings):
     mongodb_max_pool_size: int = Field(default=8, ge=1, le=500)
     mongodb_server_selection_timeout_ms: int = Field(default=300, ge=100)
     mongodb_heartbeat_ms: int = Field(default=2000, ge=500)
+    mongodb_max_idle_ms: int = Field(default=60_000, ge=1000)
     events_exchange: str = "events"
     data_dir: Path = Path("./data")
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
