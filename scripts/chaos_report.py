@@ -1,6 +1,6 @@
 """The table of docs/resilience.md from the figures `make chaos` wrote (CHAOS_RESULTS).
 
-    python scripts/chaos_report.py [.data/chaos/results.json]
+python scripts/chaos_report.py [.data/chaos/results.json]
 """
 
 import json
