@@ -14,6 +14,7 @@ COLUMNS = [
     ("failed", "failed"),
     ("lost", "lost"),
     ("duplicates", "doubled"),
+    ("retransmitted", "resent"),
     ("answers_500", "500s"),
     ("answers_503", "503s"),
     ("slowest_503_s", "slowest 503 (s)"),

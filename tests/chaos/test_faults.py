@@ -255,7 +255,7 @@ async def test_boleto_worker_stopped_mid_batch(
     outcome = Outcome(
         scenario=f"boleto-worker {sig.name} mid-batch ({CHARGES} charges)",
         accepted=CHARGES, completed=issued, failed=CHARGES - issued, lost=CHARGES - at_bank,
-        duplicates=max(0, at_bank - CHARGES), answers_500=0, answers_503=0,
+        duplicates=max(0, at_bank - CHARGES), retransmitted=0, answers_500=0, answers_503=0,
         slowest_503_s=0.0, p95_503_s=0.0, refused=0, slowest_upload_s=0.0, not_ready=0,
         unanswered_probes=0, longest_unready_streak=0, recovery_s=healed - began,
         drained_s=issued_s, delivered_s=issued_s,

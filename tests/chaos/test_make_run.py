@@ -55,7 +55,7 @@ async def test_make_run_restarts_a_stopped_broker(
     assert "[run] rabbitmq" in run.output
     outcome = Outcome(
         scenario="make run: the machine's RabbitMQ stopped (SIGTERM)",
-        accepted=1, completed=1, failed=0, lost=0, duplicates=0, answers_500=0,
+        accepted=1, completed=1, failed=0, lost=0, duplicates=0, retransmitted=0, answers_500=0,
         answers_503=0, slowest_503_s=0.0, p95_503_s=0.0, refused=0, slowest_upload_s=0.0,
         not_ready=0, unanswered_probes=0, longest_unready_streak=0,
         recovery_s=broker_back, drained_s=converted, delivered_s=converted,

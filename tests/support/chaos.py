@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import json
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,7 +141,8 @@ class Outcome:
     completed: int
     failed: int
     lost: int
-    duplicates: int
+    duplicates: int  # jobs delivered by two different webhook messages
+    retransmitted: int  # POSTs repeating a message already received (a crash's retry)
     answers_500: int
     answers_503: int
     slowest_503_s: float
@@ -173,13 +173,15 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
 
 
-def deliveries_per_job(hook: Receiver) -> Counter[str]:
-    counts: Counter[str] = Counter()
+def deliveries_per_job(hook: Receiver) -> dict[str, list[str]]:
+    """Per job, the ``webhook-id`` of every completion POST that arrived. A retry of one
+    delivery repeats its id (receivers deduplicate on it); a second delivery would not."""
+    ids: dict[str, list[str]] = {}
     for request in hook.delivered():
         event = json.loads(request.body)
         if event.get("type", "").startswith("conversion.completed"):
-            counts[event["data"]["job_id"]] += 1
-    return counts
+            ids.setdefault(event["data"]["job_id"], []).append(request.headers["webhook-id"])
+    return ids
 
 
 async def final_states(
@@ -225,7 +227,7 @@ async def measure(
     deadline = time.monotonic() + delivery_timeout
     while time.monotonic() < deadline:
         delivered = deliveries_per_job(hook)
-        if all(delivered[job_id] for job_id in traffic.accepted):
+        if all(job_id in delivered for job_id in traffic.accepted):
             break
         await asyncio.sleep(0.2)
     delivered_at = traffic.now() - healed_at
@@ -239,8 +241,9 @@ async def measure(
         accepted=len(traffic.accepted),
         completed=sum(1 for s in states.values() if s == "completed"),
         failed=sum(1 for s in states.values() if s == "failed"),
-        lost=len(traffic.accepted) - sum(1 for j in traffic.accepted if deliveries[j] >= 1),
-        duplicates=sum(1 for j in traffic.accepted if deliveries[j] > 1),
+        lost=sum(1 for j in traffic.accepted if j not in deliveries),
+        duplicates=sum(1 for j in traffic.accepted if len(set(deliveries.get(j, []))) > 1),
+        retransmitted=sum(len(ids) - len(set(ids)) for ids in deliveries.values()),
         answers_500=sum(1 for a in answers if a.status >= 500 and a.status != 503),
         answers_503=len(unavailable),
         slowest_503_s=max((a.seconds for a in unavailable), default=0.0),
