@@ -20,7 +20,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bootstrap import Secantus, ensure_rabbitmq, free_port, rabbitmq_vhost, start_secantus
+from bootstrap import (
+    Secantus,
+    ensure_rabbitmq,
+    free_port,
+    port_open,
+    rabbitmq_vhost,
+    start_secantus,
+    wait_for,
+)
 from system import System, running_system
 
 from tests.support.chaos import Outcome
@@ -37,7 +45,6 @@ class Chaos:
     system: System
     broker: FaultProxy
     mongo: Secantus
-    mongo_dir: Path
     objects: Path  # the filesystem store's folder (a tmpfs), when the store is that one
     storage: FaultProxy | None = None  # the S3 server's proxy, when the store is S3
 
@@ -46,9 +53,9 @@ class Chaos:
         self.mongo.process.wait(10)
 
     def start_database(self) -> None:
-        self.mongo = start_secantus(
-            self.mongo_dir, self.mongo_dir.parent / "secantusdb.log", port=self.mongo.port
-        )
+        """Again on the same port and data, as the services' clients know it."""
+        self.mongo.restart()
+        wait_for(lambda: port_open(self.mongo.port), 60, "SecantusDB")
 
 
 @contextmanager
@@ -75,9 +82,8 @@ def chaos_system(
                     NOTIFIER_ALLOW_LOOPBACK="true",
                     **settings,
                 ) as system:
-                    chaos = Chaos(system, broker, mongo, root / "mongo", root / "objects", storage)
+                    chaos = Chaos(system, broker, mongo, root / "objects", storage)
                     yield chaos
-                    mongo = chaos.mongo
             finally:
                 broker.stop()
     finally:
