@@ -87,26 +87,67 @@ def wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyp
     raise BootstrapError(f"{what} did not come up within {timeout:.0f} s")
 
 
-def _install_rabbitmq() -> None:
+def install_packages(packages: list[str], purpose: str) -> None:
+    """Install Debian packages with apt-get, without starting the services they bring: the
+    system's own scripts start what they need, on their own ports."""
     if os.geteuid() != 0:
         raise BootstrapError(
-            "RabbitMQ is not installed. Install it with: "
-            "sudo apt-get update && sudo apt-get install -y rabbitmq-server"
+            f"{purpose} needs {' '.join(packages)}. Install with: "
+            f"sudo apt-get update && sudo apt-get install -y {' '.join(packages)}"
         )
     if shutil.which("apt-get") is None:
         raise BootstrapError(
-            "RabbitMQ is not installed and apt-get is unavailable: install "
-            "rabbitmq-server (>= 3.10) with your package manager, or set RABBITMQ_URL"
+            f"{purpose} needs {' '.join(packages)} and apt-get is unavailable: "
+            "install them with your package manager"
         )
-    say("installing rabbitmq-server with apt-get (once)")
+    say(f"installing {' '.join(packages)} with apt-get (once)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "rabbitmq-server"],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    policy = Path("/usr/sbin/policy-rc.d")
+    placed = not policy.exists()
+    if placed:  # invoke-rc.d asks this script whether to start a service; 101: do not
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        if placed:
+            policy.unlink(missing_ok=True)
+
+
+def _install_rabbitmq() -> None:
+    install_packages(["rabbitmq-server"], "The message broker")
+
+
+# the monitoring binaries Debian ships, by the package that holds each
+MONITORING_TOOLS = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "amtool": "prometheus-alertmanager",
+}
+
+
+def ensure_monitoring_tools() -> dict[str, str]:
+    """Prometheus, promtool and Alertmanager, installed from Debian when missing: the paths
+    of the binaries, by name (``MONITORING_TOOLS``)."""
+    missing = sorted({pkg for tool, pkg in MONITORING_TOOLS.items() if not _binary(tool)})
+    if missing:
+        install_packages(missing, "Monitoring (make observe, the alert rules' tests)")
+    paths = {tool: _binary(tool) for tool in MONITORING_TOOLS}
+    absent = [tool for tool, path in paths.items() if not path]
+    if absent:
+        raise BootstrapError(f"{', '.join(absent)} still missing after installing {missing}")
+    return {tool: str(path) for tool, path in paths.items()}
+
+
+def _binary(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
 
 
 def ensure_rabbitmq() -> None:
@@ -255,5 +296,6 @@ def _spawn_secantus(storage: Path, log_file: Path, port: int) -> subprocess.Pope
 if __name__ == "__main__":
     try:
         ensure_rabbitmq()
+        ensure_monitoring_tools()
     except (BootstrapError, subprocess.CalledProcessError) as exc:
         sys.exit(f"[bootstrap] {exc}")
