@@ -9,6 +9,7 @@ from pymongo.errors import BulkWriteError
 
 from shared.circuit import Circuit
 from shared.settings import InfraSettings
+from shared.telemetry import database_listeners
 
 DUPLICATE_KEY = 11000
 
@@ -29,7 +30,10 @@ def connect(
     A connection idle for ``MONGODB_MAX_IDLE_MS`` (1 min) is closed rather than reused: the
     server, or anything between, may have dropped it meanwhile (SecantusDB closes a client
     idle for 5 min), and the first requests after a quiet spell would fail on it."""
-    listeners = [_CircuitListener(circuit), _HeartbeatListener(circuit)] if circuit else []
+    listeners: list[monitoring._EventListener] = (
+        [_CircuitListener(circuit), _HeartbeatListener(circuit)] if circuit else []
+    )
+    listeners += database_listeners()  # command spans, when traces are exported
     return AsyncMongoClient(
         settings.mongodb_url,
         tz_aware=True,

@@ -22,7 +22,7 @@ from shared.messaging import OutboxRelay, Subscription
 from shared.messaging.consumer import DeadHandler, Handler
 from shared.runtime import Stopping, every, on_stop_signal, serve_until_stopped
 from shared.settings import InfraSettings, WorkerSettings
-from shared.telemetry import configure_telemetry
+from shared.telemetry import configure_telemetry, shutdown_telemetry
 
 ApiWiring = Callable[[Infra], AbstractAsyncContextManager[Any]]
 OUTBOX_SWEEP_S = 2.0
@@ -63,6 +63,7 @@ def service_app(
         finally:
             trimming.cancel()
             await infra.close()
+            shutdown_telemetry()  # the last requests' spans, before the process ends
 
     return build_app(name, description, lifespan, routers)
 
@@ -116,7 +117,10 @@ def worker_main(name: str, settings: WorkerSettings, wire: WorkerWiring) -> None
     infra_settings = InfraSettings()
     configure_logging(name, infra_settings)
     configure_telemetry(name)
-    asyncio.run(run_worker(wire, settings, infra_settings))
+    try:
+        asyncio.run(run_worker(wire, settings, infra_settings))
+    finally:
+        shutdown_telemetry()
 
 
 def subscribe(

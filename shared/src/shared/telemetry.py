@@ -1,23 +1,139 @@
-"""OpenTelemetry: W3C trace context across HTTP -> broker -> worker, bound into the logs."""
+"""OpenTelemetry: W3C trace context across HTTP -> broker -> worker, exported over OTLP/HTTP.
 
-from collections.abc import Iterator
+Every process has a real tracer provider, so spans get ids that travel in headers and show in
+the logs. Spans leave the process only when an OTLP endpoint is configured
+(``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``); sampling, the
+batch processor's timing and resource attributes come from the standard ``OTEL_*`` variables,
+read by the SDK itself.
+"""
+
+import os
+import socket
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from pymongo import monitoring
 
 tracer = trace.get_tracer("schedule-platform")
 
+ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+HTTP_PROTOBUF = "http/protobuf"
+CLIENT_SPAN = "schedule.client_span"  # the httpx request extension naming a client span
+
+_exporting = False
+
 
 def configure_telemetry(service: str) -> None:
-    """A real tracer provider, so spans get ids that travel; exporters are opt-in via OTEL_*."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        trace.set_tracer_provider(
-            TracerProvider(resource=Resource.create({"service.name": service}))
-        )
+    """The process's tracer provider, named ``service`` unless ``OTEL_SERVICE_NAME`` says
+    otherwise, and httpx client spans (which carry ``traceparent`` to the bank and to webhook
+    receivers); with an OTLP endpoint, a batch exporter, and database spans (``mongo.py``).
+    Once per process: a uvicorn worker process configures its own after it starts."""
+    global _exporting
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return
+    export = exporting_configured()
+    if export:
+        _check_protocol()
+    provider = TracerProvider(resource=_resource(service))
+    if export:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _instrument_httpx()
+    _exporting = export
+
+
+def exporting_configured() -> bool:
+    return any(os.environ.get(name) for name in ENDPOINTS)
+
+
+def exporting() -> bool:
+    """Whether this process sends its spans anywhere (and so traces its clients too)."""
+    return _exporting
+
+
+def shutdown_telemetry() -> None:
+    """Send the spans still batched; at the end of a process (idempotent)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(timeout_millis=5000)
+
+
+def _check_protocol() -> None:
+    """Only OTLP over HTTP with protobuf: the gRPC exporter would bring grpcio along."""
+    for name in PROTOCOLS:
+        protocol = os.environ.get(name, "").strip()
+        if protocol and protocol != HTTP_PROTOBUF:
+            raise SystemExit(
+                f"{name}={protocol} is not supported: spans are exported over OTLP/HTTP only "
+                f"({HTTP_PROTOBUF}); point the endpoint at the collector's HTTP port (4318)"
+            )
+
+
+def _resource(service: str) -> Resource:
+    """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME as the SDK reads them, our name when no
+    OTEL_SERVICE_NAME is set, and one instance id per process (uvicorn runs several)."""
+    own: dict[str, Any] = {SERVICE_INSTANCE_ID: f"{socket.gethostname()}:{os.getpid()}"}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        own[SERVICE_NAME] = service
+    return Resource.create(own)
+
+
+def _instrument_httpx() -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor().instrument(async_request_hook=_name_client_span)
+
+
+async def _name_client_span(span: Span, request: Any) -> None:
+    """A request made with ``client_span(...)`` extensions names its span by the operation
+    (``inter issue``) rather than by the bare method."""
+    named = (request.extensions or {}).get(CLIENT_SPAN)
+    if named and span.is_recording():
+        name, attributes = named
+        span.update_name(name)
+        span.set_attributes(attributes)
+
+
+def database_listeners() -> list[monitoring.CommandListener]:
+    """PyMongo command spans (the instrumentation package's listener) for a client about to be
+    created, when spans are exported: per command they cost more than a cached read does.
+    Only commands made inside a trace get one: an outbox sweep or a session cleanup every few
+    seconds would otherwise start a trace of its own each time."""
+    if not _exporting:
+        return []
+    from opentelemetry.instrumentation.pymongo import CommandTracer
+
+    return [_InTraceOnly(CommandTracer(trace.get_tracer("opentelemetry.instrumentation.pymongo")))]
+
+
+class _InTraceOnly(monitoring.CommandListener):
+    def __init__(self, inner: monitoring.CommandListener) -> None:
+        self.inner = inner
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if trace.get_current_span().get_span_context().is_valid:
+            self.inner.started(event)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.inner.succeeded(event)  # a command it did not start has no span to end
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.inner.failed(event)
+
+
+def client_span(name: str, **attributes: str) -> dict[str, Any]:
+    """httpx request ``extensions`` that name the request's client span (when it is traced)."""
+    return {CLIENT_SPAN: (name, attributes)}
 
 
 def inject_trace(headers: dict[str, Any]) -> dict[str, Any]:
@@ -30,18 +146,96 @@ def current_trace_id() -> str | None:
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
 
+def _carrier(headers: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        k: (v.decode() if isinstance(v, bytes) else str(v))
+        for k, v in headers.items()
+        if k in ("traceparent", "tracestate")
+    }
+
+
+@contextmanager
+def publish_span(
+    headers: Mapping[str, Any], exchange: str, routing_key: str, message_id: str
+) -> Iterator[dict[str, str]]:
+    """The PRODUCER span of one publish, a child of the context stored with the event when it
+    was encoded (a relay may publish it much later, from another task or process); yields the
+    trace headers that carry this span to the consumers."""
+    stored = _carrier(headers)
+    parent = propagate.extract(stored) if stored else None
+    with tracer.start_as_current_span(
+        f"publish {routing_key}",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes={
+            **_messaging("publish", "send", routing_key, message_id),
+            "messaging.destination.name": exchange,
+        },
+    ):
+        yield inject_trace({})
+
+
 @contextmanager
 def consume_span(
-    headers: dict[str, Any], routing_key: str, event_id: str, tenant: str
-) -> Iterator[None]:
-    carrier = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in headers.items()}
-    ctx = propagate.extract(carrier)
+    headers: Mapping[str, Any],
+    queue: str,
+    routing_key: str,
+    event_id: str,
+    tenant: str,
+    attempt: int = 1,
+) -> Iterator[Span]:
+    """The CONSUMER span of one delivery, continuing the publisher's trace."""
+    ctx = propagate.extract(_carrier(headers))
     with (
         tracer.start_as_current_span(
-            f"consume {routing_key}", context=ctx, kind=trace.SpanKind.CONSUMER
-        ),
+            f"process {routing_key}",
+            context=ctx,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                **_messaging("process", "process", routing_key, event_id),
+                "messaging.destination.name": queue,
+                "delivery.attempt": attempt,
+            },
+            record_exception=True,
+        ) as span,
         structlog.contextvars.bound_contextvars(
             event_id=event_id, tenant_id=tenant, trace_id=current_trace_id()
         ),
     ):
+        yield span
+
+
+def _messaging(operation: str, kind: str, routing_key: str, message_id: str) -> dict[str, str]:
+    return {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.name": operation,
+        "messaging.operation.type": kind,
+        "messaging.rabbitmq.destination.routing_key": routing_key,
+        "messaging.message.id": message_id,
+    }
+
+
+def record_failure(exc: BaseException, outcome: str) -> None:
+    """Mark the current span failed by ``exc`` (caught, so the span would not see it), with
+    what became of the work: ``retry``, ``dead_letter``, ``held``."""
+    span = trace.get_current_span()
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:300]))
+    span.set_attribute("outcome", outcome)
+
+
+def current_context() -> context.Context:
+    return context.get_current()
+
+
+@contextmanager
+def within(ctx: context.Context | None) -> Iterator[None]:
+    """Run the body as part of a trace captured earlier (work handed to another task)."""
+    if ctx is None:
         yield
+        return
+    token = context.attach(ctx)
+    try:
+        yield
+    finally:
+        context.detach(token)

@@ -1,10 +1,13 @@
 """Decisions of the converter: convert a requested job once, and announce its outcome once."""
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from opentelemetry.trace import Span
 
 from converter.errors import ConversionError
 from shared.events import (
@@ -18,6 +21,7 @@ from shared.events import (
 from shared.formats import media_type
 from shared.messaging import Broker, Delivery, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore
+from shared.telemetry import tracer
 
 if TYPE_CHECKING:
     from converter.bootstrap import WorkerDeps
@@ -87,7 +91,9 @@ async def _convert(event: ConversionRequested, deps: "WorkerDeps") -> Conversion
             "password": await _password(event.password_key, deps.store),
             "timephased": event.options.timephased,
         }
-        manifest = await deps.pool.convert(job)
+        with jvm_span(event) as span:
+            manifest = await deps.pool.convert(job)
+            span.set_attribute("conversion.source_format", manifest["source_format"])
         stored = await deps.store.put_file(event.result_key, output)
     return ConversionCompleted(
         tenant_id=event.tenant_id,
@@ -98,6 +104,26 @@ async def _convert(event: ConversionRequested, deps: "WorkerDeps") -> Conversion
         media_type=media_type(event.options.target),
         manifest=Manifest.model_validate(manifest),
     )
+
+
+@contextmanager
+def jvm_span(event: ConversionRequested) -> Iterator[Span]:
+    """The conversion in a JVM worker, where a job's time mostly goes; a failure's code (the
+    one the user sees) is its outcome."""
+    with tracer.start_as_current_span(
+        "jvm convert",
+        attributes={
+            "conversion.format": Path(event.filename).suffix.lstrip(".").lower(),
+            "conversion.target": event.options.target,
+            "conversion.input_bytes": event.source_size,
+        },
+    ) as span:
+        try:
+            yield span
+        except ConversionError as exc:
+            span.set_attribute("conversion.outcome", exc.code)
+            raise
+        span.set_attribute("conversion.outcome", "ok")
 
 
 async def _password(key: str | None, store: ObjectStore) -> str | None:

@@ -8,7 +8,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from shared.messaging.envelope import Envelope
-from shared.telemetry import inject_trace
+from shared.telemetry import publish_span
 
 QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
 
@@ -53,15 +53,16 @@ class Broker:
     async def publish(self, envelope: Envelope) -> None:
         """Publish persistently and wait for the broker's confirm."""
         assert self._exchange is not None, "Broker.connect() first"
-        headers = inject_trace(dict(envelope.headers))
-        message = aio_pika.Message(
-            envelope.body,
-            headers=headers,  # type: ignore[arg-type]
-            content_type=envelope.content_type,
-            message_id=envelope.id,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
-        await self._exchange.publish(message, routing_key=envelope.routing_key)
+        key = envelope.routing_key
+        with publish_span(envelope.headers, self.exchange_name, key, envelope.id) as trace_headers:
+            message = aio_pika.Message(
+                envelope.body,
+                headers={**envelope.headers, **trace_headers},  # type: ignore[arg-type]
+                content_type=envelope.content_type,
+                message_id=envelope.id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            await self._exchange.publish(message, routing_key=key)
 
     async def publish_message(
         self, routing_key: str, message: aio_pika.abc.AbstractMessage

@@ -24,7 +24,7 @@ from shared.circuit import Outages, Unavailable
 from shared.events import Event
 from shared.messaging.broker import Broker, retry_delays
 from shared.messaging.envelope import MalformedEvent, decode
-from shared.telemetry import consume_span
+from shared.telemetry import consume_span, record_failure
 
 log = structlog.get_logger()
 
@@ -134,20 +134,25 @@ class Subscription:
         delivery = Delivery(
             event_id, attempt, bool(message.redelivered), received.source, received.time
         )
-        with consume_span(headers, event.routing_key(), event_id, event.tenant_id):
+        key, tenant = event.routing_key(), event.tenant_id
+        with consume_span(headers, self.queue, key, event_id, tenant, attempt=attempt):
             try:
                 self._check_dependencies()
                 await handler(event, delivery)
             except PermanentError as exc:
+                record_failure(exc, "dead_letter")
                 await self._give_up(message, event, attempt, str(exc))
             except Exception as exc:
                 if outage := self.outages and self.outages.failed(exc):
+                    record_failure(exc, "held")
                     await self._hold(message, outage)
                     return
                 log.exception("message.handler_failed", queue=self.queue, attempt=attempt)
                 if attempt >= self.max_attempts:
+                    record_failure(exc, "dead_letter")
                     await self._give_up(message, event, attempt, f"{type(exc).__name__}: {exc}")
                 else:
+                    record_failure(exc, "retry")
                     delay = self.delays[attempt - 1]
                     await self._to_queue(message, f"{self.queue}.retry.{delay}ms", attempt + 1)
             else:

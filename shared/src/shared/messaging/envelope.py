@@ -11,6 +11,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from shared.clock import now
 from shared.events import Event
+from shared.telemetry import inject_trace
 
 _FORMAT = JSONFormat()
 
@@ -65,8 +66,10 @@ def encode(event: Event, source: str, event_id: str | None = None) -> Envelope:
     if subject := event.subject():
         attributes["subject"] = subject
     message = rabbitmq.to_binary(CloudEvent(attributes, event.model_dump(mode="json")), _FORMAT)
+    # the trace current now, not when a relay publishes the entry (maybe in another process)
+    headers = inject_trace(dict(message.headers))
     return Envelope(
-        attributes["id"], event.routing_key(), message.headers, message.content_type, message.body
+        attributes["id"], event.routing_key(), headers, message.content_type, message.body
     )
 
 
