@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from boleto_sync.issuing import issue_charge, issue_gave_up
 from boleto_sync.pdf_sync import sync_failed, sync_pdf
+from shared import queues
 from shared.bootstrap import Infra
 from shared.events import BoletoSyncRequested, ChargeIssueRequested
 from shared.messaging import Subscription
@@ -13,8 +14,8 @@ from shared.service import subscribe
 if TYPE_CHECKING:
     from boleto_sync.bootstrap import WorkerDeps
 
-ISSUE_QUEUE = "boleto-sync.charge-issue"
-SYNC_QUEUE = "boleto-sync.pdf-sync"
+ISSUE_QUEUE = queues.CHARGE_ISSUE
+SYNC_QUEUE = queues.PDF_SYNC
 
 
 def subscriptions(infra: Infra, deps: "WorkerDeps", prefetch: int) -> list[Subscription]:

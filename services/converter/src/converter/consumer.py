@@ -4,6 +4,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from converter.handlers import conversion_dead, conversion_requested
+from shared import queues
 from shared.bootstrap import Infra
 from shared.events import ConversionRequested
 from shared.messaging import Subscription
@@ -12,7 +13,7 @@ from shared.service import subscribe
 if TYPE_CHECKING:
     from converter.bootstrap import WorkerDeps
 
-QUEUE = "converter.conversion-requested"
+QUEUE = queues.CONVERSION_REQUESTS
 
 
 def conversion_requests(infra: Infra, deps: "WorkerDeps", prefetch: int) -> Subscription:

@@ -4,11 +4,12 @@ from functools import partial
 
 from notifier.events import DELIVERABLE
 from notifier.handlers import FanOutDeps, fan_out
+from shared import queues
 from shared.bootstrap import Infra
 from shared.messaging import Subscription
 from shared.service import subscribe
 
-QUEUE = "notifier.deliveries"
+QUEUE = queues.DELIVERIES
 
 
 def deliverable_events(infra: Infra, deps: FanOutDeps, prefetch: int) -> Subscription:

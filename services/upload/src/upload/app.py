@@ -4,10 +4,12 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from shared.admin.endpoints import router as queues_router
 from shared.auth.endpoints import router as api_keys_router
 from shared.service import service_app
 from shared.settings import InfraSettings
 from upload import bootstrap
+from upload.admin_endpoints import router as conversions_admin_router
 from upload.endpoints import refused, router
 from upload.errors import Refused
 from upload.settings import UploadSettings
@@ -20,7 +22,7 @@ def create_app(
     app = service_app(
         "upload",
         "Upload schedule files and get Microsoft Project XML (and other formats) back.",
-        [router, api_keys_router],
+        [router, api_keys_router, queues_router, conversions_admin_router],
         partial(bootstrap.api, settings=upload_settings),
         infra_settings,
     )

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+from shared import queues
+from shared.admin.queues import BeforeReplay
 from shared.bootstrap import Infra
 from shared.messaging import HOT_PATH_CLEAR_S, OutboxRelay
 from shared.messaging.broadcast import Broadcast
 from shared.messaging.notices import Recorded, announce_recorded, recorded_key
 from shared.runtime import every
 from shared.service import Worker
+from upload.admin import ConversionsAdmin
+from upload.admin_repository import JobSummaryRepository
 from upload.cache import job_cache
 from upload.consumer import conversion_events
 from upload.files import JobFiles
@@ -27,6 +31,9 @@ DEFERRED_RETRY_S = 1.0  # how soon after the broker is back the API publishes wh
 @dataclass(frozen=True)
 class ApiDeps:
     uploads: UploadService
+    conversions_admin: ConversionsAdmin
+    # what a replay of a queue's dead letters undoes first (shared.admin.endpoints)
+    before_replay: dict[str, BeforeReplay]
 
 
 @asynccontextmanager
@@ -53,9 +60,12 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         notices={recorded_key(COLLECTION): cache.on_recorded_notice},
     )
     await changes.start()
+    admin = ConversionsAdmin(
+        JobSummaryRepository(infra.db), partial(announce_recorded, infra.broker, COLLECTION)
+    )
     retrying = asyncio.create_task(every(DEFERRED_RETRY_S, relay.retry_deferred, "outbox"))
     try:
-        yield ApiDeps(uploads)
+        yield ApiDeps(uploads, admin, {queues.CONVERSION_REQUESTS: admin.before_replay})
     finally:
         retrying.cancel()
         await changes.stop()

@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from shared import queues
 from shared.batching import Batcher
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
@@ -11,7 +12,7 @@ from upload import handlers
 from upload.files import JobFiles
 from upload.repository import JobRepository
 
-QUEUE = "upload.conversion-events"
+QUEUE = queues.CONVERSION_EVENTS
 
 
 def conversion_events(

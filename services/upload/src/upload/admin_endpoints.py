@@ -1,0 +1,26 @@
+"""``/v1/admin/conversions``: the conversion jobs summed up for operators (admin keys)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+
+from shared.admin.audit import admin_key, audited
+from shared.auth import Principal
+from upload.admin import ConversionsAdmin, ConversionSummary
+
+router = APIRouter(prefix="/v1/admin/conversions", tags=["admin"])
+
+
+@router.get(
+    "/summary",
+    response_model=ConversionSummary,
+    summary="Conversion jobs by status and age, and each tenant's oldest pending job",
+)
+async def conversions_summary(
+    request: Request, principal: Annotated[Principal, admin_key("conversions.summary")]
+) -> ConversionSummary:
+    conversions: ConversionsAdmin = request.app.state.deps.conversions_admin
+    with audited(principal, "conversions.summary", "conversion_jobs") as fields:
+        summary = await conversions.summary()
+        fields["total"] = summary.total
+    return summary
