@@ -20,6 +20,7 @@ from shared.events import (
 )
 from shared.formats import media_type
 from shared.messaging import Broker, Delivery, encode, outbox_entry
+from shared.queues import GAVE_UP
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.telemetry import tracer
 
@@ -33,7 +34,9 @@ SOURCE = "/services/converter"
 async def conversion_requested(
     event: ConversionRequested, delivery: Delivery, deps: "WorkerDeps"
 ) -> None:
-    if delivery.attempt > 1 or delivery.redelivered:  # perhaps converted already
+    if delivery.replayed:  # an operator put the request back after giving up on it
+        await deps.records.forget_gave_up(event.job_id)
+    if delivery.attempt > 1 or delivery.redelivered or delivery.replayed:  # perhaps converted
         record = await deps.records.get(event.job_id)
         if record is not None:  # only make sure its outcome was announced
             await deps.relay.flush(event.job_id, record.get("outbox", []))
@@ -158,6 +161,6 @@ async def conversion_dead(event: Event, reason: str, deps: "WorkerDeps") -> None
             tenant_id=event.tenant_id,
             job_id=event.job_id,
             code="internal",
-            message=f"gave up after repeated failures: {reason[:300]}",
+            message=f"{GAVE_UP}: {reason[:300]}",
         )
         await record_outcome(event.job_id, failed, deps)

@@ -8,6 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.clock import now
 from shared.messaging.repository import OutboxRepository
+from shared.queues import GAVE_UP
 
 
 class ConversionRecords:
@@ -24,6 +25,15 @@ class ConversionRecords:
         """The job's record, if it was converted before (read for redeliveries, and when a
         second copy of a request finds it on its insert)."""
         return await self._records.find_one({"_id": job_id})
+
+    async def forget_gave_up(self, job_id: str) -> None:
+        """Drop the job's record if it holds only the failure of a request that ran out of
+        attempts, so that the request, replayed, converts afresh; any other outcome stays."""
+        record = await self.get(job_id)
+        outcome = (record or {}).get("outcome") or {}
+        message = str(outcome.get("message", ""))
+        if outcome.get("code") == "internal" and message.startswith(GAVE_UP):
+            await self._records.delete_one({"_id": job_id, "outcome.message": message})
 
     async def finish(
         self, job_id: str, tenant: str, outcome: dict[str, Any], entry: dict[str, Any]

@@ -19,13 +19,12 @@ from aiormq.exceptions import AMQPError, ChannelNotFoundEntity
 from shared.circuit import Unavailable
 from shared.clock import now
 from shared.messaging.broker import Broker
-from shared.messaging.consumer import ATTEMPT_HEADER
+from shared.messaging.consumer import ATTEMPT_HEADER, REPLAYS_HEADER
 from shared.queues import PLATFORM_QUEUES, dead_letter_queue, retry_queues
 
 log = structlog.get_logger()
 
 BROKER_TIMEOUT_S = 5.0
-REPLAYS_HEADER = "x-replays"
 # the consumer's attempt and the broker's delivery count start again with a replay
 _RESET_HEADERS = (ATTEMPT_HEADER, "x-delivery-count")
 

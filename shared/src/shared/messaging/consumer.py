@@ -29,6 +29,7 @@ from shared.telemetry import consume_span, record_failure
 log = structlog.get_logger()
 
 ATTEMPT_HEADER = "x-attempt"
+REPLAYS_HEADER = "x-replays"  # how often an operator put the message back from its DLQ
 HOLD_S = (0.5, 30.0)  # bounds of how long a message waits out an outage before it is returned
 
 
@@ -41,6 +42,8 @@ class Delivery:
     redelivered: bool
     source: str
     time: datetime
+    # put back from the DLQ by an operator: what giving up on it did may have been undone
+    replayed: bool = False
 
 
 class PermanentError(Exception):
@@ -132,7 +135,12 @@ class Subscription:
             await self._to_queue(message, f"{self.queue}.dlq", attempt, "no handler")
             return
         delivery = Delivery(
-            event_id, attempt, bool(message.redelivered), received.source, received.time
+            event_id,
+            attempt,
+            bool(message.redelivered),
+            received.source,
+            received.time,
+            replayed=REPLAYS_HEADER in headers,
         )
         key, tenant = event.routing_key(), event.tenant_id
         with consume_span(headers, self.queue, key, event_id, tenant, attempt=attempt):
