@@ -12,6 +12,7 @@ from boleto_sync.service import BoletoService, NotIssued, StoredPdf, SyncTicket
 from shared.auth import Principal, require_admin, require_principal
 from shared.http.conditional import NOT_MODIFIED, conditional
 from shared.http.problems import Problem
+from shared.logging import bind_ids
 
 router = APIRouter(tags=["boletos"])
 Auth = Annotated[Principal, Depends(require_principal)]
@@ -56,6 +57,7 @@ async def get_boleto(
     service: Service,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
+    bind_ids(boleto_id=boleto_id)
     boleto = await service.view(principal.tenant, boleto_id)
     if boleto is None:
         raise _no_boleto(boleto_id)
@@ -72,6 +74,7 @@ async def get_boleto(
     },
 )
 async def get_pdf(boleto_id: str, principal: Auth, service: Service) -> Response:
+    bind_ids(boleto_id=boleto_id)
     try:
         pdf = await service.pdf(principal.tenant, boleto_id)
     except NotIssued as exc:
@@ -119,6 +122,7 @@ async def sync_proposal(proposal_id: str, principal: Auth, service: Service) -> 
 
 @router.get("/v1/jobs/{job_id}", response_model=Job)
 async def get_job(job_id: str, principal: Auth, service: Service) -> Job:
+    bind_ids(job_id=job_id)
     job = await service.job_view(principal.tenant, job_id)
     if job is None:
         raise Problem(404, "not_found", f"no job {job_id}")

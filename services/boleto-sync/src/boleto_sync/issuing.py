@@ -9,6 +9,7 @@ from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
 from boleto_sync.outbox import entry
 from shared.events import BoletoSyncRequested, ChargeIssued, ChargeIssueRequested, Event
+from shared.logging import bind_ids
 from shared.messaging import Delivery, PermanentError
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
     boleto = await deps.repo.start_issue(event.boleto_id)
     if boleto is None:
         raise PermanentError(f"unknown boleto {event.boleto_id}")
+    bind_ids(job_id=boleto["pdf"].get("sync_job_id"))  # the job the boleto's creation started
     if boleto["inter"].get("codigo_solicitacao") or boleto["status"] == "FAILED":
         await deps.relay.flush_or_defer(boleto["_id"], boleto.get("outbox", []))
         return

@@ -15,6 +15,7 @@ from boleto_sync.schemas import BoletoCreate
 from shared.caching import DocumentCache, Entry
 from shared.clock import now
 from shared.events import BoletoSyncRequested, ChargeIssueRequested
+from shared.logging import bind_ids
 from shared.messaging import OutboxRelay
 from shared.storage import ObjectStore
 
@@ -78,6 +79,7 @@ class BoletoService:
     async def create(self, tenant: str, request: BoletoCreate) -> dict[str, Any]:
         boleto_id = new_id("bol")
         job = sync_job(tenant, boleto_id)
+        bind_ids(boleto_id=boleto_id, job_id=job["_id"])
         created = now()
         boleto = {
             "_id": boleto_id,

@@ -61,6 +61,7 @@ def delivery_document(
         "channel": subscription["channel"],
         "event_id": event_id,
         "event_type": type(event).name,
+        "subject": event.subject(),  # the job (boleto, webhook) it is about, for the logs
         "msg_id": event_id,
         "body": body,
         "content_type": content_type,

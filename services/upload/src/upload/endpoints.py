@@ -10,6 +10,7 @@ from shared.auth import Principal, require_principal
 from shared.formats import TARGET_NAMES
 from shared.http.conditional import NOT_MODIFIED, conditional, etag_matches
 from shared.http.problems import Problem, problem_response
+from shared.logging import bind_ids
 from shared.pagination import Cursor, InvalidCursor
 from shared.service import AppStopping
 from upload.bootstrap import ApiDeps
@@ -151,6 +152,7 @@ async def get_conversion(
         ),
     ] = 0,
 ) -> Response:
+    bind_ids(job_id=job_id)
     entry = await uploads.view(principal.tenant, job_id)
     if wait > 0:
         held = if_none_match if if_none_match else entry.etag
@@ -172,6 +174,7 @@ async def get_conversion(
     },
 )
 async def get_result(job_id: str, principal: Auth, uploads: Uploads) -> StreamingResponse:
+    bind_ids(job_id=job_id)
     download = await uploads.download(principal.tenant, job_id)
     headers = {
         "Content-Disposition": _disposition(download.filename),
@@ -188,5 +191,6 @@ def _disposition(name: str) -> str:
 
 @router.delete("/{job_id}", status_code=204)
 async def delete_conversion(job_id: str, principal: Auth, uploads: Uploads) -> Response:
+    bind_ids(job_id=job_id)
     await uploads.delete(principal.tenant, job_id)
     return Response(status_code=204)

@@ -5,10 +5,12 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 
 from shared.caching import DocumentCache, Entry
 from shared.clock import now
 from shared.events import ConversionDeleted, Event
+from shared.logging import bind_ids
 from shared.messaging import Broker, OutboxRelay, encode, outbox_entry
 from shared.pagination import Cursor, Page
 from upload.errors import DuplicateJob, IdempotencyConflict, JobFailed, NotFound, NotReady, TooLarge
@@ -30,6 +32,11 @@ from upload.settings import UploadSettings
 log = structlog.get_logger()
 SOURCE = "/services/upload"
 FORM_OVERHEAD = 64 * 1024  # what a multipart body holds besides the file, at the most
+ACCEPTED = Counter(
+    "conversion_jobs_accepted_total",
+    "Conversion jobs accepted (reused: an identical earlier result served)",
+    ["format", "target", "reused"],
+)
 
 
 class UploadService:
@@ -59,6 +66,7 @@ class UploadService:
         if body.declared_size is not None and body.declared_size > limit + FORM_OVERHEAD:
             raise TooLarge(f"the upload exceeds the limit of {limit} bytes")
         job_id = new_job_id(tenant, idempotency_key)
+        bind_ids(job_id=job_id)
         if idempotency_key and (existing := await self.jobs.get(tenant, job_id)):
             return existing
         form = await self.files.receive(tenant, job_id, body)
@@ -92,6 +100,7 @@ class UploadService:
             return await self._existing(upload)
         if self.cache is not None:  # the client's next look at its job needs no read
             self.cache.seed(upload.job_id, self.jobs.as_read(job))
+        ACCEPTED.labels(upload.format, upload.options.target, str(bool(prior)).lower()).inc()
         log.info(
             "conversion.accepted",
             job_id=upload.job_id,

@@ -121,7 +121,7 @@ class RequestTelemetry:
             else:
                 await unavailable(outage)(scope, receive, send_traced)
         finally:
-            structlog.contextvars.unbind_contextvars("trace_id", "tenant_id")
+            structlog.contextvars.unbind_contextvars("trace_id", "tenant_id", "job_id")
             route = getattr(scope.get("route"), "path", "unmatched")
             HTTP_REQUESTS.labels(scope["method"], route, status or 500).observe(
                 time.perf_counter() - started
@@ -148,7 +148,10 @@ async def serve_ops(readiness: Readiness, host: str, port: int) -> None:
     app.state.readiness = readiness
     app.include_router(ops_router())
     server = _EmbeddedServer(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        # log_config=None: its records reach the root logger's JSON handler (shared.logging)
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", log_config=None
+        )
     )
     await server.serve()
 

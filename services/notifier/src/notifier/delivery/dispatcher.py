@@ -30,6 +30,7 @@ from notifier.delivery.schedule import next_delay
 from notifier.delivery.senders import Outcome, Sender
 from notifier.repository.deliveries import DeliveryRepository
 from shared.clock import now
+from shared.logging import bind_ids
 
 log = structlog.get_logger()
 ATTEMPTS = Metric("notifier_delivery_attempts_total", "Delivery attempts", ["channel", "outcome"])
@@ -165,6 +166,7 @@ class Dispatcher:
             doc = await self._lease(entry)
             if doc is None:
                 return  # settled already, or another worker holds it
+            bind_ids(tenant_id=doc["tenant"], job_id=doc.get("subject"))
             sub_id = doc["subscription_id"]
             subscription = await self.receivers.get(doc["subscription_id"])
             if subscription is None or subscription["status"] != "enabled":
