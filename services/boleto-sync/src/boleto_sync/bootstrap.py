@@ -21,6 +21,7 @@ from boleto_sync.limiter_repository import RateLimitRepository
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.service import BoletoService
 from boleto_sync.settings import BoletoSettings
+from shared.admin.summary_repository import JobSummaryRepository
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
@@ -35,6 +36,7 @@ GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook")
 class ApiDeps:
     boletos: BoletoService
     webhook_token: str | None
+    job_summary: JobSummaryRepository
 
 
 @dataclass
@@ -57,7 +59,7 @@ async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
     changes = Broadcast(infra.broker, cache.routing_keys, cache.on_event, on_gap=cache.clear)
     await changes.start()
     try:
-        yield ApiDeps(service, settings.webhook_token)
+        yield ApiDeps(service, settings.webhook_token, repo.job_summary)
     finally:
         await changes.stop()
 

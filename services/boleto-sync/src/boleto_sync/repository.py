@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.admin.summary_repository import JobSummaryRepository
 from shared.clock import now
 from shared.messaging.repository import OutboxRepository
 
@@ -18,6 +19,7 @@ class BoletoRepository:
         self._boletos = db["boletos"]
         self._jobs = db["boleto_jobs"]
         self.outbox = OutboxRepository(self._boletos)
+        self.job_summary = JobSummaryRepository(self._jobs, ["queued", "running"])
 
     async def ensure_indexes(self) -> None:
         await self._boletos.create_index([("tenant", ASCENDING), ("proposal_id", ASCENDING)])

@@ -5,20 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from shared.admin.audit import admin_key, audited
+from shared.admin.summary import JobSummary
 from shared.auth import Principal
-from upload.admin import ConversionsAdmin, ConversionSummary
+from upload.admin import ConversionsAdmin
 
 router = APIRouter(prefix="/v1/admin/conversions", tags=["admin"])
 
 
 @router.get(
     "/summary",
-    response_model=ConversionSummary,
+    response_model=JobSummary,
     summary="Conversion jobs by status and age, and each tenant's oldest pending job",
 )
 async def conversions_summary(
     request: Request, principal: Annotated[Principal, admin_key("conversions.summary")]
-) -> ConversionSummary:
+) -> JobSummary:
     conversions: ConversionsAdmin = request.app.state.deps.conversions_admin
     with audited(principal, "conversions.summary", "conversion_jobs") as fields:
         summary = await conversions.summary()

@@ -16,7 +16,7 @@ from shared.messaging.notices import Recorded, announce_recorded, recorded_key
 from shared.runtime import every
 from shared.service import Worker
 from upload.admin import ConversionsAdmin
-from upload.admin_repository import JobSummaryRepository
+from upload.admin_repository import JobAdminRepository
 from upload.cache import job_cache
 from upload.consumer import conversion_events
 from upload.files import JobFiles
@@ -61,7 +61,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     )
     await changes.start()
     admin = ConversionsAdmin(
-        JobSummaryRepository(infra.db), partial(announce_recorded, infra.broker, COLLECTION)
+        JobAdminRepository(infra.db), partial(announce_recorded, infra.broker, COLLECTION)
     )
     retrying = asyncio.create_task(every(DEFERRED_RETRY_S, relay.retry_deferred, "outbox"))
     try:
