@@ -131,9 +131,9 @@ class _InTraceOnly(monitoring.CommandListener):
         self.inner.failed(event)
 
 
-def client_span(name: str, **attributes: str) -> dict[str, Any]:
+def client_span(name: str, attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """httpx request ``extensions`` that name the request's client span (when it is traced)."""
-    return {CLIENT_SPAN: (name, attributes)}
+    return {CLIENT_SPAN: (name, dict(attributes or {}))}
 
 
 def inject_trace(headers: dict[str, Any]) -> dict[str, Any]:
@@ -224,17 +224,15 @@ def record_failure(exc: BaseException, outcome: str) -> None:
     span.set_attribute("outcome", outcome)
 
 
-def current_context() -> context.Context:
-    return context.get_current()
-
-
 @contextmanager
-def within(ctx: context.Context | None) -> Iterator[None]:
-    """Run the body as part of a trace captured earlier (work handed to another task)."""
-    if ctx is None:
+def continued(stored: Mapping[str, Any] | None) -> Iterator[None]:
+    """Run the body in the trace whose headers (``inject_trace``) were stored with the work
+    (a delivery sent later, maybe by another process); as it is when nothing was stored."""
+    carrier = _carrier(stored or {})
+    if not carrier:
         yield
         return
-    token = context.attach(ctx)
+    token = context.attach(propagate.extract(carrier))
     try:
         yield
     finally:

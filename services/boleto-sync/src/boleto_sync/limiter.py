@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from boleto_sync.limiter_repository import RateLimitRepository
+from shared.telemetry import tracer
 
 log = structlog.get_logger()
 
@@ -50,14 +51,20 @@ class GlobalRateLimiter:
 
     async def acquire(self, group: str, max_wait_s: float = 300.0) -> float:
         """Wait for this process's slot in ``group``; returns the seconds waited."""
-        wait_s = await self.slots.reserve(group, self.limits[group].interval_ms(self.utilisation))
-        if wait_s > max_wait_s:
-            await self.slots.release(group)
-            raise TooLongAWait(wait_s)
-        if wait_s > 0:
-            await self.slots.record_wait(group, wait_s)
-            await asyncio.sleep(wait_s)
-        return max(wait_s, 0.0)
+        with tracer.start_as_current_span(
+            "limiter wait", attributes={"limiter.group": group}
+        ) as span:
+            wait_s = await self.slots.reserve(
+                group, self.limits[group].interval_ms(self.utilisation)
+            )
+            span.set_attribute("limiter.wait_s", round(max(wait_s, 0.0), 3))
+            if wait_s > max_wait_s:
+                await self.slots.release(group)
+                raise TooLongAWait(wait_s)
+            if wait_s > 0:
+                await self.slots.record_wait(group, wait_s)
+                await asyncio.sleep(wait_s)
+            return max(wait_s, 0.0)
 
     async def throttled(self, group: str, retry_after_s: float | None) -> float:
         """The bank answered 429: every replica's next slot moves past the back-off."""

@@ -21,6 +21,7 @@ from notifier.repository.subscriptions import SubscriptionRepository
 from shared.clock import now
 from shared.events import Event
 from shared.messaging import Delivery
+from shared.telemetry import inject_trace
 
 log = structlog.get_logger()
 
@@ -73,6 +74,7 @@ def delivery_document(
         "error": None,
         "created_at": at,
         "updated_at": at,
+        "trace": inject_trace({}),  # every attempt, whoever makes it, joins the event's trace
     }
 
 

@@ -22,6 +22,7 @@ from boleto_sync.inter.errors import (
 )
 from boleto_sync.inter.token import SharedToken
 from boleto_sync.limiter import GlobalRateLimiter
+from shared.telemetry import client_span
 
 log = structlog.get_logger()
 BASE = "/cobranca/v3/cobrancas"
@@ -110,8 +111,11 @@ class InterClient:
         headers = {"Authorization": f"Bearer {token}"}
         if self.account:
             headers["x-conta-corrente"] = self.account
+        operation = client_span(f"inter {group}", {"inter.operation": group})
         try:
-            response = await self.http.request(method, path, headers=headers, **kwargs)
+            response = await self.http.request(
+                method, path, headers=headers, extensions=operation, **kwargs
+            )
         except httpx.TimeoutException as exc:
             raise InterUnavailable(f"{group}: timed out") from exc
         except httpx.TransportError as exc:
@@ -195,6 +199,7 @@ async def fetch_token(
                     "grant_type": "client_credentials",
                     "scope": scope,
                 },
+                extensions=client_span("oauth token", {"inter.operation": "token"}),
             )
         except httpx.TransportError as exc:
             log.warning("inter.token.retry", attempt=attempt, error=type(exc).__name__)

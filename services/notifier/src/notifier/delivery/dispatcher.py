@@ -30,6 +30,7 @@ from notifier.delivery.schedule import next_delay
 from notifier.delivery.senders import Outcome, Sender
 from notifier.repository.deliveries import DeliveryRepository
 from shared.clock import now
+from shared.telemetry import continued
 from shared.logging import bind_ids
 
 log = structlog.get_logger()
@@ -173,7 +174,8 @@ class Dispatcher:
                 state = "deleted" if subscription is None else "disabled"
                 await self._finish(doc, lease, f"the subscription is {state}")
                 return
-            outcome = await self.senders[doc["channel"]].send(doc, subscription)
+            with continued(doc.get("trace")):
+                outcome = await self.senders[doc["channel"]].send(doc, subscription)
             retry_at = await self._settle(doc, lease, outcome)
             await self.receivers.observe(subscription, outcome.ok)
         except Exception:

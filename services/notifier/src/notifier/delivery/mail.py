@@ -6,9 +6,11 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind, StatusCode
 
 from notifier.delivery.senders import Outcome
 from notifier.settings import NotifierSettings
+from shared.telemetry import tracer
 
 
 def render(event: dict[str, Any], api_url: str) -> tuple[str, str]:
@@ -45,6 +47,22 @@ class EmailSender:
         return message
 
     async def send(self, delivery: dict[str, Any], subscription: dict[str, Any]) -> Outcome:
+        """One attempt, as a client span of the SMTP exchange (the webhook's is httpx's)."""
+        server = {
+            "server.address": self.settings.smtp_host or "",
+            "server.port": self.settings.smtp_port,
+        }
+        with tracer.start_as_current_span(
+            "smtp send", kind=SpanKind.CLIENT, attributes=server
+        ) as span:
+            outcome = await self._send(delivery, subscription)
+            if outcome.status_code is not None:
+                span.set_attribute("smtp.status_code", outcome.status_code)
+            if not outcome.ok:
+                span.set_status(StatusCode.ERROR, outcome.error)
+            return outcome
+
+    async def _send(self, delivery: dict[str, Any], subscription: dict[str, Any]) -> Outcome:
         started = time.perf_counter()
         s = self.settings
         if not s.smtp_host:

@@ -12,6 +12,9 @@ from notifier.delivery.schedule import retry_after, retryable
 from notifier.delivery.signing import signed_headers
 from notifier.targets import TargetRefused
 from shared.clock import now
+from shared.telemetry import client_span
+
+WEBHOOK_SPAN = client_span("POST webhook")
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ class WebhookSender:
     async def _post(
         self, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, float | None]:
-        async with self.client.stream("POST", url, content=body, headers=headers) as response:
+        async with self.client.stream(
+            "POST", url, content=body, headers=headers, extensions=WEBHOOK_SPAN
+        ) as response:
             read = 0
             async for chunk in response.aiter_raw():
                 read += len(chunk)
