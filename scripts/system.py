@@ -15,6 +15,8 @@ from pathlib import Path
 from bootstrap import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+# the bank's stand-in is no part of the platform and serves no /metrics
+UNSCRAPED = {"inter-simulator"}
 
 
 @dataclass
@@ -76,6 +78,10 @@ class System:
         """Start ``name`` again as it was started last (same ports); returns without waiting."""
         self.start(name, *self._commands[name], wait=False)
         return self.processes[name]
+
+    def scrape_targets(self) -> dict[str, int]:
+        """The port serving each process's /metrics (an API's own port, a worker's ops port)."""
+        return {name: port for name, port in self._ports.items() if name not in UNSCRAPED}
 
     def exited(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
