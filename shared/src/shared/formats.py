@@ -30,3 +30,25 @@ def extension(target: TargetFormat) -> str:
 
 def media_type(target: TargetFormat) -> str:
     return TARGETS[target].media_type
+
+
+# what the first bytes of a schedule file say it is; MPXJ's own detection decides how it is read
+_SOURCE_MAGIC = [
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "mpp"),  # OLE2: Microsoft Project's MPP files
+    (b"MPX", "mpx"),
+    (b"ERMHDR", "xer"),
+    (b"PK\x03\x04", "zip"),
+    (b"SQLite format 3\x00", "sqlite"),
+]
+SOURCE_FORMATS = (*(name for _, name in _SOURCE_MAGIC), "xml", "unknown")
+
+
+def source_format(head: bytes) -> str:
+    """The kind of file its first bytes show, one of ``SOURCE_FORMATS``: few enough to label
+    metrics with, unlike the formats MPXJ names."""
+    for magic, name in _SOURCE_MAGIC:
+        if head.startswith(magic):
+            return name
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return "xml"
+    return "unknown"

@@ -21,6 +21,7 @@ import uvicorn
 
 from shared.http.ops import Readiness
 from shared.messaging import Subscription
+from shared.metrics import shared_between_processes
 from shared.settings import InfraSettings
 
 log = structlog.get_logger()
@@ -177,18 +178,25 @@ def run_roles(
     role = sys.argv[1] if len(sys.argv) > 1 else "api"
     if role == "worker" and worker is not None:
         worker()
+    elif role == "api" and processes > 1:
+        with shared_between_processes(package):  # one /metrics for all of them
+            _serve(package, host, port, processes, **uvicorn_options)
     elif role == "api":
-        uvicorn.run(
-            f"{package}.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            workers=processes if processes > 1 else None,
-            timeout_graceful_shutdown=InfraSettings().shutdown_grace_s,
-            **uvicorn_options,
-        )
+        _serve(package, host, port, None, **uvicorn_options)
     else:
         roles = "api|worker" if worker else "api"
         sys.exit(f"usage: python -m {package} [{roles}], not {role!r}")
+
+
+def _serve(package: str, host: str, port: int, processes: int | None, **options: Any) -> None:
+    uvicorn.run(
+        f"{package}.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        workers=processes,
+        timeout_graceful_shutdown=InfraSettings().shutdown_grace_s,
+        **options,
+    )

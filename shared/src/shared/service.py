@@ -20,6 +20,8 @@ from shared.logging import bound_ids, configure_logging, event_ids
 from shared.memory import TRIM_EVERY_S, release_free_memory
 from shared.messaging import OutboxRelay, Subscription
 from shared.messaging.consumer import DeadHandler, Delivery, Handler
+from shared.messaging.metrics import OutboxSampler, QueueSampler, sample_every
+from shared.metrics import process_exiting
 from shared.runtime import Stopping, every, on_stop_signal, serve_until_stopped
 from shared.settings import InfraSettings, WorkerSettings
 from shared.telemetry import configure_telemetry, shutdown_telemetry
@@ -63,6 +65,7 @@ def service_app(
         finally:
             trimming.cancel()
             await infra.close()
+            process_exiting()
             shutdown_telemetry()  # the last requests' spans, before the process ends
 
     return build_app(name, description, lifespan, routers)
@@ -104,12 +107,20 @@ async def run_worker(
     loops = [
         *(every(OUTBOX_SWEEP_S, relay.sweep, "outbox") for relay in worker.relays),
         *worker.loops,
+        _sample_metrics(infra, worker),
         serve_ops(readiness, settings.host, settings.ops_port),
     ]
     drains = [relay.drain for relay in worker.relays]
     closers = [*drains, *worker.closers, infra.close]
     grace_s = infra_settings.shutdown_grace_s
     await serve_until_stopped(worker.subscriptions, loops, closers, readiness, grace_s)
+
+
+def _sample_metrics(infra: Infra, worker: Worker) -> Coroutine[Any, Any, None]:
+    """The depths of the worker's own queues and the backlogs of its outboxes, in /metrics."""
+    queues = QueueSampler(infra.broker, [s.queue for s in worker.subscriptions])
+    outboxes = OutboxSampler([relay.outbox for relay in worker.relays])
+    return sample_every(infra.settings.metrics_sample_s, [queues, outboxes])
 
 
 def worker_main(name: str, settings: WorkerSettings, wire: WorkerWiring) -> None:

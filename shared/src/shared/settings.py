@@ -41,6 +41,8 @@ class InfraSettings(BaseSettings):
     # messages go back to the queue, an API's open requests are cut); the manifests'
     # terminationGracePeriodSeconds stay above it (docs/kubernetes.md, "Shutdown")
     shutdown_grace_s: int = Field(default=25, ge=1)
+    # how often a worker samples its queues' depths and its outboxes' backlogs for /metrics
+    metrics_sample_s: float = Field(default=15.0, gt=0)
 
     @property
     def storage_dir(self) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from boleto_sync.inter.metrics import LIMITER_WAIT
 from boleto_sync.limiter_repository import RateLimitRepository
 from shared.telemetry import tracer
 
@@ -51,6 +52,7 @@ class GlobalRateLimiter:
 
     async def acquire(self, group: str, max_wait_s: float = 300.0) -> float:
         """Wait for this process's slot in ``group``; returns the seconds waited."""
+        started = time.perf_counter()
         with tracer.start_as_current_span(
             "limiter wait", attributes={"limiter.group": group}
         ) as span:
@@ -64,6 +66,7 @@ class GlobalRateLimiter:
             if wait_s > 0:
                 await self.slots.record_wait(group, wait_s)
                 await asyncio.sleep(wait_s)
+            LIMITER_WAIT.labels(group).observe(time.perf_counter() - started)
             return max(wait_s, 0.0)
 
     async def throttled(self, group: str, retry_after_s: float | None) -> float:

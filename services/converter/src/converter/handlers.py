@@ -10,6 +10,7 @@ import structlog
 from opentelemetry.trace import Span
 
 from converter.errors import ConversionError
+from converter.metrics import JobLabels, finished, in_jvm
 from shared.events import (
     ConversionCompleted,
     ConversionFailed,
@@ -44,24 +45,30 @@ async def conversion_requested(
             return
     await _announce_start(event, deps.broker)
     outcome: Event
+    labels = JobLabels(event.options.target)
     try:
-        outcome = await _convert(event, deps)
+        outcome = await _convert(event, deps, labels)
     except ConversionError as exc:
         outcome = ConversionFailed(
             tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code, message=exc.message
         )
-    await record_outcome(event.job_id, outcome, deps)
+    await record_outcome(event.job_id, outcome, deps, labels)
     if event.password_key:
         await deps.store.delete(event.password_key)
 
 
-async def record_outcome(job_id: str, outcome: Event, deps: "WorkerDeps") -> None:
-    """The first outcome recorded for the job is the one announced: a second copy of the
-    request (published twice, not redelivered) converts again but announces nothing new."""
+async def record_outcome(
+    job_id: str, outcome: Event, deps: "WorkerDeps", labels: JobLabels
+) -> None:
+    """The first outcome recorded for the job is the one announced (and counted): a second
+    copy of the request (published twice, not redelivered) converts again but announces
+    nothing new."""
     entry = outbox_entry(encode(outcome, SOURCE))
     recorded = await deps.records.finish(
         job_id, outcome.tenant_id, outcome.model_dump(mode="json"), entry
     )
+    if entry in recorded:
+        finished(labels, outcome)
     await deps.relay.flush(job_id, recorded)
     log.info(
         "conversion.finished",
@@ -81,11 +88,14 @@ async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
         log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
 
 
-async def _convert(event: ConversionRequested, deps: "WorkerDeps") -> ConversionCompleted:
+async def _convert(
+    event: ConversionRequested, deps: "WorkerDeps", labels: JobLabels
+) -> ConversionCompleted:
     if event.source_size > deps.max_source_bytes:
         raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
     with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
         source = await _local_source(event.source_key, deps.store, Path(tmp))
+        labels.read_format(source, event.source_size)
         output = Path(tmp) / "result"
         job: dict[str, Any] = {
             "source": source,
@@ -94,7 +104,7 @@ async def _convert(event: ConversionRequested, deps: "WorkerDeps") -> Conversion
             "password": await _password(event.password_key, deps.store),
             "timephased": event.options.timephased,
         }
-        with jvm_span(event) as span:
+        with jvm_span(event) as span, in_jvm(labels):
             manifest = await deps.pool.convert(job)
             span.set_attribute("conversion.source_format", manifest["source_format"])
         stored = await deps.store.put_file(event.result_key, output)
@@ -163,4 +173,4 @@ async def conversion_dead(event: Event, reason: str, deps: "WorkerDeps") -> None
             code="internal",
             message=f"{GAVE_UP}: {reason[:300]}",
         )
-        await record_outcome(event.job_id, failed, deps)
+        await record_outcome(event.job_id, failed, deps, JobLabels(event.options.target))

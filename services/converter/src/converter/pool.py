@@ -23,6 +23,7 @@ import structlog
 
 from converter import child
 from converter.errors import ConversionError
+from converter.metrics import jvm_replaced
 
 log = structlog.get_logger()
 _SPAWN = multiprocessing.get_context("spawn")  # a JVM does not survive fork
@@ -196,6 +197,7 @@ class ConverterPool:
         worker.kill()
         self._all.discard(worker)
         self.restarts += 1
+        jvm_replaced(reason)
         log.warning(
             "pool.worker_replaced", reason=reason, pid=worker.process.pid, exitcode=exitcode
         )

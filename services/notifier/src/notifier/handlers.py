@@ -54,6 +54,7 @@ def delivery_document(
     content_type: str,
     at: datetime,
     lease: tuple[str, datetime],
+    event_at: datetime | None = None,
 ) -> dict[str, Any]:
     return {
         "_id": delivery_id(subscription["_id"], event_id),
@@ -74,6 +75,7 @@ def delivery_document(
         "error": None,
         "created_at": at,
         "updated_at": at,
+        "event_at": event_at or at,  # when it happened: delivery latency counts from there
         "trace": inject_trace({}),  # every attempt, whoever makes it, joins the event's trace
     }
 
@@ -89,7 +91,9 @@ async def fan_out(event: Event, delivery: Delivery, deps: FanOutDeps) -> None:
     ]
     lease = deps.sending.hold()
     docs = [
-        delivery_document(s, event, delivery.event_id, body, content_type, received, lease)
+        delivery_document(
+            s, event, delivery.event_id, body, content_type, received, lease, delivery.time
+        )
         for s in targets
     ]
     fresh = await deps.deliveries.add_new(docs)

@@ -21,7 +21,8 @@ from notifier.filters import matches_any
 from notifier.repository.replay import ReplayRepository
 from shared.messaging.envelope import Received
 
-CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected to this replica")
+# summed over the live processes of an API served by several
+CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected", multiprocess_mode="livesum")
 
 
 @dataclass(frozen=True)

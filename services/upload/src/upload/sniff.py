@@ -4,17 +4,9 @@ The converter's MPXJ detection is authoritative; this only turns away, before an
 queued, the file types that no schedule reader accepts.
 """
 
+from shared.formats import source_format
 from upload.errors import NotASchedule
 
-OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-_KNOWN = [
-    (OLE2, "mpp"),
-    (b"MPX", "mpx"),
-    (b"ERMHDR", "xer"),
-    (b"PK\x03\x04", "zip"),
-    (b"SQLite format 3\x00", "sqlite"),
-]
 _FOREIGN = [
     (b"%PDF", "PDF"),
     (b"\x89PNG", "PNG image"),
@@ -38,10 +30,4 @@ def sniff(head: bytes) -> str:
     for magic, name in _FOREIGN:
         if head.startswith(magic):
             raise NotASchedule(f"the file is a {name}, not a schedule")
-    for magic, fmt in _KNOWN:
-        if head.startswith(magic):
-            return fmt
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"<"):
-        return "xml"
-    return "unknown"
+    return source_format(head)

@@ -10,11 +10,12 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.circuit import Outages, Unavailable
 from shared.http.problems import UNEXPECTED, problem_response
+from shared.metrics import exposition
 from shared.telemetry import current_trace_id
 
 log = structlog.get_logger()
@@ -69,7 +70,7 @@ def ops_router() -> APIRouter:
 
     @router.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

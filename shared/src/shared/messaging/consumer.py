@@ -11,6 +11,7 @@ returned to the queue as it was. While a circuit is open no handler runs at all.
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from shared.circuit import Outages, Unavailable
 from shared.events import Event
 from shared.messaging.broker import Broker, retry_delays
 from shared.messaging.envelope import MalformedEvent, decode
+from shared.messaging.metrics import HANDLER_SECONDS, MESSAGES, REDELIVERIES, count_queue
 from shared.telemetry import consume_span, record_failure
 
 log = structlog.get_logger()
@@ -90,6 +92,7 @@ class Subscription:
         self._queue = await self.broker.declare_consumer_queue(
             self._channel, self.queue, keys, self.delays
         )
+        count_queue(self.queue)
         self._tag = await self._queue.consume(self._on_message)
         log.info(
             "subscription.started", queue=self.queue, routing_keys=keys, prefetch=self.prefetch
@@ -123,15 +126,19 @@ class Subscription:
     async def _process(self, message: AbstractIncomingMessage) -> None:
         headers = dict(message.headers or {})
         attempt = _attempt(headers.get(ATTEMPT_HEADER))
+        if attempt > 1 or message.redelivered:
+            REDELIVERIES.labels(self.queue).inc()
         try:
             received = decode(headers, message.content_type, message.body)
         except MalformedEvent as exc:
             log.warning("message.malformed", queue=self.queue, reason=str(exc))
+            MESSAGES.labels(self.queue, "malformed").inc()
             await self._to_queue(message, f"{self.queue}.dlq", attempt, str(exc))
             return
         event, event_id = received.event, received.id
         handler = self.handlers.get(type(event))
-        if handler is None:
+        if handler is None:  # an event this queue does not read: malformed for it
+            MESSAGES.labels(self.queue, "malformed").inc()
             await self._to_queue(message, f"{self.queue}.dlq", attempt, "no handler")
             return
         delivery = Delivery(
@@ -146,7 +153,7 @@ class Subscription:
         with consume_span(headers, self.queue, key, event_id, tenant, attempt=attempt):
             try:
                 self._check_dependencies()
-                await handler(event, delivery)
+                await self._timed(handler(event, delivery))
             except PermanentError as exc:
                 record_failure(exc, "dead_letter")
                 await self._give_up(message, event, attempt, str(exc))
@@ -161,10 +168,19 @@ class Subscription:
                     await self._give_up(message, event, attempt, f"{type(exc).__name__}: {exc}")
                 else:
                     record_failure(exc, "retry")
+                    MESSAGES.labels(self.queue, "retried").inc()
                     delay = self.delays[attempt - 1]
                     await self._to_queue(message, f"{self.queue}.retry.{delay}ms", attempt + 1)
             else:
                 await message.ack()
+                MESSAGES.labels(self.queue, "acked").inc()
+
+    async def _timed(self, handling: Awaitable[None]) -> None:
+        started = time.perf_counter()
+        try:
+            await handling
+        finally:
+            HANDLER_SECONDS.labels(self.queue).observe(time.perf_counter() - started)
 
     def _check_dependencies(self) -> None:
         """While a circuit is open no handler starts; once its pause is over they do, and
@@ -183,11 +199,13 @@ class Subscription:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), wait)
         await message.nack(requeue=True)
+        MESSAGES.labels(self.queue, "held").inc()
 
     async def _give_up(
         self, message: AbstractIncomingMessage, event: Event, attempt: int, reason: str
     ) -> None:
         log.error("message.dead_lettered", queue=self.queue, attempt=attempt, reason=reason)
+        MESSAGES.labels(self.queue, "dead_lettered").inc()
         if self.on_dead is not None:
             await self.on_dead(event, reason)
         await self._to_queue(message, f"{self.queue}.dlq", attempt, reason)

@@ -15,6 +15,7 @@ import structlog
 from shared.clock import now
 from shared.messaging.broker import Broker
 from shared.messaging.envelope import Envelope
+from shared.messaging.metrics import OUTBOX_PUBLISHED
 from shared.messaging.repository import OutboxRepository
 
 log = structlog.get_logger()
@@ -52,12 +53,14 @@ class OutboxRelay:
         self._published: dict[Any, list[str]] = {}
         self._clearing: asyncio.Task[None] | None = None
         self._deferred: dict[Any, list[dict[str, Any]]] = {}
+        self._published_count = OUTBOX_PUBLISHED.labels(outbox.name)  # 0 from the start
 
     async def flush(self, doc_id: Any, entries: list[dict[str, Any]]) -> None:
         if not entries:
             return
         for entry in entries:
             await self.broker.publish(Envelope.from_document(entry))
+            self._published_count.inc()
         entry_ids = [entry["id"] for entry in entries]
         if not self.clear_every_s:
             await self.outbox.remove(doc_id, entry_ids)

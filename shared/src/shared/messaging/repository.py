@@ -34,6 +34,10 @@ class OutboxRepository:
         async for doc in cursor:
             yield doc["_id"], doc["outbox"]
 
+    async def backlog(self) -> int:
+        """How many documents hold at least one entry (published or not yet cleared)."""
+        return await self._collection.count_documents({"outbox.0": {"$exists": True}})
+
     async def remove(self, doc_id: Any, entry_ids: list[str]) -> None:
         await self._collection.update_one(
             {"_id": doc_id}, {"$pull": {"outbox": {"id": {"$in": entry_ids}}}}

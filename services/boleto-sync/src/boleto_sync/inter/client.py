@@ -5,6 +5,7 @@ import asyncio
 import base64
 import binascii
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from boleto_sync.inter.errors import (
     InterThrottled,
     InterUnavailable,
 )
+from boleto_sync.inter.metrics import called, transport_failure
 from boleto_sync.inter.token import SharedToken
 from boleto_sync.limiter import GlobalRateLimiter
 from shared.telemetry import client_span
@@ -112,14 +114,18 @@ class InterClient:
         if self.account:
             headers["x-conta-corrente"] = self.account
         operation = client_span(f"inter {group}", {"inter.operation": group})
+        started = time.perf_counter()
         try:
             response = await self.http.request(
                 method, path, headers=headers, extensions=operation, **kwargs
             )
         except httpx.TimeoutException as exc:
+            called(group, "timeout", started)
             raise InterUnavailable(f"{group}: timed out") from exc
         except httpx.TransportError as exc:
+            called(group, "error", started)
             raise InterUnavailable(f"{group}: {type(exc).__name__}") from exc
+        called(group, response.status_code, started)
         if response.status_code == 401:
             await self.token.invalidate(token)
             raise InterUnavailable(f"{group}: token refused", 401)
@@ -190,6 +196,7 @@ async def fetch_token(
     """The client-credentials call itself (rate limited like any other group)."""
     for attempt in range(1, 6):
         await limiter.acquire("token")
+        started = time.perf_counter()
         try:
             response = await http.post(
                 "/oauth/v2/token",
@@ -202,9 +209,11 @@ async def fetch_token(
                 extensions=client_span("oauth token", {"inter.operation": "token"}),
             )
         except httpx.TransportError as exc:
+            called("token", transport_failure(exc), started)
             log.warning("inter.token.retry", attempt=attempt, error=type(exc).__name__)
             await asyncio.sleep(RetryPolicy().delay(attempt))
             continue
+        called("token", response.status_code, started)
         if response.status_code == 429:
             await limiter.throttled(
                 "token", _retry_after({"retry_after": response.headers.get("retry-after")})

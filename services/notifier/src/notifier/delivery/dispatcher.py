@@ -18,7 +18,7 @@ import secrets
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -30,12 +30,18 @@ from notifier.delivery.schedule import next_delay
 from notifier.delivery.senders import Outcome, Sender
 from notifier.repository.deliveries import DeliveryRepository
 from shared.clock import now
-from shared.telemetry import continued
 from shared.logging import bind_ids
+from shared.telemetry import continued
 
 log = structlog.get_logger()
 ATTEMPTS = Metric("notifier_delivery_attempts_total", "Delivery attempts", ["channel", "outcome"])
 ATTEMPT_SECONDS = Histogram("notifier_delivery_attempt_seconds", "Attempt latency", ["channel"])
+LATENCY = Histogram(
+    "notifier_delivery_latency_seconds",
+    "From the event to its successful delivery",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400),
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,11 @@ class Limits:
     schedule: list[float]
     jitter: float
     retention: timedelta
+
+
+def _since(moment: datetime) -> float:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return max((now() - aware).total_seconds(), 0.0)
 
 
 class Dispatcher:
@@ -212,6 +223,8 @@ class Dispatcher:
         settled = await self.deliveries.settle(doc["_id"], lease, changes, attempt)
         ATTEMPTS.labels(doc["channel"], changes["status"]).inc()
         ATTEMPT_SECONDS.labels(doc["channel"]).observe(outcome.latency_ms / 1000)
+        if outcome.ok and settled:
+            LATENCY.labels(doc["channel"]).observe(_since(doc.get("event_at") or doc["created_at"]))
         log.info(
             "delivery.attempted",
             delivery_id=doc["_id"],
