@@ -64,7 +64,9 @@ def test_otel_service_name_and_sampler_are_honoured() -> None:
 
 
 def test_grpc_is_refused_at_start_with_a_clear_message() -> None:
-    done = run(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317", OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    done = run(
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317", OTEL_EXPORTER_OTLP_PROTOCOL="grpc"
+    )
     assert done.returncode != 0
     assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in done.stderr
     assert "http/protobuf" in done.stderr

@@ -9,7 +9,7 @@ read by the SDK itself.
 
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +26,7 @@ ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
 PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 HTTP_PROTOBUF = "http/protobuf"
 CLIENT_SPAN = "schedule.client_span"  # the httpx request extension naming a client span
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 _exporting = False
 
@@ -50,6 +51,12 @@ def configure_telemetry(service: str) -> None:
     trace.set_tracer_provider(provider)
     _instrument_httpx()
     _exporting = export
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) make no spans: every few
+    seconds from every probe, they would bury the traces of real work."""
+    return scope.get("path") in OPS_PATHS
 
 
 def exporting_configured() -> bool:

@@ -9,6 +9,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from shared.bootstrap import Infra
 from shared.http.ops import install_request_telemetry, ops_router
 from shared.http.problems import install_problem_handlers
+from shared.telemetry import untraced
 
 
 def build_app(
@@ -25,7 +26,7 @@ def build_app(
         # FastAPI's own server span per request, named by route template and continuing the
         # caller's traceparent; not its spans around every dependency and serialisation,
         # which cost more CPU than a cached read (docs/architecture.md, "The read path")
-        telemetry={"operation_spans": False, "logs": False},
+        telemetry={"operation_spans": False, "logs": False, "exclude": untraced},
     )
     install_problem_handlers(app)
     install_request_telemetry(app)

@@ -145,7 +145,7 @@ def unavailable(outage: Unavailable) -> JSONResponse:
 
 async def serve_ops(readiness: Readiness, host: str, port: int) -> None:
     """Run the ops endpoints of a worker process until cancelled."""
-    app = FastAPI(openapi_url=None)
+    app = FastAPI(openapi_url=None, telemetry={"tracing": False, "logs": False})
     app.state.readiness = readiness
     app.include_router(ops_router())
     server = _EmbeddedServer(
