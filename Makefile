@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit chaos lint typecheck bench bench-load k8s-render venv clean
+.PHONY: run observe test test-unit chaos lint typecheck bench bench-load k8s-render venv clean
 
 venv: $(VENV)/.synced
 
@@ -20,6 +20,11 @@ $(VENV)/.synced: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproje
 
 run: venv
 	$(PY) scripts/run.py
+
+# make run plus Prometheus (:9090) and Alertmanager (:9093) watching it (docs/monitoring.md)
+observe: venv
+	$(PY) scripts/bootstrap.py
+	$(PY) scripts/observe.py
 
 test: venv
 	$(PY) scripts/bootstrap.py

@@ -8,8 +8,12 @@ each started again when it dies (scripts/supervisor.py).
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +33,21 @@ from system import Ports, System, running_system
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PROCESSES = str(min(os.cpu_count() or 1, 2))
+
+Process = subprocess.Popen[bytes]
+
+
+@dataclass
+class Extras:
+    """What an addon started next to the system: its processes, each with how to start it again
+    (supervised as the services are), and lines for the banner."""
+
+    processes: dict[str, tuple[Process, Callable[[], Process]]] = field(default_factory=dict)
+    banner: str = ""
+
+
+# make observe's monitoring: started once the system is ready, stopped before it
+Addon = Callable[[System, Path], AbstractContextManager[Extras]]
 
 
 def _ports() -> Ports:
@@ -50,12 +69,13 @@ def _stop(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(addon: Addon | None = None, reserved: Sequence[int] = ()) -> int:
+    """The system until Ctrl-C; ``addon`` starts more next to it, on the ``reserved`` ports."""
     data_dir = Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve()
     api_key = os.environ.get("DEV_API_KEY") or f"dev_{secrets.token_urlsafe(24)}"
     admin_key = os.environ.get("DEV_ADMIN_KEY") or f"admin_{secrets.token_urlsafe(24)}"
     ports = _ports()
-    busy = [port for port in vars(ports).values() if port_open(port)]
+    busy = [port for port in [*vars(ports).values(), *reserved] if port_open(port)]
     if busy:
         say(f"ports {busy} are already in use: is another `make run` still up?", "run")
         return 1
@@ -71,24 +91,29 @@ def main() -> int:
     amqp_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
     supervisor = Supervisor(data_dir / "logs" / "supervisor.json")
     try:
-        with running_system(
-            data_dir,
-            amqp_url,
-            mongo.url,
-            api_key=api_key,
-            admin_key=admin_key,
-            ports=ports,
-            boleto=True,
-            notifier=True,
-            process_groups=True,
-            ENVIRONMENT="development",
-            LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
-            # the APIs users poll hardest run a process per core (docs/benchmarks.md, "Load")
-            UPLOAD_API_PROCESSES=os.environ.get("UPLOAD_API_PROCESSES", API_PROCESSES),
-            BOLETO_API_PROCESSES=os.environ.get("BOLETO_API_PROCESSES", API_PROCESSES),
-        ) as system:
+        with (
+            running_system(
+                data_dir,
+                amqp_url,
+                mongo.url,
+                api_key=api_key,
+                admin_key=admin_key,
+                ports=ports,
+                boleto=True,
+                notifier=True,
+                process_groups=True,
+                ENVIRONMENT="development",
+                LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
+                # the APIs users poll hardest run a process per core (docs/benchmarks.md, "Load")
+                UPLOAD_API_PROCESSES=os.environ.get("UPLOAD_API_PROCESSES", API_PROCESSES),
+                BOLETO_API_PROCESSES=os.environ.get("BOLETO_API_PROCESSES", API_PROCESSES),
+            ) as system,
+            (addon or _no_addon)(system, data_dir) as extras,
+        ):
             _supervise(supervisor, system, mongo, amqp_url)
-            _banner(ports, api_key, admin_key, data_dir)
+            for name, (process, restart) in extras.processes.items():
+                supervisor.add(name, process, restart)
+            _banner(ports, api_key, admin_key, data_dir, extras.banner)
             while True:
                 supervisor.tick()
                 time.sleep(0.5)
@@ -115,7 +140,11 @@ def _supervise(supervisor: Supervisor, system: System, mongo: Secantus, amqp_url
         supervisor.watch_broker(RABBIT_PORT, ensure_rabbitmq_in_background)
 
 
-def _banner(ports: Ports, api_key: str, admin_key: str, data_dir: Path) -> None:
+def _no_addon(system: System, data_dir: Path) -> AbstractContextManager[Extras]:
+    return nullcontext(Extras())
+
+
+def _banner(ports: Ports, api_key: str, admin_key: str, data_dir: Path, extra: str) -> None:
     print(
         f"""
   Conversion API   http://127.0.0.1:{ports.upload}   (OpenAPI: http://127.0.0.1:{ports.upload}/docs)
@@ -127,7 +156,7 @@ def _banner(ports: Ports, api_key: str, admin_key: str, data_dir: Path) -> None:
   Data             {data_dir}
   Logs             {data_dir / "logs"}
   Restarts         {data_dir / "logs" / "supervisor.json"}
-
+{extra}
   Try: curl -H "Authorization: Bearer {api_key}" -F file=@plan.mpp http://127.0.0.1:{ports.upload}/v1/conversions
   Ctrl-C stops everything; a process that dies is started again.
 """,
