@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from converter.errors import ConversionError
 from converter.pool import ConverterPool
@@ -27,6 +28,14 @@ async def pool(tmp_path: Path) -> AsyncIterator[ConverterPool]:
     await converter.start()
     yield converter
     await converter.close()
+
+
+def _restarts() -> dict[str, float]:
+    """``converter_jvm_restarts_total`` by cause, as this process's /metrics would show it."""
+    return {
+        cause: REGISTRY.get_sample_value("converter_jvm_restarts_total", {"cause": cause}) or 0
+        for cause in ("timeout", "heap", "crash", "cancelled")
+    }
 
 
 def _job(source: Path, output: Path, target: str = "mspdi", **options: object) -> dict[str, object]:
@@ -113,6 +122,7 @@ async def test_a_hanging_job_times_out_while_other_jobs_complete(
 ) -> None:
     pool = ConverterPool(2, 512, 8, tmp_path / "work")  # the huge file needs ~25 s
     await pool.start()
+    before = _restarts()
     try:
         hang = asyncio.create_task(pool.convert(_job(huge, tmp_path / "huge.out.xml")))
         others = [
@@ -123,6 +133,7 @@ async def test_a_hanging_job_times_out_while_other_jobs_complete(
         assert failure.value.code == "timeout"
         assert all(m["read"]["tasks"] == m["written"]["tasks"] > 0 for m in others)
         assert pool.restarts == 1
+        assert _restarts() == {**before, "timeout": before["timeout"] + 1}
         # the slot is refilled with a fresh warm JVM and serves again
         for i, source in enumerate(mpp_files[:4]):
             await pool.convert(_job(source, tmp_path / f"after{i}.xml"))
@@ -136,11 +147,13 @@ async def test_heap_exhaustion_fails_the_job_not_the_pool(
 ) -> None:
     pool = ConverterPool(1, 48, 120, tmp_path / "work")
     await pool.start()
+    before = _restarts()
     try:
         with pytest.raises(ConversionError) as failure:
             await pool.convert(_job(huge, tmp_path / "huge.out.xml"))
         assert failure.value.code == "internal"
         assert "heap" in failure.value.message
+        assert _restarts() == {**before, "heap": before["heap"] + 1}
         manifest = await pool.convert(_job(mpp_files[0], tmp_path / "after.xml"))
         assert manifest["read"]["tasks"] > 0
     finally:
@@ -152,11 +165,13 @@ async def test_a_worker_killed_during_a_job_is_replaced_and_the_job_converts(
 ) -> None:
     source = tmp_path / "source.mpp"
     os.mkfifo(source)
+    before = _restarts()
     converting = asyncio.create_task(pool.convert(_job(source, tmp_path / "out.xml")))
     await kill_the_worker_reading(source, then_serve=mpp_files[0])
     manifest = await converting
     assert manifest["read"]["tasks"] == manifest["written"]["tasks"] > 0
     assert pool.restarts == 1
+    assert _restarts() == {**before, "crash": before["crash"] + 1}
     await _until(lambda: pool.warm == 2)
 
 

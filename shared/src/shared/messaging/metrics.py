@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Sequence
 
 import structlog
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractRobustChannel
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.messaging.broker import Broker
@@ -53,7 +53,7 @@ class QueueSampler:
     def __init__(self, broker: Broker, queues: Sequence[str]) -> None:
         self.broker = broker
         self.queues = [name for queue in queues for name in (queue, f"{queue}.dlq")]
-        self._channel: AbstractChannel | None = None
+        self._channel: AbstractRobustChannel | None = None
 
     async def sample(self) -> None:
         try:
@@ -74,7 +74,8 @@ class QueueSampler:
             self._channel = await self.broker.connection.channel(publisher_confirms=False)
         counts = {}
         for queue in self.queues:
-            declared = await self._channel.declare_queue(queue, passive=True)
+            # not robust: a robust channel answers a passive declare from its memory
+            declared = await self._channel.declare_queue(queue, passive=True, robust=False)
             result = declared.declaration_result
             counts[queue] = (result.message_count or 0, result.consumer_count or 0)
         return counts
