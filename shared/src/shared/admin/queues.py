@@ -134,8 +134,9 @@ class QueueAdmin:
     @asynccontextmanager
     async def _channel(self) -> AsyncIterator[AbstractChannel]:
         """A confirming channel of its own; the broker out of reach is an outage (503)."""
-        if not self.broker.is_connected:
-            raise Unavailable("rabbitmq", BROKER_TIMEOUT_S)
+        # a robust connection is "open" while it reconnects: its link counts, not just that
+        if not self.broker.is_connected or not self.broker.connection.connected.is_set():
+            raise Unavailable("rabbitmq", 1.0)
         try:
             async with asyncio.timeout(BROKER_TIMEOUT_S):
                 channel = await self.broker.connection.channel(publisher_confirms=True)
