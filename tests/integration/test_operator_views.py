@@ -4,7 +4,7 @@ letters, replay, the job summaries, their refusals and their audit lines."""
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -35,6 +35,7 @@ ADMIN_KEY = f"sk_admin_{uuid.uuid4().hex}"
 TENANT_KEY = f"sk_tenant_{uuid.uuid4().hex}"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 TENANT = {"Authorization": f"Bearer {TENANT_KEY}"}
+Logged = list[MutableMapping[str, Any]]
 
 
 @dataclass
@@ -103,13 +104,13 @@ async def _dead_letters(client: httpx.AsyncClient, name: str, count: int) -> dic
 
 
 @pytest.fixture
-def logged(upload: Api) -> Iterator[list[dict[str, Any]]]:
+def logged(upload: Api) -> Iterator[Logged]:
     """Every line the process logs from here on (after the app configured its logging)."""
     with structlog.testing.capture_logs() as lines:
         yield lines
 
 
-def _audits(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _audits(logged: Logged) -> Logged:
     return [line for line in logged if line.get("event") == "admin.audit"]
 
 
@@ -127,7 +128,7 @@ def _request(job_id: str) -> ConversionRequested:
 
 
 async def test_a_dead_letter_shows_in_the_queue_view_and_a_replay_gets_it_handled(
-    upload: Api, infra: Infra, logged: list[dict[str, Any]]
+    upload: Api, infra: Infra, logged: Logged
 ) -> None:
     queue, handler = queues.CONVERSION_EVENTS, Flaky()
     subscription = await _subscribed(infra, queue, ConversionFailed, handler)
@@ -226,7 +227,7 @@ async def test_the_converter_forgets_only_a_give_up_record_on_replay(infra: Infr
 
 
 async def test_the_conversion_summary_counts_statuses_and_the_oldest_pending_per_tenant(
-    upload: Api, infra: Infra, logged: list[dict[str, Any]]
+    upload: Api, infra: Infra, logged: Logged
 ) -> None:
     at = now()
     jobs = [
@@ -330,7 +331,7 @@ async def test_the_boleto_job_summary(boleto: Api, infra: Infra) -> None:
     ],
 )
 async def test_only_admin_keys_see_the_operator_views(
-    upload: Api, method: str, path: str, logged: list[dict[str, Any]]
+    upload: Api, method: str, path: str, logged: Logged
 ) -> None:
     anonymous = await upload.client.request(method, path, json={})
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthorized")
