@@ -20,6 +20,8 @@ router = APIRouter(prefix="/v1/admin/jobs", tags=["admin"])
 async def jobs_summary(
     request: Request, principal: Annotated[Principal, admin_key("boleto_jobs.summary")]
 ) -> JobSummary:
+    """PDF sync jobs by status, with the age of the oldest queued and running job, and per
+    tenant (oldest first, at most 100) its oldest pending job."""
     jobs: JobSummaryRepository = request.app.state.deps.job_summary
     with audited(principal, "boleto_jobs.summary", "boleto_jobs") as fields:
         summary = await summarize(jobs)

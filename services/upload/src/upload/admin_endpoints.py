@@ -20,6 +20,8 @@ router = APIRouter(prefix="/v1/admin/conversions", tags=["admin"])
 async def conversions_summary(
     request: Request, principal: Annotated[Principal, admin_key("conversions.summary")]
 ) -> JobSummary:
+    """Conversion jobs by status, with the age of the oldest queued and converting job, and
+    per tenant (oldest first, at most 100) its oldest pending job."""
     conversions: ConversionsAdmin = request.app.state.deps.conversions_admin
     with audited(principal, "conversions.summary", "conversion_jobs") as fields:
         summary = await conversions.summary()

@@ -47,7 +47,7 @@ class ReplayResult(BaseModel):
     moved: int = Field(description="dead letters put back on the queue")
 
 
-def _queue_admin(request: Request) -> QueueAdmin:
+async def _queue_admin(request: Request) -> QueueAdmin:
     settings = request.app.state.infra.settings
     return QueueAdmin(
         request.app.state.infra.broker,
@@ -70,6 +70,8 @@ async def list_queues(
     principal: Annotated[Principal, admin_key("queues.view")],
     admin: Annotated[QueueAdmin, Depends(_queue_admin)],
 ) -> QueueList:
+    """Every platform queue, declared or not: messages ready, consumers, dead letters, and
+    messages waiting out a retry. `503 unavailable` while the broker is out of reach."""
     with audited(principal, "queues.view", "*") as fields:
         views = await _answered(admin.views())
         fields["dead_letters"] = sum(view.dead_letters or 0 for view in views)
@@ -89,6 +91,11 @@ async def replay_queue(
     principal: Annotated[Principal, admin_key("queues.replay")],
     admin: Annotated[QueueAdmin, Depends(_queue_admin)],
 ) -> ReplayResult:
+    """Move up to `limit` dead letters of `queue` back to it, with the attempt count reset
+    (a fresh round of attempts) and the CloudEvents id kept. A conversion request's job,
+    failed because the request ran out of attempts, is queued again first.
+    `404 not_found` for a queue that is not the platform's, `409 not_declared` before its
+    consumer first started."""
     with audited(principal, "queues.replay", queue) as fields:
         fields["limit"] = body.limit
         try:
