@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,13 +16,25 @@ import structlog
 from fastapi import FastAPI
 
 from boleto_sync.app import create_app as boleto_app
+from boleto_sync.bootstrap import WorkerDeps
+from boleto_sync.issuing import issue_gave_up
+from boleto_sync.pdf_sync import sync_failed
+from boleto_sync.repository import BoletoRepository
+from boleto_sync.service import sync_job
 from boleto_sync.settings import BoletoSettings
 from converter.repository import ConversionRecords
 from shared import queues
 from shared.bootstrap import Infra
 from shared.clock import now
-from shared.events import ConversionFailed, ConversionOptions, ConversionRequested, Event
-from shared.messaging import Delivery, PermanentError, Subscription, encode
+from shared.events import (
+    BoletoSyncRequested,
+    ChargeIssueRequested,
+    ConversionFailed,
+    ConversionOptions,
+    ConversionRequested,
+    Event,
+)
+from shared.messaging import Delivery, OutboxRelay, PermanentError, Subscription, encode
 from shared.service import subscribe
 from shared.settings import InfraSettings
 from tests.support.faultproxy import FaultProxy
@@ -383,3 +395,72 @@ async def _answers_again(client: httpx.AsyncClient) -> None:
     while (await client.get("/v1/admin/queues", headers=ADMIN)).status_code != 200:
         assert time.monotonic() < deadline, "the view did not recover with the broker"
         await asyncio.sleep(0.5)
+
+
+def _boleto_worker(infra: Infra) -> WorkerDeps:
+    """What boleto-sync's give-up hooks use: its repository and outbox relay (no bank)."""
+    repo = BoletoRepository(infra.db)
+    relay = OutboxRelay(repo.outbox, infra.broker)
+    return WorkerDeps(repo, relay, infra.store, cast(Any, None), 1.0, 1.0)
+
+
+async def _boleto(deps: WorkerDeps, codigo: str | None = None) -> tuple[str, str]:
+    boleto_id = f"bol_{uuid.uuid4().hex[:8]}"
+    job = sync_job("acme", boleto_id)
+    created = now()
+    await deps.repo.add(
+        {
+            "_id": boleto_id,
+            "tenant": "acme",
+            "status": "PROCESSING" if codigo else "PENDING",
+            "inter": {"codigo_solicitacao": codigo} if codigo else {},
+            "pdf": {"current": None, "versions": [], "sync_job_id": job["_id"]},
+            "issue_attempts": 0,
+            "error": None,
+            "created_at": created,
+            "updated_at": created,
+        },
+        job,
+    )
+    return boleto_id, job["_id"]
+
+
+async def test_a_replayed_charge_issue_reopens_a_boleto_that_gave_up(infra: Infra) -> None:
+    deps = _boleto_worker(infra)
+    gave_up, job_id = await _boleto(deps)
+    await issue_gave_up(ChargeIssueRequested(tenant_id="acme", boleto_id=gave_up), "boom", deps)
+    refused, _ = await _boleto(deps)
+    await deps.repo.update(refused, {"status": "FAILED", "error": {"code": "inter_rejected"}})
+
+    for boleto_id in (gave_up, refused):
+        await deps.repo.reopen_issue(boleto_id)
+    reopened = await deps.repo.by_id(gave_up)
+    assert reopened is not None and reopened["status"] == "PENDING"
+    assert (reopened["error"], reopened["pdf"]["sync_job_id"]) == (None, job_id)
+    job = await deps.repo.get_job("acme", job_id)
+    assert job is not None and job["status"] == "queued"
+    kept = await deps.repo.by_id(refused)
+    assert kept is not None and kept["status"] == "FAILED"
+
+
+async def test_a_replayed_pdf_sync_takes_its_slot_back_unless_another_holds_it(
+    infra: Infra,
+) -> None:
+    deps = _boleto_worker(infra)
+    free, free_job = await _boleto(deps, codigo="c-1")
+    taken, taken_job = await _boleto(deps, codigo="c-2")
+    for boleto_id, job_id in ((free, free_job), (taken, taken_job)):
+        request = BoletoSyncRequested(tenant_id="acme", boleto_id=boleto_id, job_id=job_id)
+        await sync_failed(request, "the bank timed out", deps)
+    await deps.repo.update(taken, {"pdf.sync_job_id": "job_newer"})
+
+    await deps.repo.reclaim_sync(free, free_job)
+    await deps.repo.reclaim_sync(taken, taken_job)
+    reclaimed, other = await deps.repo.by_id(free), await deps.repo.by_id(taken)
+    assert reclaimed is not None and reclaimed["pdf"]["sync_job_id"] == free_job
+    assert other is not None and other["pdf"]["sync_job_id"] == "job_newer"
+    jobs = {job_id: await deps.repo.get_job("acme", job_id) for job_id in (free_job, taken_job)}
+    assert {job_id: job["status"] for job_id, job in jobs.items() if job} == {
+        free_job: "queued",
+        taken_job: "failed",
+    }

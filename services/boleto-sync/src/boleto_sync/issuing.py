@@ -19,6 +19,8 @@ log = structlog.get_logger()
 
 
 async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "WorkerDeps") -> None:
+    if delivery.replayed:  # an operator put the request back after giving up on it
+        await deps.repo.reopen_issue(event.boleto_id)
     boleto = await deps.repo.start_issue(event.boleto_id)
     if boleto is None:
         raise PermanentError(f"unknown boleto {event.boleto_id}")

@@ -21,6 +21,8 @@ log = structlog.get_logger()
 
 
 async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: "WorkerDeps") -> None:
+    if delivery.replayed:  # an operator put the request back after giving up on it
+        await deps.repo.reclaim_sync(event.boleto_id, event.job_id)
     boleto = await deps.repo.by_id(event.boleto_id)
     if boleto is None:
         raise PermanentError(f"unknown boleto {event.boleto_id}")

@@ -98,6 +98,43 @@ class BoletoRepository:
         )
         return result.modified_count == 1
 
+    async def reopen_issue(self, boleto_id: str) -> None:
+        """A charge whose issue ran out of attempts, with nothing issued, is pending again,
+        and the sync job its creation started is queued again (a replayed issue request)."""
+        job = await self._jobs.find_one(
+            {"boleto_ids": boleto_id, "status": "failed", "error.code": "issue_failed"}
+        )
+        if job is None:
+            return
+        reopened = await self._boletos.update_one(
+            {"_id": boleto_id, "status": "FAILED", "error.code": "issue_failed"},
+            {
+                "$set": {
+                    "status": "PENDING",
+                    "error": None,
+                    "pdf.sync_job_id": job["_id"],
+                    "updated_at": now(),
+                }
+            },
+        )
+        if reopened.modified_count:
+            await self.set_job(job["_id"], "queued")
+
+    async def reclaim_sync(self, boleto_id: str, job_id: str) -> None:
+        """A sync job that ran out of attempts takes the boleto's sync slot back, unless
+        another sync holds it (a replayed sync request)."""
+        job = await self._jobs.find_one(
+            {"_id": job_id, "status": "failed", "error.code": "sync_failed"}
+        )
+        if job is None:
+            return
+        claimed = await self._boletos.update_one(
+            {"_id": boleto_id, "pdf.sync_job_id": None},
+            {"$set": {"pdf.sync_job_id": job_id, "updated_at": now()}},
+        )
+        if claimed.modified_count:
+            await self.set_job(job_id, "queued")
+
     # jobs
 
     async def add_job(self, job: dict[str, Any]) -> None:
