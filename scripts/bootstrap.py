@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 RABBIT_PORT = 5672
 # RabbitMQ sizes its file handle budget from its open-file limit, and every quorum queue
@@ -239,6 +239,26 @@ def rabbitmq_vhost(prefix: str = "test") -> Iterator[str]:
         yield f"amqp://guest:guest@127.0.0.1:{RABBIT_PORT}/{quote(name, safe='')}"
     finally:
         _rabbitmqctl("delete_vhost", name)
+
+
+@contextmanager
+def rabbitmq_user(amqp_url: str, password: str) -> Iterator[str]:
+    """A user of its own, with ``password``, on the vhost of ``amqp_url`` (one of
+    ``rabbitmq_vhost``'s); yields the URL that logs in as that user."""
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    vhost = amqp_url.rsplit("/", 1)[1]
+    for args in (
+        ("add_user", user, password),
+        ("set_permissions", "-p", unquote(vhost), user, ".*", ".*", ".*"),
+    ):
+        result = _rabbitmqctl(*args)
+        if result.returncode != 0:
+            _rabbitmqctl("delete_user", user)
+            raise BootstrapError(f"rabbitmqctl {args[0]} failed: {result.stderr.decode()[:300]}")
+    try:
+        yield f"amqp://{user}:{quote(password, safe='')}@127.0.0.1:{RABBIT_PORT}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_user", user)
 
 
 @dataclass

@@ -186,7 +186,12 @@ class BoletoService:
             self._cache.forget(boleto["_id"])
         if boleto["pdf"].get("current"):
             await self._request_sync({**boleto, **changes})
-        log.info("boleto.status_from_bank", boleto_id=boleto["_id"], situacao=item["situacao"])
+        log.info(
+            "boleto.status_from_bank",
+            tenant_id=boleto["tenant"],  # the bank's callback names no tenant; its boleto does
+            boleto_id=boleto["_id"],
+            situacao=item["situacao"],
+        )
         return True
 
     async def _request_sync(self, boleto: dict[str, Any]) -> SyncTicket:
