@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import aio_pika
 import pytest
 
 from converter.bootstrap import WorkerDeps
-from converter.handlers import conversion_requested
+from converter.handlers import conversion_dead, conversion_requested
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
 from shared.bootstrap import Infra
@@ -117,6 +118,30 @@ async def test_a_redelivered_request_of_a_converted_job_is_not_converted_again(
         await connection.close()
     assert len(announced) == 1
     with pytest.raises(ObjectNotFound):  # no conversion wrote it again
+        await infra.store.size(request.result_key)
+
+
+async def test_a_replayed_request_of_a_job_that_gave_up_converts_it_then_never_again(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """Replayed from the DLQ after the converter gave up on it: the give-up failure is
+    forgotten and the job converts; a second replay finds it completed and converts nothing."""
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[2])
+        await conversion_dead(request, "RuntimeError: the JVM pool was broken", deps)
+        await _settle(announced, 1)
+        replayed = replace(_delivery(), replayed=True)
+        await conversion_requested(request, replayed, deps)
+        await _settle(announced, 2)
+        await infra.store.delete(request.result_key)
+        await conversion_requested(request, replayed, deps)
+        await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+    types = [json.loads(body).get("manifest") is not None for body in announced]
+    assert types == [False, True], "a failure, then the completion, and nothing after"
+    with pytest.raises(ObjectNotFound):  # the second replay did not convert again
         await infra.store.size(request.result_key)
 
 
