@@ -25,6 +25,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         BOLETO_LIMIT_WINDOW_S="1",
         INTER_SIM_WINDOW_SECONDS="1",
         RETRY_BASE_DELAY_MS="200",
+        # queue depths and outbox backlogs in /metrics every second, not every 15
+        METRICS_SAMPLE_S="1",
         # receivers run on loopback here; short schedules and leases keep retries fast
         NOTIFIER_ALLOW_HTTP="true",
         NOTIFIER_ALLOW_LOOPBACK="true",
