@@ -329,6 +329,8 @@ def assert_ids(lines: dict[str, list[Line]], found: dict[str, Any]) -> None:
             if "event_id" in line:  # logged while a message was handled
                 assert_traced(line)
                 assert line.get("tenant_id"), f"{process}: {line}"
+            if process.endswith("-api") and "tenant_id" in line:  # while a request was
+                assert_traced(line)
             if "job_id" in line:
                 assert line.get("tenant_id"), f"{process}: {line}"
 
