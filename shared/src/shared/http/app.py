@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from shared.bootstrap import Infra
-from shared.http.ops import install_request_telemetry, ops_router
+from shared.http.ops import count_errors_from_zero, install_request_telemetry, ops_router
 from shared.http.problems import install_problem_handlers
 from shared.telemetry import untraced
 
@@ -33,6 +33,7 @@ def build_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     for router in [*routers, ops_router()]:
         app.include_router(router)
+    count_errors_from_zero(app)
     return app
 
 
