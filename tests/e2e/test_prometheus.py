@@ -52,6 +52,7 @@ PROCESSES = {
 # what the work below must move: a conversion, a failed one, a boleto, a webhook delivery
 MOVED = [
     'sum(http_request_duration_seconds_count{route="/v1/conversions"})',
+    "sum(api_document_cache_lookups_total)",
     "sum(conversion_jobs_accepted_total)",
     'sum(conversion_jobs_finished_total{status="completed"})',
     'sum(conversion_jobs_finished_total{status="failed", code="corrupt_file"})',
@@ -285,7 +286,12 @@ async def test_make_observe_scrapes_every_process_and_stops_with_them(
         await eventually(lambda: _targets(client) == dict.fromkeys(PROCESSES, "up"), 60, "up")
         assert _alerting_rules(client) == len(alerting_rules())
         assert _alertmanagers(client) == [f"http://127.0.0.1:{manager}/api/v2/alerts"]
-    assert {"prometheus", "alertmanager"} <= set(run.state())
+    old = run.state()["prometheus"]["pid"]
+    os.kill(old, signal.SIGKILL)  # supervised as every other process: it comes back
+    await eventually(lambda: run.restarted("prometheus", old), 30, "Prometheus restarted")
+    with httpx.Client(base_url=f"http://127.0.0.1:{scraper}", timeout=10) as client:
+        await eventually(lambda: _answers(client), 60, "the restarted Prometheus answering")
+    assert run.state()["alertmanager"]["state"] == "running"
     started = processes_of_run(run.data_dir)
     assert len(started) >= len(PROCESSES) + 3  # the simulator, Prometheus and Alertmanager
     for pid in started:
@@ -309,3 +315,10 @@ def _alerting_rules(client: httpx.Client) -> int:
 def _alertmanagers(client: httpx.Client) -> list[str]:
     body = client.get("/api/v1/alertmanagers").json()
     return [manager["url"] for manager in body["data"]["activeAlertmanagers"]]
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/-/ready").status_code == 200
+    except httpx.HTTPError:
+        return False
