@@ -2,7 +2,8 @@
 
 Everything here runs on channels of its own: a passive declare of a missing queue makes the
 broker close the channel it came on, which must never be a channel that consumes or
-publishes events.
+publishes events. Passive declares are not robust: a robust channel would answer a second
+one from its memory and declare the queue again after a reconnection.
 """
 
 import asyncio
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from aiormq.exceptions import AMQPError, ChannelNotFoundEntity
 
 from shared.circuit import Unavailable
@@ -75,7 +76,9 @@ class QueueAdmin:
             raise UnknownQueue(queue)
         async with self._channel() as channel:
             try:
-                dlq = await channel.declare_queue(dead_letter_queue(queue), passive=True)
+                dlq = await channel.declare_queue(
+                    dead_letter_queue(queue), passive=True, robust=False
+                )
             except ChannelNotFoundEntity:
                 raise NotDeclared(queue) from None
             waiting = dlq.declaration_result.message_count or 0
@@ -91,7 +94,7 @@ class QueueAdmin:
 
     async def _move(
         self,
-        channel: AbstractChannel,
+        channel: AbstractRobustChannel,
         message: AbstractIncomingMessage,
         queue: str,
         before: BeforeReplay | None,
@@ -106,7 +109,7 @@ class QueueAdmin:
             raise
         await message.ack()
 
-    async def _view(self, channel: AbstractChannel, queue: str) -> QueueView:
+    async def _view(self, channel: AbstractRobustChannel, queue: str) -> QueueView:
         names = [queue, dead_letter_queue(queue)]
         names += retry_queues(queue, self.retry_base_delay_ms, self.max_attempts)
         depths = {name: await self._depth(channel, name) for name in names}
@@ -120,11 +123,11 @@ class QueueAdmin:
             retrying={name: (d.ready if d else None) for name, d in depths.items()},
         )
 
-    async def _depth(self, channel: AbstractChannel, name: str) -> Depth | None:
+    async def _depth(self, channel: AbstractRobustChannel, name: str) -> Depth | None:
         """The queue's depth, or None when the broker has no such queue (and closed the
         channel for asking: it is reopened for the next question)."""
         try:
-            declared = await channel.declare_queue(name, passive=True)
+            declared = await channel.declare_queue(name, passive=True, robust=False)
         except ChannelNotFoundEntity:
             await channel.reopen()
             return None
@@ -132,7 +135,7 @@ class QueueAdmin:
         return Depth(result.message_count or 0, result.consumer_count or 0)
 
     @asynccontextmanager
-    async def _channel(self) -> AsyncIterator[AbstractChannel]:
+    async def _channel(self) -> AsyncIterator[AbstractRobustChannel]:
         """A confirming channel of its own; the broker out of reach is an outage (503)."""
         # a robust connection is "open" while it reconnects: its link counts, not just that
         if not self.broker.is_connected or not self.broker.connection.connected.is_set():
