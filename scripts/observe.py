@@ -38,14 +38,18 @@ class Settings:
 @contextmanager
 def monitoring(settings: Settings, system: System, data_dir: Path) -> Iterator[run.Extras]:
     """Alertmanager, then a Prometheus scraping every process of ``system``, both ready."""
+    logs = data_dir / "logs"
     servers = [
-        alertmanager(data_dir / "alertmanager", settings.alertmanager_port),
+        alertmanager(
+            data_dir / "alertmanager", settings.alertmanager_port, logs / "alertmanager.log"
+        ),
         prometheus(
             data_dir / "prometheus",
             settings.prometheus_port,
             system.scrape_targets(),
             settings.scrape_interval,
             alertmanager_port=settings.alertmanager_port,
+            log=logs / "prometheus.log",
         ),
     ]
     with running(*servers) as processes:

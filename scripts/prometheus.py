@@ -79,8 +79,10 @@ def prometheus(
     targets: dict[str, int],
     interval: str = "15s",
     alertmanager_port: int | None = None,
+    log: Path | None = None,
 ) -> Server:
-    """A Prometheus with its configuration and data under ``folder``, logging next to them."""
+    """A Prometheus with its configuration and data under ``folder``, logging to ``log``
+    (default: next to them)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config(targets, interval, alertmanager_port)))
@@ -91,10 +93,10 @@ def prometheus(
         f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-lifecycle",
     ]
-    return Server("prometheus", command, port, folder / "prometheus.log")
+    return Server("prometheus", command, port, log or folder / "prometheus.log")
 
 
-def alertmanager(folder: Path, port: int) -> Server:
+def alertmanager(folder: Path, port: int, log: Path | None = None) -> Server:
     """An Alertmanager alone (no cluster to gossip with) with ops/alertmanager/alertmanager.yml."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [
@@ -104,7 +106,7 @@ def alertmanager(folder: Path, port: int) -> Server:
         f"--web.listen-address=127.0.0.1:{port}",
         "--cluster.listen-address=",
     ]
-    return Server("alertmanager", command, port, folder / "alertmanager.log")
+    return Server("alertmanager", command, port, log or folder / "alertmanager.log")
 
 
 @contextmanager
