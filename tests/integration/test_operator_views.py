@@ -464,3 +464,31 @@ async def test_a_replayed_pdf_sync_takes_its_slot_back_unless_another_holds_it(
         free_job: "queued",
         taken_job: "failed",
     }
+
+
+async def test_the_api_key_admin_actions_are_audited_without_the_key(
+    upload: Api, logged: Logged
+) -> None:
+    created = await upload.client.post("/v1/admin/api-keys", json={"tenant": "acme"}, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    key_id, key = created.json()["id"], created.json()["key"]
+    assert (await upload.client.delete(f"/v1/admin/api-keys/{key_id}", headers=ADMIN)).is_success
+    again = await upload.client.delete(f"/v1/admin/api-keys/{key_id}", headers=ADMIN)
+    assert again.status_code == 404
+    assert key not in repr(logged)
+    trail = [(a["action"], a["target"], a["result"]) for a in _audits(logged)]
+    assert trail == [
+        ("api_keys.create", "acme", "ok"),
+        ("api_keys.revoke", key_id, "ok"),
+        ("api_keys.revoke", key_id, "not_found"),
+    ]
+    assert _audits(logged)[0]["created_key_id"] == key_id
+
+
+async def test_the_rate_limit_stats_are_audited(boleto: Api) -> None:
+    with structlog.testing.capture_logs() as logged:
+        response = await boleto.client.get("/v1/admin/rate-limit/stats", headers=ADMIN)
+        refused = await boleto.client.get("/v1/admin/rate-limit/stats", headers=TENANT)
+    assert (response.status_code, refused.status_code) == (200, 403)
+    results = [(a["action"], a["result"]) for a in _audits(logged)]
+    assert results == [("rate_limit.stats", "ok"), ("rate_limit.stats", "forbidden")]

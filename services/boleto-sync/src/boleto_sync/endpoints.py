@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, ValidationError
 from boleto_sync.bootstrap import ApiDeps
 from boleto_sync.schemas import Boleto, BoletoCreate, Job, SyncAccepted
 from boleto_sync.service import BoletoService, NotIssued, StoredPdf, SyncTicket
-from shared.auth import Principal, require_admin, require_principal
+from shared.admin.audit import admin_key, audited
+from shared.auth import Principal, require_principal
 from shared.http.conditional import NOT_MODIFIED, conditional
 from shared.http.problems import Problem
 from shared.logging import bind_ids
@@ -137,9 +138,10 @@ async def get_job(job_id: str, principal: Auth, service: Service) -> Job:
 
 @router.get("/v1/admin/rate-limit/stats", tags=["admin"])
 async def rate_limit_stats(
-    _: Annotated[Principal, Depends(require_admin)], service: Service
+    principal: Annotated[Principal, admin_key("rate_limit.stats")], service: Service
 ) -> dict[str, Any]:
-    return await service.rate_limit_stats()
+    with audited(principal, "rate_limit.stats", "inter"):
+        return await service.rate_limit_stats()
 
 
 class Callback(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from shared.auth.dependencies import require_admin
+from shared.admin.audit import admin_key, audited
 from shared.auth.service import ApiKeys, Principal, UnknownKey
 from shared.http.problems import Problem
 
@@ -31,21 +31,24 @@ async def _api_keys(request: Request) -> ApiKeys:
 @router.post("", status_code=201, response_model=ApiKeyCreated)
 async def create_api_key(
     body: ApiKeyCreate,
-    _: Annotated[Principal, Depends(require_admin)],
+    principal: Annotated[Principal, admin_key("api_keys.create")],
     keys: Annotated[ApiKeys, Depends(_api_keys)],
 ) -> ApiKeyCreated:
-    key_id, key = await keys.create(body.tenant, body.admin)
+    with audited(principal, "api_keys.create", body.tenant) as fields:
+        key_id, key = await keys.create(body.tenant, body.admin)
+        fields.update(created_key_id=key_id, admin=body.admin)  # the id, never the key
     return ApiKeyCreated(id=key_id, key=key, tenant=body.tenant, admin=body.admin)
 
 
 @router.delete("/{key_id}", status_code=204)
 async def revoke_api_key(
     key_id: str,
-    _: Annotated[Principal, Depends(require_admin)],
+    principal: Annotated[Principal, admin_key("api_keys.revoke")],
     keys: Annotated[ApiKeys, Depends(_api_keys)],
 ) -> Response:
-    try:
-        await keys.revoke(key_id)
-    except UnknownKey:
-        raise Problem(404, "not_found", f"no active API key {key_id}") from None
+    with audited(principal, "api_keys.revoke", key_id):
+        try:
+            await keys.revoke(key_id)
+        except UnknownKey:
+            raise Problem(404, "not_found", f"no active API key {key_id}") from None
     return Response(status_code=204)
