@@ -4,11 +4,13 @@ checks the routing; and each alert has the runbook and the tests it promises."""
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from bootstrap import ensure_monitoring_tools
+from prometheus import scrape_config
 
 from tests.support.promql import (
     ALERTMANAGER_CONFIG,
@@ -43,6 +45,17 @@ def test_promtool_accepts_the_rules(tools: dict[str, str]) -> None:
 def test_every_alert_passes_its_unit_tests(tools: dict[str, str]) -> None:
     tested = run(tools["promtool"], "test", "rules", str(RULES_TEST))
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_promtool_accepts_the_configuration_make_observe_writes(
+    tools: dict[str, str], tmp_path: Path
+) -> None:
+    targets = {"upload-api": 8000, "converter": 9003}
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(scrape_config(targets, "1s", alertmanager_port=9093)))
+    checked = run(tools["promtool"], "check", "config", str(config))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in checked.stdout
 
 
 def test_amtool_accepts_the_alertmanager_configuration(tools: dict[str, str]) -> None:
