@@ -111,13 +111,14 @@ def alertmanager(folder: Path, port: int, log: Path | None = None) -> Server:
 
 @contextmanager
 def running(*servers: Server, timeout: float = 60) -> Iterator[dict[str, Process]]:
-    """The servers started and ready (``/-/ready``), by name; stopped on the way out."""
+    """The servers started and ready (``/-/ready``), by name; stopped on the way out, as the
+    dict holds them then (a supervisor that restarts one puts the new process in it)."""
     processes: dict[str, Process] = {}
     try:
         for server in servers:
             processes[server.name] = server.spawn()
         for server in servers:
-            _wait_ready(server, processes, timeout)
+            _wait_ready(server, processes[server.name], timeout)
         yield processes
     finally:
         for process in processes.values():
@@ -133,11 +134,10 @@ def stop(process: Process) -> None:
     process.wait(10)
 
 
-def _wait_ready(server: Server, processes: dict[str, Process], timeout: float) -> None:
-    # the caller may hand us a dict the supervisor refills after a restart: read it each time
+def _wait_ready(server: Server, process: Process, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if processes[server.name].poll() is not None:
+        if process.poll() is not None:
             raise BootstrapError(f"{server.name} exited; see {server.log}")
         if server.ready():
             return
