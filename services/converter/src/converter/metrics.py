@@ -56,8 +56,11 @@ class JobLabels:
     format: str = "unknown"
 
     def read_format(self, source: Path, size: int) -> None:
-        with source.open("rb") as file:
-            self.format = source_format(file.read(HEAD_BYTES))
+        """From the file's first bytes; anything but a regular file (a pipe would block, and
+        lose what was read) stays ``unknown``."""
+        if source.is_file():
+            with source.open("rb") as file:
+                self.format = source_format(file.read(HEAD_BYTES))
         INPUT_BYTES.labels(self.format).observe(size)
 
 
