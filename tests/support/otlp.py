@@ -40,6 +40,7 @@ class Span:
     kind: str
     attributes: dict[str, Any]
     error: bool
+    events: list[str]  # their names: "exception" for each exception recorded
 
 
 class OtlpReceiver:
@@ -143,6 +144,7 @@ def _span(service: str, span: SpanProto) -> Span:
         kind=KINDS.get(span.kind, "unspecified"),
         attributes={kv.key: _value(kv.value) for kv in span.attributes},
         error=span.status.code == span.status.STATUS_CODE_ERROR,
+        events=[event.name for event in span.events],
     )
 
 
