@@ -27,6 +27,7 @@ from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
 from shared.service import Worker
 from shared.storage import ObjectStore
+from shared.telemetry import tracer
 
 log = structlog.get_logger()
 GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook")
@@ -126,8 +127,10 @@ async def _register_webhook(inter: InterClient, settings: BoletoSettings) -> Non
     url = settings.webhook_url
     if settings.webhook_token:
         url += ("&" if "?" in url else "?") + urlencode({"token": settings.webhook_token})
-    try:
-        await inter.set_webhook(url)
-        log.info("inter.webhook_registered", url=settings.webhook_url)
-    except InterError as exc:
-        log.warning("inter.webhook_not_registered", error=str(exc))
+    # one trace for the token, the limiter's waits and the call, not one apiece
+    with tracer.start_as_current_span("register webhook"):
+        try:
+            await inter.set_webhook(url)
+            log.info("inter.webhook_registered", url=settings.webhook_url)
+        except InterError as exc:
+            log.warning("inter.webhook_not_registered", error=str(exc))
