@@ -6,6 +6,7 @@ drops the values it would have refreshed: a stale depth reads as a healthy queue
 """
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import structlog
@@ -60,7 +61,7 @@ class QueueSampler:
             counts = await asyncio.wait_for(self._declare_all(), SAMPLE_TIMEOUT_S)
         except Exception as exc:
             log.warning("metrics.queue_sample_failed", error=type(exc).__name__)
-            self._channel = None
+            await self._drop_channel()
             for queue in self.queues:
                 QUEUE_DEPTH.remove(queue)
                 QUEUE_CONSUMERS.remove(queue)
@@ -68,6 +69,13 @@ class QueueSampler:
         for queue, (depth, consumers) in counts.items():
             QUEUE_DEPTH.labels(queue).set(depth)
             QUEUE_CONSUMERS.labels(queue).set(consumers)
+
+    async def _drop_channel(self) -> None:
+        """The next sample opens a fresh channel; this one is closed if it still can be."""
+        channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), SAMPLE_TIMEOUT_S)
 
     async def _declare_all(self) -> dict[str, tuple[int, int]]:
         if self._channel is None or self._channel.is_closed:
