@@ -2,6 +2,8 @@
 count: each counter moves by exactly what was done, in the process the table names."""
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -205,13 +207,19 @@ def _serving(parent: int) -> set[int]:
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     serving = set()
     for pid in map(int, children):
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        folders = [
-            v.split(b"=", 1)[1] for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")
-        ]
-        if folders and (Path(folders[0].decode()) / f"histogram_{pid}.db").exists():
+        folder = _metrics_folder(pid)
+        if folder is not None and (folder / f"histogram_{pid}.db").exists():
             serving.add(pid)
     return serving
+
+
+def _metrics_folder(pid: int) -> Path | None:
+    """The PROMETHEUS_MULTIPROC_DIR a process was started with."""
+    for variable in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        name, _, value = variable.partition(b"=")
+        if name == b"PROMETHEUS_MULTIPROC_DIR":
+            return Path(value.decode())
+    return None
 
 
 async def test_a_boleto_counts_its_bank_calls_and_limiter_waits(system: System) -> None:
@@ -265,3 +273,30 @@ async def test_the_notifier_api_counts_its_live_streams(system: System) -> None:
     async with sse(system.notifier_url, key):
         assert scrape(api)("notifier_stream_clients") == idle + 1
     await until(api, lambda s: s("notifier_stream_clients") == idle)
+
+
+async def test_live_streams_of_a_killed_process_stop_counting(system: System) -> None:
+    port = free_port()
+    env = {"NOTIFIER_PORT": str(port), "NOTIFIER_API_PROCESSES": "2"}
+    system.start("notifier-api-pair", ["notifier", "api"], port, env)
+    parent = system.processes["notifier-api-pair"].pid
+    _, key = await new_tenant(system.base_url, system.admin_key)
+    try:
+        async with sse(f"http://127.0.0.1:{port}", key):
+            assert scrape(port)("notifier_stream_clients") == 1
+            for pid in _with_live_gauges(parent):
+                os.kill(pid, signal.SIGKILL)  # no shutdown of their own: the parent tidies
+            await until(port, lambda s: s("notifier_stream_clients") == 0, timeout=30)
+    finally:
+        process = system.processes.pop("notifier-api-pair")
+        process.terminate()
+        process.wait(30)
+
+
+def _with_live_gauges(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    folders = {_metrics_folder(int(pid)) for pid in children} - {None}
+    assert len(folders) == 1, "the processes of one API share one folder"
+    folder = folders.pop()
+    assert folder is not None
+    return [int(pid) for pid in children if (folder / f"gauge_livesum_{pid}.db").exists()]

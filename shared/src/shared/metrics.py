@@ -8,8 +8,10 @@ would jump between them. Every other process keeps the default in-memory registr
 """
 
 import os
+import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,8 @@ from pathlib import Path
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+BURY_EVERY_S = 5.0
+_LIVE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
 
 
 def multiprocess_dir() -> str | None:
@@ -35,12 +39,35 @@ def shared_between_processes(name: str) -> Iterator[Path]:
     for stale in folder.glob("*.db"):
         stale.unlink()
     os.environ[MULTIPROCESS_DIR] = str(folder)
+    stop = threading.Event()
+    threading.Thread(target=_bury_the_dead, args=(folder, stop), daemon=True).start()
     try:
         yield folder
     finally:
+        stop.set()
         if not given:
             shutil.rmtree(folder, ignore_errors=True)
             os.environ.pop(MULTIPROCESS_DIR, None)
+
+
+def _bury_the_dead(folder: Path, stop: threading.Event) -> None:
+    """A process that ended without saying so (killed, crashed) leaves its live gauges in
+    the folder; they stop counting once its pid is gone."""
+    while not stop.wait(BURY_EVERY_S):
+        for path in folder.glob("gauge_live*.db"):
+            match = _LIVE_FILE.fullmatch(path.name)
+            if match and not _alive(int(match.group(1))):
+                multiprocess.mark_process_dead(int(match.group(1)), str(folder))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def exposition() -> bytes:
