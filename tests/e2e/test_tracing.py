@@ -21,6 +21,8 @@ from tests.support.inter import charge_body
 from tests.support.notifier import eventually, new_tenant, receiver
 from tests.support.otlp import OtlpReceiver, Span, otlp_receiver
 
+SECRET = "s3cret-in-the-query"
+
 
 @pytest.fixture(scope="module")
 def collector() -> Iterator[OtlpReceiver]:
@@ -82,7 +84,8 @@ async def test_one_conversion_is_one_trace_from_the_upload_to_the_webhook_post(
         api_client(traced.base_url, key) as api,
     ):
         subscribed = await notifier.post(
-            "/v1/webhooks", json={"url": hook.url, "events": ["conversion.completed"]}
+            "/v1/webhooks",
+            json={"url": f"{hook.url}?token={SECRET}", "events": ["conversion.completed"]},
         )
         assert subscribed.status_code == 201, subscribed.text
         accepted = await upload(api, mpp_files[0])
@@ -115,6 +118,7 @@ async def test_one_conversion_is_one_trace_from_the_upload_to_the_webhook_post(
     notified = one(spans, "process conversion.completed.v1", "notifier-worker", outcome)
     post = one(spans, "POST webhook", "notifier-worker", notified)
     assert post.kind == "client" and post.span_id == post_span_id  # the receiver's parent
+    assert post.attributes["http.url"] == hook.url  # the query, and its token, left out
     for consumer, queue in ((converting, "converter"), (worker, "upload"), (notified, "notifier")):
         assert consumer.kind == "consumer"
         assert consumer.attributes["messaging.system"] == "rabbitmq"

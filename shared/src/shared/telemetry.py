@@ -63,11 +63,6 @@ def exporting_configured() -> bool:
     return any(os.environ.get(name) for name in ENDPOINTS)
 
 
-def exporting() -> bool:
-    """Whether this process sends its spans anywhere (and so traces its clients too)."""
-    return _exporting
-
-
 def shutdown_telemetry() -> None:
     """Send the spans still batched; at the end of a process (idempotent)."""
     provider = trace.get_tracer_provider()
@@ -98,17 +93,23 @@ def _resource(service: str) -> Resource:
 def _instrument_httpx() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    HTTPXClientInstrumentor().instrument(async_request_hook=_name_client_span)
+    HTTPXClientInstrumentor().instrument(async_request_hook=_client_request)
 
 
-async def _name_client_span(span: Span, request: Any) -> None:
+async def _client_request(span: Span, request: Any) -> None:
     """A request made with ``client_span(...)`` extensions names its span by the operation
-    (``inter issue``) rather than by the bare method."""
-    named = (request.extensions or {}).get(CLIENT_SPAN)
-    if named and span.is_recording():
+    (``inter issue``) rather than by the bare method. No URL keeps its query: a subscriber's
+    webhook URL may carry a token there, and spans are not the place for it."""
+    if not span.is_recording():
+        return
+    if named := (request.extensions or {}).get(CLIENT_SPAN):
         name, attributes = named
         span.update_name(name)
         span.set_attributes(attributes)
+    recorded = getattr(span, "attributes", None) or {}
+    for key in ("http.url", "url.full"):
+        if isinstance(url := recorded.get(key), str) and "?" in url:
+            span.set_attribute(key, url.split("?", 1)[0])
 
 
 def database_listeners() -> list[monitoring.CommandListener]:
