@@ -48,7 +48,7 @@ class EmailSender:
 
     async def send(self, delivery: dict[str, Any], subscription: dict[str, Any]) -> Outcome:
         """One attempt, as a client span of the SMTP exchange (the webhook's is httpx's)."""
-        server = {
+        server: dict[str, str | int] = {
             "server.address": self.settings.smtp_host or "",
             "server.port": self.settings.smtp_port,
         }
