@@ -177,6 +177,32 @@ async def test_one_boleto_is_one_trace_with_every_inter_call_and_limiter_wait(
     assert boleto_id not in str(sorted_names(spans))
 
 
+async def test_spans_still_batched_are_sent_when_the_processes_stop(
+    tmp_path: Path, mpp_files: list[Path]
+) -> None:
+    with otlp_receiver() as collector:
+        with system_of_components(
+            tmp_path,
+            MONGODB_DB="flushed",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            # nothing is sent during the test: not on a timer, nor for a full batch
+            OTEL_BSP_SCHEDULE_DELAY="600000",
+            OTEL_BSP_MAX_QUEUE_SIZE="100000",
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE="100000",
+            UPLOAD_API_PROCESSES="2",
+        ) as system:
+            async with api_client(system.base_url, system.api_key) as api:
+                accepted = await upload(api, mpp_files[0])
+                assert accepted.status_code == 202, accepted.text
+                assert (await wait_final(api, accepted.json()["id"]))["status"] == "completed"
+            assert collector.requests == 0
+        # stopped (SIGTERM): each process sent what it held before it ended
+        spans = collector.spans()
+    assert has(spans, "POST /v1/conversions", "upload")
+    assert has(spans, "jvm convert", "converter")
+    assert has(spans, "process conversion.completed.v1", "upload-worker")
+
+
 async def _until_pdf(client: httpx.AsyncClient, boleto_id: str, within: float = 60) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
