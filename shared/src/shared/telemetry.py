@@ -206,9 +206,8 @@ def consume_span(
             },
             record_exception=True,
         ) as span,
-        structlog.contextvars.bound_contextvars(
-            event_id=event_id, tenant_id=tenant, trace_id=current_trace_id()
-        ),
+        # the span's own ids reach every log line through shared.logging
+        structlog.contextvars.bound_contextvars(event_id=event_id, tenant_id=tenant),
     ):
         yield span
 
