@@ -50,6 +50,7 @@ bench: venv
 	$(PY) bench/conversion.py
 	$(PY) bench/boleto.py
 	$(PY) bench/notifier.py
+	$(PY) bench/telemetry.py
 
 bench-load: venv
 	$(PY) scripts/bootstrap.py
