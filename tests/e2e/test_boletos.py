@@ -11,7 +11,7 @@ import pytest
 from system import System
 
 from tests.support.api import api_client
-from tests.support.inter import charge_body
+from tests.support.inter import charge_body, pdf_ready
 
 
 @pytest.fixture
@@ -30,17 +30,6 @@ def _charge(**overrides: Any) -> dict[str, Any]:
     return charge_body(seuNumero=f"T{uuid.uuid4().hex[:12]}", **overrides)
 
 
-async def _pdf(client: httpx.AsyncClient, boleto_id: str, within: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        response = await client.get(f"/v1/boletos/{boleto_id}/pdf")
-        if response.status_code == 200:
-            return response
-        assert response.status_code == 202, response.text
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no PDF for {boleto_id} within {within} s")
-
-
 async def test_pdf_answers_202_at_once_then_the_stored_pdf(
     boletos: httpx.AsyncClient, bank: httpx.AsyncClient
 ) -> None:
@@ -57,7 +46,7 @@ async def test_pdf_answers_202_at_once_then_the_stored_pdf(
         body = first.json()
         assert body["error"] == "PDF_SYNC_IN_PROGRESS" and body["estimated_seconds"] > 0
         assert second.status_code == 202 and second.json()["job_id"] == body["job_id"]
-        pdf = await _pdf(boletos, boleto_id)
+        pdf = await pdf_ready(boletos, boleto_id)
     finally:
         await bank.post("/_sim/config", json={"faults": {"latency_ms": 0}})
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
@@ -73,7 +62,7 @@ async def test_payment_callback_updates_status_and_stores_a_new_pdf_version(
     boletos: httpx.AsyncClient, bank: httpx.AsyncClient
 ) -> None:
     boleto_id = (await boletos.post("/v1/boletos", json=_charge())).json()["id"]
-    await _pdf(boletos, boleto_id)
+    await pdf_ready(boletos, boleto_id)
     codigo = (await boletos.get(f"/v1/boletos/{boleto_id}")).json()["inter"]["codigo_solicitacao"]
     paid = await bank.post(f"/cobranca/v3/cobrancas/{codigo}/pagar", headers=await _bank_auth(bank))
     assert paid.status_code < 300, paid.text
@@ -109,7 +98,7 @@ async def test_proposal_sync_job_covers_every_boleto_of_the_proposal(
         for _ in range(3)
     ]
     for boleto_id in ids:
-        await _pdf(boletos, boleto_id)
+        await pdf_ready(boletos, boleto_id)
     accepted = await boletos.post(f"/v1/proposals/{proposal}/boletos/sync")
     assert accepted.status_code == 202
     job_id = accepted.json()["job_id"]

@@ -33,7 +33,7 @@ from bootstrap import (
 from system import Ports, System, running_system
 
 from tests.support.api import api_client, upload, wait_final
-from tests.support.inter import charge_body
+from tests.support.inter import charge_body, pdf_ready
 from tests.support.notifier import eventually, new_tenant, receiver
 
 HEX32, HEX16 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{16}")
@@ -252,13 +252,8 @@ async def boleto_with_pdf(system: System, key: str) -> str:
         created = await boletos.post("/v1/boletos", json=charge_body(seuNumero="LOGS1"))
         assert created.status_code == 202, created.text
         boleto_id: str = created.json()["id"]
-        for _ in range(300):
-            pdf = await boletos.get(f"/v1/boletos/{boleto_id}/pdf")
-            if pdf.status_code == 200:
-                return boleto_id
-            assert pdf.status_code == 202, pdf.text
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"no PDF for {boleto_id}")
+        await pdf_ready(boletos, boleto_id, within=30)
+    return boleto_id
 
 
 async def paid_at_the_bank(system: System, boleto_id: str, s: Secrets) -> None:

@@ -2,12 +2,8 @@
 target, every documented metric exported and moved by real work, every PromQL expression of the
 alert rules and dashboards answered; and ``make observe``'s Prometheus sees every process."""
 
-import asyncio
 import os
-import secrets
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,12 +16,12 @@ import httpx
 import pytest
 from bootstrap import free_port
 from prometheus import prometheus, running
-from system import Ports, System
+from system import System
 
 from tests.support.api import api_client, upload, wait_final
 from tests.support.infra import system_of_components
-from tests.support.inter import charge_body
-from tests.support.makerun import Run, amqp_url, eventually, processes_of_run
+from tests.support.inter import charge_body, pdf_ready
+from tests.support.makerun import Run, amqp_url, eventually, processes_of_run, started_run
 from tests.support.notifier import new_tenant, receiver
 from tests.support.promql import (
     BUILTIN,
@@ -143,7 +139,7 @@ async def work(observed: Observed, mpp_files: list[Path]) -> dict[str, float]:
         assert job["status"] == "failed" and job["error"]["code"] == "corrupt_file", job
         boleto = await boletos.post("/v1/boletos", json=charge_body(seuNumero=_number()))
         assert boleto.status_code == 202, boleto.text
-        await _pdf(boletos, boleto.json()["id"])
+        await pdf_ready(boletos, boleto.json()["id"])
         await eventually(lambda: hook.delivered(), 30, "the webhook delivery")
     return before
 
@@ -155,18 +151,6 @@ def _all_up(observed: Observed) -> bool:
 
 def _number() -> str:
     return f"M{uuid.uuid4().hex[:12]}"
-
-
-async def _pdf(boletos: httpx.AsyncClient, boleto_id: str, within: float = 60) -> None:
-    """Wait for the boleto's PDF: the charge issued at the bank and its PDF fetched."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        response = await boletos.get(f"/v1/boletos/{boleto_id}/pdf")
-        if response.status_code == 200:
-            return
-        assert response.status_code == 202, response.text
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no PDF for {boleto_id} within {within} s")
 
 
 def test_every_process_of_the_system_is_an_up_target(observed: Observed) -> None:
@@ -245,33 +229,18 @@ async def test_the_loaded_rules_evaluate_without_error(observed: Observed) -> No
 def make_observe(tmp_path: Path, amqp_url: str) -> Iterator[tuple[Run, int, int, str]]:
     """scripts/observe.py on free ports (Prometheus and Alertmanager included), a vhost and a
     DATA_DIR of its own, with an OTEL_* variable to find in every process it starts."""
-    ports, key = Ports.free(), f"dev_{secrets.token_urlsafe(12)}"
     scraper, manager = free_port(), free_port()
     marker = f"observe.test={uuid.uuid4().hex}"
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path),
-        "DEV_API_KEY": key,
-        "RABBITMQ_URL": amqp_url,
-        "UPLOAD_PORT": str(ports.upload),
-        "BOLETO_PORT": str(ports.boleto),
-        "INTER_SIM_PORT": str(ports.simulator),
-        "NOTIFIER_PORT": str(ports.notifier),
-        "OBSERVE_PROMETHEUS_PORT": str(scraper),
-        "OBSERVE_ALERTMANAGER_PORT": str(manager),
-        "OBSERVE_SCRAPE_INTERVAL": "1s",
-        "OTEL_RESOURCE_ATTRIBUTES": marker,
-    }
-    with (tmp_path / "run.out").open("wb") as out:
-        process = subprocess.Popen([sys.executable, str(OBSERVE)], env=env, stdout=out, stderr=out)
-    try:
-        yield Run(process, ports, key, tmp_path), scraper, manager, marker
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for pid in processes_of_run(tmp_path):
-            os.kill(pid, signal.SIGKILL)
+    with started_run(
+        OBSERVE,
+        tmp_path,
+        amqp_url,
+        OBSERVE_PROMETHEUS_PORT=str(scraper),
+        OBSERVE_ALERTMANAGER_PORT=str(manager),
+        OBSERVE_SCRAPE_INTERVAL="1s",
+        OTEL_RESOURCE_ATTRIBUTES=marker,
+    ) as run:
+        yield run, scraper, manager, marker
 
 
 @pytest.mark.timeout(600)

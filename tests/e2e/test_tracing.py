@@ -5,19 +5,16 @@ starts; one conversion (with a webhook subscribed) and one boleto must each arri
 trace whose spans link process to process.
 """
 
-import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from system import System
 
 from tests.support.api import api_client, upload, wait_final
 from tests.support.infra import system_of_components
-from tests.support.inter import charge_body
+from tests.support.inter import charge_body, pdf_ready
 from tests.support.notifier import eventually, new_tenant, receiver
 from tests.support.otlp import OtlpReceiver, Span, otlp_receiver
 
@@ -147,7 +144,7 @@ async def test_one_boleto_is_one_trace_with_every_inter_call_and_limiter_wait(
         )
         assert created.status_code == 202, created.text
         boleto_id = created.json()["id"]
-        await _until_pdf(boletos, boleto_id)
+        await pdf_ready(boletos, boleto_id)
 
     def issued(spans: list[Span]) -> bool:
         return any(s.name == "POST /v1/boletos" for s in spans) and any(
@@ -201,14 +198,3 @@ async def test_spans_still_batched_are_sent_when_the_processes_stop(
     assert has(spans, "POST /v1/conversions", "upload")
     assert has(spans, "jvm convert", "converter")
     assert has(spans, "process conversion.completed.v1", "upload-worker")
-
-
-async def _until_pdf(client: httpx.AsyncClient, boleto_id: str, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        response = await client.get(f"/v1/boletos/{boleto_id}/pdf")
-        if response.status_code == 200:
-            return
-        assert response.status_code == 202, response.text
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no PDF for {boleto_id} within {within} s")

@@ -6,6 +6,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -87,6 +88,21 @@ async def token(client: httpx.AsyncClient, scope: str = SCOPES) -> dict[str, str
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def pdf_ready(
+    boletos: httpx.AsyncClient, boleto_id: str, within: float = 60
+) -> httpx.Response:
+    """The boleto's PDF once boleto-sync has issued the charge and stored its PDF (``202``
+    until then), through a client of the boleto API."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        response = await boletos.get(f"/v1/boletos/{boleto_id}/pdf")
+        if response.status_code == 200:
+            return response
+        assert response.status_code == 202, response.text
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no PDF for {boleto_id} within {within} s")
 
 
 def charge_body(**overrides: Any) -> dict[str, Any]:

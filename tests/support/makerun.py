@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,24 +115,33 @@ class Run:
 @pytest.fixture
 def make_run(tmp_path: Path, amqp_url: str) -> Iterator[Run]:
     """scripts/run.py on ports, a vhost and a DATA_DIR of its own; whatever it leaves is killed."""
+    with started_run(RUN, tmp_path, amqp_url) as run:
+        yield run
+
+
+@contextmanager
+def started_run(script: Path, data_dir: Path, amqp_url: str, **extra_env: str) -> Iterator[Run]:
+    """``script`` (run.py or a script built on it) on free public ports, the vhost of
+    ``amqp_url`` and ``data_dir``, with ``extra_env``; whatever it leaves is killed."""
     ports, key = Ports.free(), f"dev_{secrets.token_urlsafe(12)}"
     env = {
         **os.environ,
-        "DATA_DIR": str(tmp_path),
+        "DATA_DIR": str(data_dir),
         "DEV_API_KEY": key,
         "RABBITMQ_URL": amqp_url,
         "UPLOAD_PORT": str(ports.upload),
         "BOLETO_PORT": str(ports.boleto),
         "INTER_SIM_PORT": str(ports.simulator),
         "NOTIFIER_PORT": str(ports.notifier),
+        **extra_env,
     }
-    with (tmp_path / "run.out").open("wb") as out:
-        process = subprocess.Popen([sys.executable, str(RUN)], env=env, stdout=out, stderr=out)
+    with (data_dir / "run.out").open("wb") as out:
+        process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=out, stderr=out)
     try:
-        yield Run(process, ports, key, tmp_path)
+        yield Run(process, ports, key, data_dir)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        for pid in processes_of_run(tmp_path):
+        for pid in processes_of_run(data_dir):
             os.kill(pid, signal.SIGKILL)
