@@ -16,10 +16,10 @@ from shared.bootstrap import Infra
 from shared.events import Event
 from shared.http.app import attach_infra, build_app
 from shared.http.ops import Check, serve_ops
-from shared.logging import bound_ids, configure_logging, event_ids
+from shared.logging import configure_logging
 from shared.memory import TRIM_EVERY_S, release_free_memory
 from shared.messaging import OutboxRelay, Subscription
-from shared.messaging.consumer import DeadHandler, Delivery, Handler
+from shared.messaging.consumer import DeadHandler, Handler
 from shared.messaging.metrics import OutboxSampler, QueueSampler, sample_every
 from shared.metrics import process_exiting
 from shared.runtime import Stopping, every, on_stop_signal, serve_until_stopped
@@ -147,26 +147,10 @@ def subscribe(
     return Subscription(
         infra.broker,
         queue,
-        {model: _logging_ids(handler) for model, handler in handlers.items()},
+        handlers,
         prefetch=prefetch,
         max_attempts=infra.settings.max_delivery_attempts,
         base_delay_ms=infra.settings.retry_base_delay_ms,
-        on_dead=on_dead and _dead_logging_ids(on_dead),
+        on_dead=on_dead,
         outages=infra.outages,
     )
-
-
-def _logging_ids(handler: Handler) -> Handler:
-    async def handle(event: Event, delivery: Delivery) -> None:
-        with bound_ids(**event_ids(event)):
-            await handler(event, delivery)
-
-    return handle
-
-
-def _dead_logging_ids(on_dead: DeadHandler) -> DeadHandler:
-    async def handle(event: Event, reason: str) -> None:
-        with bound_ids(**event_ids(event)):
-            await on_dead(event, reason)
-
-    return handle

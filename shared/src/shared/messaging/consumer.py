@@ -23,6 +23,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from shared.circuit import Outages, Unavailable
 from shared.events import Event
+from shared.logging import bound_ids, event_ids
 from shared.messaging.broker import Broker, retry_delays
 from shared.messaging.envelope import MalformedEvent, decode
 from shared.messaging.metrics import HANDLER_SECONDS, MESSAGES, REDELIVERIES, count_queue
@@ -150,7 +151,12 @@ class Subscription:
             replayed=REPLAYS_HEADER in headers,
         )
         key, tenant = event.routing_key(), event.tenant_id
-        with consume_span(headers, self.queue, key, event_id, tenant, attempt=attempt):
+        # the job (and subject) on every line about this message: the handler's, on_dead's
+        # and the consumer's own (retried, dead-lettered, held)
+        with (
+            consume_span(headers, self.queue, key, event_id, tenant, attempt=attempt),
+            bound_ids(**event_ids(event)),
+        ):
             try:
                 self._check_dependencies()
                 await self._timed(handler(event, delivery))

@@ -185,9 +185,9 @@ class Dispatcher:
                 state = "deleted" if subscription is None else "disabled"
                 await self._finish(doc, lease, f"the subscription is {state}")
                 return
-            with continued(doc.get("trace")):
+            with continued(doc.get("trace")):  # the attempt's log line in the event's trace too
                 outcome = await self.senders[doc["channel"]].send(doc, subscription)
-            retry_at = await self._settle(doc, lease, outcome)
+                retry_at = await self._settle(doc, lease, outcome)
             await self.receivers.observe(subscription, outcome.ok)
         except Exception:
             # the lease runs out and the sweep tries it again: nothing is lost
