@@ -67,7 +67,10 @@ def configure_logging(service: str, settings: InfraSettings) -> None:
         processors=[*_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # not cached: a cached logger keeps the configuration of its first line for good, so
+        # a process configured again (an app created twice, a test capturing lines) would
+        # write some lines the old way; a few lines per request cost no measurable CPU either way
+        cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)
     _route_standard_logging(renderer)

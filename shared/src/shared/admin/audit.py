@@ -11,11 +11,11 @@ from fastapi import Depends
 from shared.auth import Principal, require_admin, require_principal
 from shared.http.problems import Problem
 
+log = structlog.get_logger()
+
 
 def audit(principal: Principal, action: str, target: str, result: str, **fields: Any) -> None:
-    # a logger of its own each time, not one cached at import: the trail always goes where
-    # logging is configured now (a test's captured output, a reconfigured process)
-    structlog.get_logger().info(
+    log.info(
         "admin.audit",
         key_id=principal.key_id,
         key_tenant=principal.tenant,
