@@ -384,10 +384,22 @@ async def test_the_queue_view_answers_503_while_the_broker_is_out_of_reach(
             problem = response.json()
             assert (problem["code"], problem["dependency"]) == ("unavailable", "rabbitmq")
             assert int(response.headers["Retry-After"]) >= 1
+            # readiness reports the link as it is (a robust connection stays open meanwhile)
+            await _broker_reported(api.client, connected=False)
             proxy.restore()
             await _answers_again(api.client)
+            await _broker_reported(api.client, connected=True)
     finally:
         proxy.stop()
+
+
+async def _broker_reported(client: httpx.AsyncClient, connected: bool) -> None:
+    deadline = time.monotonic() + 15
+    while (await client.get("/readyz")).json()["dependencies"]["rabbitmq"] != {
+        "connected": connected
+    }:
+        assert time.monotonic() < deadline, f"readiness never reported connected={connected}"
+        await asyncio.sleep(0.2)
 
 
 async def _answers_again(client: httpx.AsyncClient) -> None:

@@ -137,8 +137,7 @@ class QueueAdmin:
     @asynccontextmanager
     async def _channel(self) -> AsyncIterator[AbstractRobustChannel]:
         """A confirming channel of its own; the broker out of reach is an outage (503)."""
-        # a robust connection is "open" while it reconnects: its link counts, not just that
-        if not self.broker.is_connected or not self.broker.connection.connected.is_set():
+        if not self.broker.is_connected:
             raise Unavailable("rabbitmq", 1.0)
         try:
             async with asyncio.timeout(BROKER_TIMEOUT_S):

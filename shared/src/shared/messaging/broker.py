@@ -48,7 +48,10 @@ class Broker:
 
     @property
     def is_connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Linked to the broker now: a robust connection is not closed while it reconnects,
+        so its ``connected`` event says whether the link is up."""
+        connection = self._connection
+        return connection is not None and connection.connected.is_set()
 
     async def publish(self, envelope: Envelope) -> None:
         """Publish persistently and wait for the broker's confirm."""
