@@ -155,6 +155,8 @@ class Outcome:
     recovery_s: float | None  # from the fault's end to the first accepted upload
     drained_s: float  # from the fault's end until every accepted job was final
     delivered_s: float  # from the fault's end until every accepted job's webhook arrived
+    # the jobs not final when the time was up, with the last status read (for the failure)
+    unfinished: dict[str, str] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in vars(self).items()}
@@ -256,4 +258,8 @@ async def measure(
         recovery_s=recovery(traffic, healed_at),
         drained_s=drained,
         delivered_s=delivered_at,
+        unfinished={
+            j: states.get(j, "never read") for j in traffic.accepted
+            if states.get(j) not in ("completed", "failed")
+        },
     )
