@@ -102,6 +102,7 @@ def target_policy(infra: Infra, settings: NotifierSettings) -> TargetPolicy:
         settings.allow_http,
         settings.allow_loopback,
         settings.allowed_networks,
+        settings.allowed_ports,
     )
 
 

@@ -38,6 +38,10 @@ class NotifierSettings(ServiceSettings):
     allow_http: bool | None = None
     allow_loopback: bool | None = None
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [443, 80, 8443],
+        description="ports a public webhook target may use; any port in development",
+    )
 
     # live stream
     replay_window_s: float = 3600.0
@@ -56,7 +60,7 @@ class NotifierSettings(ServiceSettings):
     smtp_timeout_s: float = 10.0
     public_api_url: str = "http://127.0.0.1:8000"
 
-    @field_validator("retry_schedule_s", "allowed_networks", mode="before")
+    @field_validator("retry_schedule_s", "allowed_networks", "allowed_ports", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -3,6 +3,11 @@
 A URL is checked when it is subscribed and again at every connection: the host is resolved,
 every address it resolves to must be allowed, and the connection goes to one of the
 addresses just checked (no second lookup an attacker's DNS could answer differently).
+
+An IPv6 address that carries an IPv4 one (mapped, compatible, 6to4, well-known NAT64) is
+judged by the IPv4 address it reaches; the forms whose IPv4 address cannot be read off
+reliably (Teredo, local-use NAT64) are refused outright. Outside development a public
+address is reached only on the standard web ports.
 """
 
 import asyncio
@@ -17,6 +22,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data"}
+STANDARD_PORTS = (443, 80, 8443)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Teredo's client address is obfuscated and local-use NAT64 may embed anywhere: no reading
+REFUSED_V6 = {
+    ipaddress.ip_network("2001::/32"): "a Teredo address",
+    ipaddress.ip_network("64:ff9b:1::/48"): "a local-use NAT64 address",
+}
 
 
 class TargetRefused(ValueError):
@@ -28,6 +40,7 @@ class TargetPolicy:
     allow_http: bool = False
     allow_loopback: bool = False
     allowed_networks: tuple[Network, ...] = field(default_factory=tuple)
+    ports: frozenset[int] | None = None  # None: any port
 
     @classmethod
     def build(
@@ -36,12 +49,14 @@ class TargetPolicy:
         allow_http: bool | None,
         allow_loopback: bool | None,
         allowed_networks: Iterable[str],
+        allowed_ports: Iterable[int] = STANDARD_PORTS,
     ) -> "TargetPolicy":
         development = environment == "development"
         return cls(
             development if allow_http is None else allow_http,
             development if allow_loopback is None else allow_loopback,
             tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks),
+            None if development else frozenset(allowed_ports),
         )
 
     def check_url(self, url: str) -> tuple[str, int]:
@@ -64,16 +79,24 @@ class TargetPolicy:
             raise TargetRefused(f"{host} is a cloud metadata service")
         return host, port or (443 if parts.scheme == "https" else 80)
 
-    def check_address(self, host: str, address: str) -> None:
-        ip = _ip(address)
-        if any(ip in network for network in self.allowed_networks):
+    def check_address(self, host: str, address: str, port: int | None = None) -> None:
+        """Refuse an address webhooks may not reach; the networks configured as allowed (and
+        loopback when allowed) may be reached on any port."""
+        raw = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = _embedded(raw)
+        if any(a in network for a in (raw, ip) for network in self.allowed_networks):
             return
         if ip.is_loopback and self.allow_loopback:
             return
-        if not ip.is_global or ip.is_multicast:
+        if not ip.is_global or ip.is_multicast or _refused_range(raw):
+            shown = f"{raw} (which reaches {ip})" if ip != raw else str(ip)
             raise TargetRefused(
-                f"{host} resolves to {ip}, {_kind(ip)}; webhooks must reach public addresses"
+                f"{host} resolves to {shown}, {_kind(raw, ip)}; "
+                "webhooks must reach public addresses"
             )
+        if port is not None and self.ports is not None and port not in self.ports:
+            allowed = ", ".join(str(p) for p in sorted(self.ports))
+            raise TargetRefused(f"port {port} is not allowed; webhooks use ports {allowed}")
 
     async def resolve(self, url: str, resolver: Resolver | None = None) -> list[str]:
         """Every address the URL's host resolves to, each of them allowed."""
@@ -90,20 +113,31 @@ class TargetPolicy:
         if not addresses:
             raise TargetRefused(f"{host} does not resolve")
         for address in addresses:
-            self.check_address(host, address)
+            self.check_address(host, address, port)
         return addresses
 
 
-def _ip(address: str) -> IPAddress:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped or ip.sixtofour
-        if mapped is not None:
-            return mapped
+def _embedded(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one stands for (mapped, compatible, 6to4, NAT64), else itself."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    carried = ip.ipv4_mapped or ip.sixtofour
+    if carried is not None:
+        return carried
+    low = int(ip) & 0xFFFFFFFF
+    if ip in NAT64 or (int(ip) >> 32 == 0 and low > 1):  # ::a.b.c.d, not :: nor ::1
+        return ipaddress.IPv4Address(low)
     return ip
 
 
-def _kind(ip: IPAddress) -> str:
+def _refused_range(ip: IPAddress) -> str | None:
+    return next((kind for net, kind in REFUSED_V6.items() if ip in net), None)
+
+
+def _kind(raw: IPAddress, ip: IPAddress) -> str:
+    refused = _refused_range(raw)
+    if refused:
+        return refused
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -117,7 +151,7 @@ def _kind(ip: IPAddress) -> str:
 
 def _literal(host: str) -> bool:
     try:
-        _ip(host)
+        ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
     return True
