@@ -1,6 +1,7 @@
 """Opens and closes every infrastructure client a process needs, in one place."""
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -9,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.auth.repository import ApiKeyRepository
 from shared.auth.service import ApiKeys
 from shared.circuit import Outages
+from shared.crypto import Sealer
 from shared.http.ops import Check, Readiness
 from shared.messaging import Broker
 from shared.mongo import connect, database
@@ -34,6 +36,12 @@ class Infra:
         await broker.connect()
         store = GuardedStore(create_store(settings), outages.storage)
         return cls(settings, mongo, database(mongo, settings), broker, store, outages)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """Seals the secrets kept at rest; asked for by the services that keep any, at wiring,
+        so that a missing key in production stops their start-up."""
+        return Sealer.from_settings(self.settings)
 
     async def close(self) -> None:
         await self.broker.close()

@@ -34,6 +34,10 @@ class InfraSettings(BaseSettings):
     dev_api_key: str | None = Field(default=None, repr=False)
     dev_admin_key: str | None = Field(default=None, repr=False)
     api_key_cache_seconds: float = 5.0
+    # the key that wraps secrets at rest (base64 of 32 random bytes, from a Secret; required in
+    # production) and, comma-separated, the keys it replaced, still read (shared/crypto.py)
+    secrets_key: str | None = Field(default=None, repr=False)
+    secrets_old_keys: str = Field(default="", repr=False)
     retention_hours: float = 24.0
     max_delivery_attempts: int = 5
     retry_base_delay_ms: int = 1000
