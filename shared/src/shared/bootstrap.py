@@ -17,6 +17,7 @@ from shared.mongo import connect, database
 from shared.settings import InfraSettings
 from shared.storage import ObjectStore, create_store
 from shared.storage.guarded import GuardedStore
+from shared.tenants import TenantSettings
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Infra:
     broker: Broker
     store: ObjectStore
     outages: Outages
+    tenants: TenantSettings  # each tenant's limits, one cache per process
 
     @classmethod
     async def open(cls, settings: InfraSettings) -> "Infra":
@@ -35,7 +37,8 @@ class Infra:
         broker = Broker(settings.rabbitmq_url, settings.events_exchange)
         await broker.connect()
         store = GuardedStore(create_store(settings), outages.storage)
-        return cls(settings, mongo, database(mongo, settings), broker, store, outages)
+        db = database(mongo, settings)
+        return cls(settings, mongo, db, broker, store, outages, TenantSettings(db))
 
     @cached_property
     def sealer(self) -> Sealer:

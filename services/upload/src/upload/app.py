@@ -5,6 +5,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from shared.admin.endpoints import router as queues_router
+from shared.admin.tenants import router as tenants_router
 from shared.auth.endpoints import router as api_keys_router
 from shared.service import service_app
 from shared.settings import InfraSettings
@@ -22,7 +23,7 @@ def create_app(
     app = service_app(
         "upload",
         "Upload schedule files and get Microsoft Project XML (and other formats) back.",
-        [router, api_keys_router, queues_router, conversions_admin_router],
+        [router, api_keys_router, queues_router, conversions_admin_router, tenants_router],
         partial(bootstrap.api, settings=upload_settings),
         infra_settings,
     )
