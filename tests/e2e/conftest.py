@@ -40,6 +40,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         # the e-mail test starts its SMTP server (aiosmtpd) on this port
         NOTIFIER_SMTP_HOST="127.0.0.1",
         NOTIFIER_SMTP_PORT=str(free_port()),
+        NOTIFIER_SMTP_ALLOW_PLAIN="true",
     ) as running:
         yield running
 

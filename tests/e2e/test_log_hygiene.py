@@ -152,6 +152,7 @@ async def test_no_secret_or_file_content_in_any_log_line(
         "NOTIFIER_SMTP_PORT": str(smtp_port),
         "NOTIFIER_SMTP_USERNAME": "notifier",
         "NOTIFIER_SMTP_PASSWORD": s["smtp"],
+        "NOTIFIER_SMTP_ALLOW_PLAIN": "true",
     }
     try:
         with (

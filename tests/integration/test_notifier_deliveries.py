@@ -39,6 +39,7 @@ def settings(**overrides: Any) -> NotifierSettings:
         "allow_loopback": True,
         "smtp_host": "127.0.0.1",
         "smtp_port": free_port(),
+        "smtp_allow_plain": True,
     }
     return NotifierSettings(**{**base, **overrides})
 

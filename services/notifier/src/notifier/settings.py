@@ -54,8 +54,13 @@ class NotifierSettings(ServiceSettings):
     smtp_port: int = 25
     smtp_username: str | None = None
     smtp_password: str | None = Field(default=None, repr=False)
+    # STARTTLS is required unless the connection is TLS from the start (smtp_tls, port 465)
+    # or plain SMTP is allowed (development and tests: then STARTTLS only when offered)
     smtp_tls: bool = False
-    smtp_starttls: bool = False
+    smtp_allow_plain: bool = False
+    smtp_ca_file: str | None = Field(
+        default=None, description="CA bundle the SMTP server's certificate is checked against"
+    )
     smtp_from: str = "notifier@schedule-platform.local"
     smtp_timeout_s: float = 10.0
     public_api_url: str = "http://127.0.0.1:8000"

@@ -75,7 +75,8 @@ class EmailSender:
                 username=s.smtp_username,
                 password=s.smtp_password,
                 use_tls=s.smtp_tls,
-                start_tls=s.smtp_starttls,
+                start_tls=starttls(s),
+                cert_bundle=s.smtp_ca_file,
                 timeout=s.smtp_timeout_s,
             )
         except aiosmtplib.SMTPResponseException as exc:
@@ -88,6 +89,14 @@ class EmailSender:
             latency = (time.perf_counter() - started) * 1000
             return Outcome(False, True, None, latency, f"{type(exc).__name__}: {exc}"[:300])
         return Outcome(True, False, 250, (time.perf_counter() - started) * 1000)
+
+
+def starttls(settings: NotifierSettings) -> bool | None:
+    """True: the server must offer STARTTLS or nothing is sent (aiosmtplib refuses before
+    MAIL FROM); None: upgrade when offered, else plain (only when plain SMTP is allowed)."""
+    if settings.smtp_tls:
+        return False
+    return None if settings.smtp_allow_plain else True
 
 
 def _refused(code: int, message: str, started: float) -> Outcome:
