@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,9 @@ class InfraSettings(BaseSettings):
     mongodb_server_selection_timeout_ms: int = Field(default=300, ge=100)
     mongodb_heartbeat_ms: int = Field(default=2000, ge=500)
     mongodb_max_idle_ms: int = Field(default=60_000, ge=1000)
+    # every write waits for the server's journal (j: true): an acknowledged write survives a
+    # crash of the database process (unjournaled, the last ~100 ms of them may not)
+    mongodb_journal: bool = True
     events_exchange: str = "events"
     data_dir: Path = Path("./data")
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
@@ -51,6 +54,17 @@ class InfraSettings(BaseSettings):
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    @model_validator(mode="after")
+    def _no_dev_keys_in_production(self) -> "InfraSettings":
+        # a key written into an environment variable is a shared, never-rotated secret: in
+        # production the first admin key comes from `python -m shared.auth create --admin`
+        if self.environment == "production" and (self.dev_api_key or self.dev_admin_key):
+            raise ValueError(
+                "DEV_API_KEY and DEV_ADMIN_KEY are refused when ENVIRONMENT=production; "
+                "create keys with `python -m shared.auth create --tenant <tenant> [--admin]`"
+            )
+        return self
 
 
 class WorkerSettings(BaseSettings):

@@ -49,15 +49,20 @@ class ApiKeyRepository:
         return key_id, key
 
     async def ensure(self, key: str, tenant: str, admin: bool) -> None:
-        """Make a configured key (DEV_API_KEY, DEV_ADMIN_KEY) valid; idempotent across replicas."""
+        """Make a configured key (DEV_API_KEY, DEV_ADMIN_KEY) exist; idempotent across replicas.
+
+        Only inserts: a key already stored keeps its tenant, flag and revocation, so a restart
+        never brings back a key an admin revoked."""
         with suppress(DuplicateKeyError):  # another replica inserted it at the same moment
             await self._keys.update_one(
                 {"hash": hash_key(key)},
                 {
-                    "$set": {"tenant": tenant, "admin": admin, "revoked_at": None},
                     "$setOnInsert": {
                         "_id": f"key_{uuid4().hex[:16]}",
+                        "tenant": tenant,
+                        "admin": admin,
                         "created_at": now(),
+                        "revoked_at": None,
                     },
                 },
                 upsert=True,
