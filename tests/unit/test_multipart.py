@@ -1,6 +1,6 @@
 import pytest
 
-from upload.multipart import FormStream, MalformedForm, Part
+from upload.multipart import FormStream, MalformedForm, Part, TooManyParts
 
 BODY = (
     b"--xyz\r\n"
@@ -14,7 +14,7 @@ BODY = (
 
 
 def _parse(chunk_size: int) -> tuple[dict[str, bytes], list[Part]]:
-    form = FormStream("multipart/form-data; boundary=xyz")
+    form = FormStream("multipart/form-data; boundary=xyz", max_parts=2)
     values: dict[str, bytearray] = {}
     parts: list[Part] = []
     current = None
@@ -42,10 +42,17 @@ def test_parts_survive_any_chunking(chunk_size: int) -> None:
 )
 def test_non_multipart_content_types_are_refused(content_type: str) -> None:
     with pytest.raises(MalformedForm):
-        FormStream(content_type)
+        FormStream(content_type, max_parts=4)
 
 
 def test_part_without_a_name_is_malformed() -> None:
-    form = FormStream("multipart/form-data; boundary=b")
+    form = FormStream("multipart/form-data; boundary=b", max_parts=4)
     with pytest.raises(MalformedForm):
         form.feed(b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n")
+
+
+def test_parsing_stops_at_the_first_part_over_the_cap() -> None:
+    form = FormStream("multipart/form-data; boundary=b", max_parts=2)
+    field = b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nx\r\n'
+    with pytest.raises(TooManyParts):
+        form.feed(field * 1000)

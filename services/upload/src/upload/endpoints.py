@@ -15,6 +15,7 @@ from shared.pagination import Cursor, InvalidCursor
 from shared.service import AppStopping
 from upload.bootstrap import ApiDeps
 from upload.errors import (
+    FieldTooLarge,
     MalformedBody,
     NotAForm,
     NotASchedule,
@@ -23,6 +24,7 @@ from upload.errors import (
     Refused,
     ResultExpired,
     TooLarge,
+    TooManyParts,
 )
 from upload.receive import FormBody
 from upload.schemas import Job, JobList
@@ -38,6 +40,8 @@ _STATUS: dict[type[Refused], int] = {
     NotReady: 409,
     ResultExpired: 410,
     TooLarge: 413,
+    TooManyParts: 413,
+    FieldTooLarge: 413,
     NotAForm: 415,
     NotASchedule: 415,
 }

@@ -63,5 +63,23 @@ class InvalidForm(Refused):
     code = "validation_error"
 
 
+class UnknownField(Refused):
+    """A form field the API does not define: refused rather than read and dropped."""
+
+    code = "unknown_field"
+
+
+class DuplicateField(Refused):
+    code = "duplicate_field"
+
+
+class TooManyParts(Refused):
+    code = "too_many_parts"
+
+
+class FieldTooLarge(Refused):
+    code = "field_too_large"
+
+
 class DuplicateJob(Exception):
     """A job with this id is stored already: a racing request with the same Idempotency-Key."""

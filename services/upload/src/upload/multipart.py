@@ -9,6 +9,10 @@ class MalformedForm(ValueError):
     pass
 
 
+class TooManyParts(MalformedForm):
+    """More parts than the form may hold: parsing stops at the first one over."""
+
+
 @dataclass
 class Part:
     name: str
@@ -26,12 +30,13 @@ class _Collector:
 class FormStream:
     """Feed raw body chunks; get back ("part", Part), ("data", bytes), ("end", None) events."""
 
-    def __init__(self, content_type: str) -> None:
+    def __init__(self, content_type: str, max_parts: int) -> None:
         ctype, params = parse_options_header(content_type)
         boundary = params.get(b"boundary")
         if ctype != b"multipart/form-data" or not boundary:
             raise MalformedForm("expected multipart/form-data with a boundary")
         self._c = _Collector()
+        self._parts_left = max_parts
         self._parser = MultipartParser(
             boundary,
             callbacks={  # type: ignore[arg-type]
@@ -48,6 +53,8 @@ class FormStream:
     def feed(self, chunk: bytes) -> list[tuple[str, object]]:
         try:
             self._parser.write(chunk)
+        except MalformedForm:
+            raise
         except Exception as exc:
             raise MalformedForm(f"malformed multipart body: {exc}") from exc
         events, self._c.events = self._c.events, []
@@ -57,6 +64,9 @@ class FormStream:
         self._parser.finalize()
 
     def _part_begin(self) -> None:
+        if self._parts_left == 0:
+            raise TooManyParts("the form has more parts than it may hold")
+        self._parts_left -= 1
         self._c.headers = {}
 
     def _header_end(self) -> None:
