@@ -59,6 +59,19 @@ class SubscriptionRepository:
             found.setdefault(doc["tenant"], []).append(doc)
         return found
 
+    async def count(self, tenant: str, limit: int, channel: str = "webhook") -> int:
+        """The tenant's subscriptions, counted up to ``limit`` at the most (bounded read)."""
+        query = {"tenant": tenant, "channel": channel}
+        return await self._collection.count_documents(query, limit=limit)
+
+    async def confirm_recipient(self, sub_id: str, address: str) -> bool:
+        """Mark a recipient confirmed, if the e-mail setting still lists it."""
+        result = await self._collection.update_one(
+            {"_id": sub_id, "channel": "email", "recipients": address},
+            {"$addToSet": {"confirmed": address}, "$set": {"updated_at": now()}},
+        )
+        return result.matched_count == 1
+
     async def delete(self, tenant: str, sub_id: str, channel: str = "webhook") -> bool:
         result = await self._collection.delete_one(
             {"_id": sub_id, "tenant": tenant, "channel": channel}
