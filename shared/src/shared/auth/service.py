@@ -1,12 +1,14 @@
 """API keys: issued once, stored hashed, resolved through a short cache (revocation lands in it)."""
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import structlog
 
+from shared.auth.guard import FailedLookups
 from shared.auth.repository import ApiKeyRepository, hash_key
 from shared.singleflight import SingleFlight
 
@@ -25,36 +27,65 @@ class UnknownKey(LookupError):
 
 
 class ApiKeys:
-    def __init__(self, repository: ApiKeyRepository, cache_seconds: float = 5.0) -> None:
+    """Keys resolved through a cache of the keys found (least recently used out past
+    ``max_cached``); a key not found is never cached, so random keys cannot push valid ones
+    out, and what they cost in reads is bounded per address by ``failed_lookups``."""
+
+    def __init__(
+        self,
+        repository: ApiKeyRepository,
+        cache_seconds: float = 5.0,
+        max_cached: int = 10_000,
+        failed_lookups: FailedLookups | None = None,
+    ) -> None:
         self.repository = repository
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.max_cached = max_cached
+        self.failed_lookups = failed_lookups or FailedLookups()
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._reads: SingleFlight[str, Principal | None] = SingleFlight("api keys")
 
-    async def authenticate(self, key: str) -> Principal | None:
+    async def authenticate(self, key: str, address: str | None = None) -> Principal | None:
         """The key's principal; concurrent requests with a key not in the cache share one read.
 
         A known key whose cache entry expired is still accepted while one read refreshes it
         (for up to three cache periods): a slow database delays a revocation by that much,
-        rather than every request of the tenant.
+        rather than every request of the tenant. A key not in the cache costs ``address`` a
+        token of ``failed_lookups`` (given back when the key is found), and raises
+        ``TooManyFailedLookups`` without a read once the address has none left.
         """
         digest = hash_key(key)
         cached = self._cache.get(digest)
         now = time.monotonic()
         if cached and cached[0] > now:
+            self._cache.move_to_end(digest)
             return cached[1]
-        if cached and cached[1] is not None and cached[0] + 2 * self.cache_seconds > now:
+        if cached and cached[0] + 2 * self.cache_seconds > now:
             self._reads.start(digest, partial(self._read, key, digest))
             return cached[1]
-        return await self._reads.join(digest, partial(self._read, key, digest))
+        if address is None:
+            return await self._reads.join(digest, partial(self._read, key, digest))
+        self.failed_lookups.take(address)
+        try:
+            principal = await self._reads.join(digest, partial(self._read, key, digest))
+        except Exception:  # the database failed, not the key (a cancelled caller keeps it spent)
+            self.failed_lookups.give_back(address)
+            raise
+        if principal is not None:
+            self.failed_lookups.give_back(address)
+        return principal
 
     async def _read(self, key: str, digest: str) -> Principal | None:
         started = time.monotonic()
         doc = await self.repository.find_active(key)
-        principal = Principal(doc["_id"], doc["tenant"], bool(doc.get("admin"))) if doc else None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
+        if doc is None:
+            self._cache.pop(digest, None)  # revoked: its stale entry must not be served again
+            return None
+        principal = Principal(doc["_id"], doc["tenant"], bool(doc.get("admin")))
         self._cache[digest] = (started + self.cache_seconds, principal)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self.max_cached:
+            self._cache.popitem(last=False)
         return principal
 
     async def create(self, tenant: str, admin: bool = False) -> tuple[str, str]:
