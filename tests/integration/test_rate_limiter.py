@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from boleto_sync.limiter import GlobalRateLimiter, Limit, TooLongAWait
-from boleto_sync.limiter_repository import RateLimitRepository
 from shared.bootstrap import Infra
 from shared.mongo import connect, database
+from shared.ratelimit.gcra import GlobalRateLimiter, Limit, TooLongAWait
+from shared.ratelimit.repository import RateLimitRepository
 from shared.settings import InfraSettings
 
 pytestmark = pytest.mark.timeout(90)
@@ -43,7 +43,9 @@ async def replicas(settings: InfraSettings, count: int) -> AsyncIterator[list[Gl
     clients = [connect(settings) for _ in range(count)]
     try:
         yield [
-            GlobalRateLimiter(RateLimitRepository(database(c, settings)), LIMITS, UTILISATION)
+            GlobalRateLimiter(
+                RateLimitRepository(database(c, settings), COLLECTION), LIMITS, UTILISATION
+            )
             for c in clients
         ]
     finally:
@@ -119,7 +121,9 @@ async def test_separate_processes_share_the_limit(infra: Infra) -> None:
         assert process.stdout is not None
         assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
     # the group's document, created alone just before the children start asking
-    await first_use(GlobalRateLimiter(RateLimitRepository(infra.db), LIMITS, UTILISATION), "pdf")
+    await first_use(
+        GlobalRateLimiter(RateLimitRepository(infra.db, COLLECTION), LIMITS, UTILISATION), "pdf"
+    )
     until = f"{time.time() + 5}\n".encode()
     outputs = await asyncio.gather(*(process.communicate(until) for process in children))
     assert [process.returncode for process in children] == [0, 0, 0]
@@ -179,7 +183,7 @@ async def test_a_wait_longer_than_the_caller_accepts_raises_too_long_a_wait(
     infra: Infra,
 ) -> None:
     limiter = GlobalRateLimiter(
-        RateLimitRepository(infra.db), {"token": Limit(1, 10.0)}, utilisation=1.0
+        RateLimitRepository(infra.db, COLLECTION), {"token": Limit(1, 10.0)}, utilisation=1.0
     )
     assert await limiter.acquire("token", max_wait_s=1) == 0.0
     started = time.monotonic()

@@ -30,17 +30,23 @@ class TenantLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     requests_per_s: float = Field(
-        20.0, gt=0, le=100_000, description="sustained API requests per second per API key"
+        default=50.0, gt=0, le=100_000, description="sustained API requests per second per API key"
     )
-    burst: int = Field(40, ge=1, le=1_000_000, description="requests allowed at once")
-    concurrent_uploads: int = Field(4, ge=1, le=10_000, description="uploads at once per key")
+    burst: int = Field(default=100, ge=1, le=1_000_000, description="requests allowed at once")
+    concurrent_uploads: int = Field(
+        default=4, ge=1, le=10_000, description="uploads at once per key"
+    )
     jobs_in_flight: int = Field(
-        200, ge=1, le=1_000_000, description="a tenant's conversions queued or converting"
+        default=200, ge=1, le=1_000_000, description="a tenant's conversions queued or converting"
     )
-    webhooks: int = Field(20, ge=1, le=10_000, description="webhook subscriptions per tenant")
-    sse_connections: int = Field(10, ge=1, le=10_000, description="open event streams per tenant")
+    webhooks: int = Field(
+        default=20, ge=1, le=10_000, description="webhook subscriptions per tenant"
+    )
+    sse_connections: int = Field(
+        default=10, ge=1, le=10_000, description="open event streams per tenant"
+    )
     bank_share: float = Field(
-        0.5, gt=0, le=1, description="fraction of the bank's quota one tenant may use"
+        default=0.5, gt=0, le=1, description="fraction of the bank's quota one tenant may use"
     )
 
 

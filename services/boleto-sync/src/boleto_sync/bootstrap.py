@@ -14,10 +14,9 @@ from boleto_sync.cache import boleto_cache
 from boleto_sync.consumer import subscriptions
 from boleto_sync.inter.client import InterClient, fetch_token
 from boleto_sync.inter.errors import InterError
+from boleto_sync.inter.metrics import LIMITER_WAIT
 from boleto_sync.inter.token import SharedToken
 from boleto_sync.inter.token_repository import TokenRepository
-from boleto_sync.limiter import GlobalRateLimiter, Limit
-from boleto_sync.limiter_repository import RateLimitRepository
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.service import BoletoService
 from boleto_sync.settings import BoletoSettings
@@ -25,6 +24,8 @@ from shared.admin.summary_repository import JobSummaryRepository
 from shared.bootstrap import Infra
 from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
+from shared.ratelimit.gcra import GlobalRateLimiter, Limit
+from shared.ratelimit.repository import RateLimitRepository
 from shared.service import Worker
 from shared.storage import ObjectStore
 from shared.telemetry import tracer
@@ -89,7 +90,12 @@ async def _repository(infra: Infra) -> BoletoRepository:
 
 def _limiter(infra: Infra, settings: BoletoSettings) -> GlobalRateLimiter:
     limits = {g: Limit(getattr(settings, f"limit_{g}"), settings.limit_window_s) for g in GROUPS}
-    return GlobalRateLimiter(RateLimitRepository(infra.db), limits, settings.limit_utilisation)
+    slots = RateLimitRepository(infra.db, "inter_rate_limits")
+    return GlobalRateLimiter(slots, limits, settings.limit_utilisation, _observe_wait)
+
+
+def _observe_wait(group: str, waited_s: float) -> None:
+    LIMITER_WAIT.labels(group).observe(waited_s)
 
 
 def _inter_http(settings: BoletoSettings) -> httpx.AsyncClient:

@@ -8,7 +8,6 @@ from typing import Any
 
 import structlog
 
-from boleto_sync.limiter import GlobalRateLimiter
 from boleto_sync.outbox import entry
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.schemas import BoletoCreate
@@ -17,6 +16,7 @@ from shared.clock import now
 from shared.events import BoletoSyncRequested, ChargeIssueRequested
 from shared.logging import bind_ids
 from shared.messaging import OutboxRelay
+from shared.ratelimit.gcra import GlobalRateLimiter
 from shared.storage import ObjectStore
 
 log = structlog.get_logger()

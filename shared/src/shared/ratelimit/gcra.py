@@ -10,16 +10,22 @@ back-off for every replica at once.
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from boleto_sync.inter.metrics import LIMITER_WAIT
-from boleto_sync.limiter_repository import RateLimitRepository
+from shared.ratelimit.repository import RateLimitRepository
 from shared.telemetry import tracer
 
 log = structlog.get_logger()
+
+WaitObserver = Callable[[str, float], None]  # (group, seconds waited), e.g. a histogram's
+
+
+def _ignore(group: str, waited_s: float) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,12 @@ class GlobalRateLimiter:
         slots: RateLimitRepository,
         limits: dict[str, Limit],
         utilisation: float = 0.97,
+        observe_wait: WaitObserver = _ignore,
     ) -> None:
         self.slots = slots
         self.limits = limits
         self.utilisation = utilisation
+        self.observe_wait = observe_wait
 
     async def acquire(self, group: str, max_wait_s: float = 300.0) -> float:
         """Wait for this process's slot in ``group``; returns the seconds waited."""
@@ -66,7 +74,7 @@ class GlobalRateLimiter:
             if wait_s > 0:
                 await self.slots.record_wait(group, wait_s)
                 await asyncio.sleep(wait_s)
-            LIMITER_WAIT.labels(group).observe(time.perf_counter() - started)
+            self.observe_wait(group, time.perf_counter() - started)
             return max(wait_s, 0.0)
 
     async def throttled(self, group: str, retry_after_s: float | None) -> float:

@@ -1,4 +1,5 @@
-"""The rate limiter's MongoDB state: one document per endpoint group in ``inter_rate_limits``.
+"""The rate limiter's MongoDB state: one document per endpoint group in the collection the
+owner names (boleto-sync's is ``inter_rate_limits``).
 
 Slot times are epoch milliseconds taken from the server's clock (``$$NOW``): numbers compare
 reliably on every MongoDB server, and replicas with skewed clocks still agree.
@@ -13,8 +14,8 @@ _NOW_MS = {"$toLong": "$$NOW"}
 
 
 class RateLimitRepository:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self._groups = db["inter_rate_limits"]
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str) -> None:
+        self._groups = db[collection]
 
     async def reserve(self, group: str, interval_ms: float) -> float:
         """Take the group's next free slot, ``interval_ms`` after the previous one and never

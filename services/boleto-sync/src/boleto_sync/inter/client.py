@@ -23,7 +23,7 @@ from boleto_sync.inter.errors import (
 )
 from boleto_sync.inter.metrics import called, transport_failure
 from boleto_sync.inter.token import SharedToken
-from boleto_sync.limiter import GlobalRateLimiter
+from shared.ratelimit.gcra import GlobalRateLimiter
 from shared.telemetry import client_span
 
 log = structlog.get_logger()
