@@ -20,8 +20,10 @@ from upload.admin_repository import JobAdminRepository
 from upload.cache import job_cache
 from upload.consumer import conversion_events
 from upload.files import JobFiles
+from upload.quota_repository import QuotaRepository
+from upload.quotas import UploadQuotas, max_uploads_of
 from upload.repository import COLLECTION, JobRepository
-from upload.service import UploadService
+from upload.service import FORM_OVERHEAD, UploadService
 from upload.settings import UploadSettings
 
 REQUEST_ABANDONED_AFTER = timedelta(seconds=90)
@@ -51,6 +53,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         settings,
         _retention(infra),
         cache,
+        _quotas(infra, settings),
     )
     changes = Broadcast(
         infra.broker,
@@ -95,6 +98,15 @@ async def _repository(
     jobs = JobRepository(infra.db, on_recorded)
     await jobs.ensure_indexes()
     return jobs
+
+
+def _quotas(infra: Infra, settings: UploadSettings) -> UploadQuotas:
+    largest = settings.max_upload_bytes + FORM_OVERHEAD
+    derived = max_uploads_of(settings.spool_volume_bytes, largest, settings.api_processes)
+    max_uploads = settings.max_concurrent_uploads or derived
+    return UploadQuotas(
+        QuotaRepository(infra.db), infra.tenants, max_uploads, settings.upload_lease_s
+    )
 
 
 def _retention(infra: Infra) -> timedelta:

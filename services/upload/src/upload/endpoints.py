@@ -26,6 +26,7 @@ from upload.errors import (
     TooLarge,
     TooManyParts,
 )
+from upload.quotas import QuotaExceeded, ServerBusy, TooManyJobs, TooManyUploads
 from upload.receive import FormBody
 from upload.schemas import Job, JobList
 from upload.service import UploadService
@@ -44,13 +45,19 @@ _STATUS: dict[type[Refused], int] = {
     FieldTooLarge: 413,
     NotAForm: 415,
     NotASchedule: 415,
+    TooManyUploads: 429,
+    TooManyJobs: 429,
+    ServerBusy: 503,
 }
 
 
 async def refused(_: Request, exc: Exception) -> JSONResponse:
     """The exception handler of every ``Refused``: a problem with the refusal's code."""
     assert isinstance(exc, Refused)
-    return problem_response(_STATUS.get(type(exc), 422), exc.code, exc.message, **exc.details)
+    retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QuotaExceeded) else None
+    return problem_response(
+        _STATUS.get(type(exc), 422), exc.code, exc.message, retry, **exc.details
+    )
 
 
 async def _uploads(request: Request) -> UploadService:
@@ -104,7 +111,8 @@ async def create_conversion(
         int(declared) if declared and declared.isdigit() else None,
         request.stream(),
     )
-    job = Job.from_document(await uploads.create(principal.tenant, idempotency_key, body))
+    created = await uploads.create(principal.tenant, idempotency_key, body, key_id=principal.key_id)
+    job = Job.from_document(created)
     return JSONResponse(
         job.model_dump(mode="json"), status_code=202, headers={"Location": job.links.self}
     )

@@ -25,6 +25,7 @@ from upload.model import (
     reuse_event,
     safe_filename,
 )
+from upload.quotas import UploadQuotas, UploadSlot
 from upload.receive import FormBody
 from upload.repository import JobRepository
 from upload.settings import UploadSettings
@@ -49,7 +50,9 @@ class UploadService:
         settings: UploadSettings,
         retention: timedelta,
         cache: DocumentCache | None = None,
+        quotas: UploadQuotas | None = None,
     ) -> None:
+        self.quotas = quotas
         self.jobs = jobs
         self.files = files
         self.broker = broker
@@ -59,7 +62,7 @@ class UploadService:
         self.cache = cache
 
     async def create(
-        self, tenant: str, idempotency_key: str | None, body: FormBody
+        self, tenant: str, idempotency_key: str | None, body: FormBody, *, key_id: str
     ) -> dict[str, Any]:
         """Store the upload and accept it; a known Idempotency-Key returns its job unread."""
         limit = self.settings.max_upload_bytes
@@ -69,17 +72,21 @@ class UploadService:
         bind_ids(job_id=job_id)
         if idempotency_key and (existing := await self.jobs.get(tenant, job_id)):
             return existing
-        form = await self.files.receive(tenant, job_id, body)
-        try:
-            name = safe_filename(form.filename)
-            options = form.options()
-            upload = Upload(job_id, tenant, name, form.source, form.format, options, form.password)
-            return await self.accept(upload)
-        except BaseException:
-            await self.files.discard_source(form.source.key)
-            raise
+        assert self.quotas is not None, "uploads are taken by the API, which keeps quotas"
+        async with self.quotas.uploading(tenant, key_id) as slot:
+            form = await self.files.receive(tenant, job_id, body)
+            try:
+                name = safe_filename(form.filename)
+                options = form.options()
+                upload = Upload(
+                    job_id, tenant, name, form.source, form.format, options, form.password
+                )
+                return await self.accept(upload, slot)
+            except BaseException:
+                await self.files.discard_source(form.source.key)
+                raise
 
-    async def accept(self, upload: Upload) -> dict[str, Any]:
+    async def accept(self, upload: Upload, slot: UploadSlot | None = None) -> dict[str, Any]:
         """Record the job with its event in one write, then publish. Returns the job document."""
         job_print = fingerprint(upload.source.sha256, upload.options, upload.password)
         reuse = await self.jobs.reuse_lookup(upload.tenant, job_print)
@@ -90,6 +97,8 @@ class UploadService:
             job["source"]["format"] = prior["source"]["format"]
             event: Event = reuse_event(upload, prior["result"])
         else:
+            if slot is not None:  # a conversion to come: one of the tenant's places in flight
+                await slot.take_job(upload.job_id)
             job["password_key"] = await self.files.store_password(upload)
             event = request_event(upload, job["password_key"])
         entry = outbox_entry(encode(event, SOURCE))

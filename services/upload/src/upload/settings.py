@@ -1,5 +1,6 @@
 """The upload service's own settings (``UPLOAD_*``); the infrastructure's are shared."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,3 +15,9 @@ class UploadSettings(ServiceSettings):
     max_field_bytes: int = 4096
     list_max_limit: int = 200
     retention_sweep_seconds: float = 60.0
+    # uploads one API process spools at once (503 beyond): unset, derived from the spool volume
+    # (upload.quotas.max_uploads_of: 80 % of 2 GiB over 100 MiB uploads and one process is 16)
+    max_concurrent_uploads: int | None = Field(default=None, ge=1)
+    spool_volume_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # a key's upload slot outlives a crashed process this long (renewed while its upload runs)
+    upload_lease_s: float = Field(default=60.0, gt=0)
