@@ -198,6 +198,11 @@ def running_system(
         "NOTIFIER_PORT": str(ports.notifier),
         "NOTIFIER_OPS_PORT": str(notifier_ops),
         "NOTIFIER_PUBLIC_API_URL": f"http://127.0.0.1:{ports.upload}",
+        # suites and benches flood uploads through one key: the upload quotas' own test
+        # (tests/integration/test_upload_quotas.py) checks the documented defaults
+        "TENANT_DEFAULT_CONCURRENT_UPLOADS": "10000",
+        "TENANT_DEFAULT_JOBS_IN_FLIGHT": "1000000",
+        "UPLOAD_MAX_CONCURRENT_UPLOADS": "10000",
         **settings,
     }
     system = System(
