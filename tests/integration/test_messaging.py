@@ -310,3 +310,61 @@ async def test_an_outage_burns_no_attempt_and_holds_the_message_until_the_probe(
     # the second failure opened the circuit: the message waited out the pause before the probe
     assert seen[2][2] - seen[1][2] >= 0.9
     assert await _drain(infra, f"{queue}.dlq", timeout=1) == []
+
+
+async def test_an_outage_while_recording_a_dead_letter_holds_the_message(infra: Infra) -> None:
+    """Giving up records the failure (``on_dead``) first. When that write meets the
+    database's outage the message is held and comes back, rather than left unacknowledged
+    (where no consumer would see it again): once the database answers, the failure is
+    recorded and the message dead-lettered."""
+    from pymongo.errors import AutoReconnect
+
+    from shared.circuit import Outages
+
+    outages = Outages()
+    outages.mongodb.threshold = 1
+    recorded: list[str] = []
+    tries = 0
+
+    async def broken(event: ConversionStarted, delivery: Delivery) -> None:
+        raise PermanentError("bad data")
+
+    async def on_dead(event: ConversionStarted, reason: str) -> None:  # type: ignore[override]
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise AutoReconnect("connection refused")
+        recorded.append(event.job_id)
+
+    queue = _queue()
+    sub = Subscription(
+        infra.broker, queue, {ConversionStarted: broken}, max_attempts=1,
+        on_dead=on_dead, outages=outages,  # type: ignore[arg-type]
+    )  # fmt: skip
+    await sub.start()
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j7"), "/test"))
+    letters = await _drain(infra, f"{queue}.dlq", timeout=20)
+    await sub.stop()
+    assert (tries, recorded) == (2, ["j7"])
+    assert len(letters) == 1
+
+
+async def test_a_failure_to_record_a_dead_letter_still_dead_letters(infra: Infra) -> None:
+    """An ``on_dead`` failing for another reason is logged; the message is dead-lettered
+    all the same (an operator can replay it), never left unacknowledged."""
+
+    async def broken(event: ConversionStarted, delivery: Delivery) -> None:
+        raise PermanentError("bad data")
+
+    async def on_dead(event: ConversionStarted, reason: str) -> None:  # type: ignore[override]
+        raise RuntimeError("cannot record")
+
+    queue = _queue()
+    sub = Subscription(
+        infra.broker, queue, {ConversionStarted: broken}, max_attempts=1, on_dead=on_dead,  # type: ignore[arg-type]
+    )  # fmt: skip
+    await sub.start()
+    await infra.broker.publish(encode(ConversionStarted(tenant_id="t", job_id="j8"), "/test"))
+    letters = await _drain(infra, f"{queue}.dlq", timeout=10)
+    await sub.stop()
+    assert len(letters) == 1

@@ -29,7 +29,13 @@ def connect(
 
     A connection idle for ``MONGODB_MAX_IDLE_MS`` (1 min) is closed rather than reused: the
     server, or anything between, may have dropped it meanwhile (SecantusDB closes a client
-    idle for 5 min), and the first requests after a quiet spell would fail on it."""
+    idle for 5 min), and the first requests after a quiet spell would fail on it.
+
+    Writes are journaled (``MONGODB_JOURNAL``, on by default): a write is acknowledged once
+    the server's journal holds it, so what a client was told (a 202, an acknowledged
+    message) survives the database process being killed. Without it SecantusDB, like
+    mongod with ``j: false``, loses the writes of its last moments on a crash; a replica
+    set's ``w: majority`` (set in the URL) implies the journal too."""
     listeners: list[monitoring._EventListener] = (
         [_CircuitListener(circuit), _HeartbeatListener(circuit)] if circuit else []
     )
@@ -41,6 +47,7 @@ def connect(
         heartbeatFrequencyMS=settings.mongodb_heartbeat_ms,
         maxIdleTimeMS=settings.mongodb_max_idle_ms,
         maxPoolSize=settings.mongodb_max_pool_size,
+        journal=settings.mongodb_journal,
         event_listeners=listeners,
     )
 

@@ -164,7 +164,7 @@ class Subscription:
                 record_failure(exc, "dead_letter")
                 await self._give_up(message, event, attempt, str(exc))
             except Exception as exc:
-                if outage := self.outages and self.outages.failed(exc):
+                if outage := self._outage(exc):
                     record_failure(exc, "held")
                     await self._hold(message, outage)
                     return
@@ -188,6 +188,9 @@ class Subscription:
         finally:
             HANDLER_SECONDS.labels(self.queue).observe(time.perf_counter() - started)
 
+    def _outage(self, exc: BaseException) -> Unavailable | None:
+        return self.outages.failed(exc) if self.outages else None
+
     def _check_dependencies(self) -> None:
         """While a circuit is open no handler starts; once its pause is over they do, and
         the first to meet the dependency probes it."""
@@ -210,10 +213,19 @@ class Subscription:
     async def _give_up(
         self, message: AbstractIncomingMessage, event: Event, attempt: int, reason: str
     ) -> None:
+        """Dead-letter the message once ``on_dead`` recorded the failure. An outage during
+        that recording holds the message (it comes back and gives up again); any other error
+        there is logged and the message dead-lettered all the same, never left unacknowledged."""
+        if self.on_dead is not None:
+            try:
+                await self.on_dead(event, reason)
+            except Exception as exc:
+                if outage := self._outage(exc):
+                    await self._hold(message, outage)
+                    return
+                log.exception("message.on_dead_failed", queue=self.queue, attempt=attempt)
         log.error("message.dead_lettered", queue=self.queue, attempt=attempt, reason=reason)
         MESSAGES.labels(self.queue, "dead_lettered").inc()
-        if self.on_dead is not None:
-            await self.on_dead(event, reason)
         await self._to_queue(message, f"{self.queue}.dlq", attempt, reason)
 
     async def _to_queue(
