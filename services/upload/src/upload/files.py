@@ -6,6 +6,8 @@ once no other job references it.
 
 from typing import Any
 
+import structlog
+
 from shared.storage import ObjectNotFound, ObjectStore
 from upload.errors import ResultExpired
 from upload.model import (
@@ -19,6 +21,24 @@ from upload.model import (
 from upload.receive import FormBody, ReceivedForm, receive_form
 from upload.repository import JobRepository
 from upload.settings import UploadSettings
+
+log = structlog.get_logger()
+
+
+def owned_by_job(key: str, tenant: str, job_id: str) -> bool:
+    """Whether ``key`` names one object directly under the job's ``{tenant}/{job_id}/``."""
+    name = key.removeprefix(f"{tenant}/{job_id}/")
+    return name != key and _plain_name(name)
+
+
+def _owned_by_tenant(key: str, tenant: str) -> bool:
+    # a reused result lives under the earlier job of the same tenant
+    job_id, _, name = key.removeprefix(f"{tenant}/").partition("/")
+    return key.startswith(f"{tenant}/") and _plain_name(job_id) and _plain_name(name)
+
+
+def _plain_name(name: str) -> bool:
+    return name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
 
 
 class JobFiles:
@@ -49,6 +69,9 @@ class JobFiles:
 
     async def download(self, job: dict[str, Any]) -> Download:
         result = job["result"]
+        if not _owned_by_tenant(result["key"], job.get("tenant", "")):
+            log.error("conversion.foreign_result_not_served", job_id=job["_id"])
+            raise ResultExpired("the result is no longer stored")
         try:
             size = await self.store.size(result["key"])
         except ObjectNotFound:

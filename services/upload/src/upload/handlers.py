@@ -9,7 +9,7 @@ import structlog
 from shared.batching import Batcher
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Delivery
-from upload.files import JobFiles
+from upload.files import JobFiles, owned_by_job
 from upload.model import ACTIVE, result_document
 from upload.repository import Transition
 
@@ -23,12 +23,23 @@ async def conversion_started(event: ConversionStarted, _: Delivery, starts: Star
     await starts.add(event.job_id)
 
 
+REFUSED_RESULT = {
+    "code": "result_refused",
+    "message": "the conversion's result could not be accepted; quote the job id when reporting it",
+}
+
+
 async def conversion_completed(
     event: ConversionCompleted,
     _: Delivery,
     outcomes: Outcomes,
     files: JobFiles,
 ) -> None:
+    if not owned_by_job(event.result_key, event.tenant_id, event.job_id):
+        # never record, serve or delete an object outside the job's own prefix
+        log.error("conversion.result_key_refused", result_key=event.result_key[:300])
+        await outcomes.add((event.job_id, ACTIVE, {"status": "failed", "error": REFUSED_RESULT}))
+        return
     changes = {
         "status": "completed",
         "result": result_document(event),
