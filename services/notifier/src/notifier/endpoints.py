@@ -20,6 +20,7 @@ from notifier.service import EmailUnavailable, WebhookService
 from notifier.stream import LiveStream
 from notifier.targets import TargetRefused
 from shared.auth import Principal, require_principal
+from shared.auth.streams import until_revoked
 from shared.http.problems import Problem
 from shared.pagination import InvalidCursor
 from shared.service import AppStopping
@@ -157,6 +158,7 @@ async def delete_email(principal: Auth, service: Service) -> Response:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_events(
+    request: Request,
     principal: Auth,
     stream: Stream,
     stopping: AppStopping,
@@ -167,6 +169,7 @@ async def stream_events(
     body = stream.open(principal.tenant, _stream_filters(events), last_event_id)
     # the stream ends when the replica is asked to stop; the client resumes on another one
     body = stopping.until(body)
+    body = until_revoked(request, body)  # and soon after its key is revoked
     return StreamingResponse(
         body,
         media_type="text/event-stream",
