@@ -77,7 +77,7 @@ async def test_a_revoked_keys_open_streams_end_within_the_recheck_period(
         revoked_at = time.monotonic()
         ended = await asyncio.wait_for(asyncio.gather(*streams), 10)
         assert max(ended) - revoked_at < 10 * CACHE_S, [e - revoked_at for e in ended]
-        other_id, other = await counting.create("acme")
+        _, other = await counting.create("acme")
         assert (await client.get(f"{url}/v1/webhooks", headers=_bearer(other))).status_code == 200
         assert (await client.get(f"{url}/v1/webhooks", headers=_bearer(key))).status_code == 401
 
