@@ -203,6 +203,10 @@ def running_system(
         "TENANT_DEFAULT_CONCURRENT_UPLOADS": "10000",
         "TENANT_DEFAULT_JOBS_IN_FLIGHT": "1000000",
         "UPLOAD_MAX_CONCURRENT_UPLOADS": "10000",
+        # suites and benches drive one key far past the documented per-key rate; the rate
+        # limit's own test and bench pass the documented defaults back (docs/security.md)
+        "TENANT_DEFAULT_REQUESTS_PER_S": "100000",
+        "TENANT_DEFAULT_BURST": "1000000",
         **settings,
     }
     system = System(

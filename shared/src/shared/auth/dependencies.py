@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from shared.auth.guard import TooManyFailedLookups
 from shared.auth.service import ApiKeys, Principal
 from shared.http.problems import Problem
+from shared.http.ratelimit import limit_request
 
 __all__ = ["Principal", "require_admin", "require_principal"]
 
@@ -31,6 +32,7 @@ async def require_principal(request: Request) -> Principal:
     if principal is None:
         raise _unauthorized("invalid or revoked API key")
     structlog.contextvars.bind_contextvars(tenant_id=principal.tenant)
+    await limit_request(request, principal)
     return principal
 
 

@@ -9,6 +9,9 @@ from starlette.middleware.gzip import GZipMiddleware
 from shared.bootstrap import Infra
 from shared.http.ops import count_errors_from_zero, install_request_telemetry, ops_router
 from shared.http.problems import install_problem_handlers
+from shared.http.ratelimit import RateLimitHeaders
+from shared.ratelimit.leases import KeyBuckets
+from shared.ratelimit.requests import RequestRateLimits
 from shared.telemetry import untraced
 
 
@@ -30,6 +33,7 @@ def build_app(
     )
     install_problem_handlers(app)
     install_request_telemetry(app)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     for router in [*routers, ops_router()]:
         app.include_router(router)
@@ -38,8 +42,10 @@ def build_app(
 
 
 async def attach_infra(app: FastAPI, infra: Infra) -> None:
-    """The start-up every HTTP service shares: readiness, outages and API-key auth."""
+    """The start-up every HTTP service shares: readiness, outages, API-key auth and each
+    key's request rate."""
     app.state.infra = infra
     app.state.readiness = infra.readiness()
     app.state.outages = infra.outages
     app.state.api_keys = await infra.api_keys()
+    app.state.rate_limits = RequestRateLimits(KeyBuckets(infra.db), infra.tenants)
