@@ -12,6 +12,7 @@ import structlog
 
 from boleto_sync.cache import boleto_cache
 from boleto_sync.consumer import subscriptions
+from boleto_sync.fair_share import FairShareLimiter
 from boleto_sync.inter.client import InterClient, fetch_token
 from boleto_sync.inter.errors import InterError
 from boleto_sync.inter.metrics import LIMITER_WAIT
@@ -91,7 +92,8 @@ async def _repository(infra: Infra) -> BoletoRepository:
 def _limiter(infra: Infra, settings: BoletoSettings) -> GlobalRateLimiter:
     limits = {g: Limit(getattr(settings, f"limit_{g}"), settings.limit_window_s) for g in GROUPS}
     slots = RateLimitRepository(infra.db, "inter_rate_limits")
-    return GlobalRateLimiter(slots, limits, settings.limit_utilisation, _observe_wait)
+    utilisation = settings.limit_utilisation
+    return FairShareLimiter(slots, limits, infra.tenants, utilisation, _observe_wait)
 
 
 def _observe_wait(group: str, waited_s: float) -> None:

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
 from boleto_sync.outbox import entry
@@ -19,6 +20,7 @@ log = structlog.get_logger()
 
 
 async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "WorkerDeps") -> None:
+    on_behalf_of(event.tenant_id)  # its bank calls count against the tenant's fair share
     if delivery.replayed:  # an operator put the request back after giving up on it
         await deps.repo.reopen_issue(event.boleto_id)
     boleto = await deps.repo.start_issue(event.boleto_id)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.client import ISSUE_FAILED, PROCESSING
 from boleto_sync.inter.errors import InterError, InterRejected
 from boleto_sync.outbox import entry
@@ -21,6 +22,7 @@ log = structlog.get_logger()
 
 
 async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: "WorkerDeps") -> None:
+    on_behalf_of(event.tenant_id)  # its bank calls count against the tenant's fair share
     if delivery.replayed:  # an operator put the request back after giving up on it
         await deps.repo.reclaim_sync(event.boleto_id, event.job_id)
     boleto = await deps.repo.by_id(event.boleto_id)
