@@ -203,6 +203,8 @@ def running_system(
         "TENANT_DEFAULT_CONCURRENT_UPLOADS": "10000",
         "TENANT_DEFAULT_JOBS_IN_FLIGHT": "1000000",
         "UPLOAD_MAX_CONCURRENT_UPLOADS": "10000",
+        # their one tenant may use the whole of the bank's quota (the fair share has its test)
+        "TENANT_DEFAULT_BANK_SHARE": "1",
         # suites and benches drive one key far past the documented per-key rate; the rate
         # limit's own test and bench pass the documented defaults back (docs/security.md)
         "TENANT_DEFAULT_REQUESTS_PER_S": "100000",
