@@ -1,0 +1,55 @@
+"""Tenant limits: their bounds and the TENANT_DEFAULT_* defaults."""
+
+import pytest
+from pydantic import ValidationError
+
+from shared.tenants import LIMIT_FIELDS, TenantLimits, default_limits
+
+
+def test_every_field_has_a_documented_default() -> None:
+    assert set(LIMIT_FIELDS) == {
+        "requests_per_s",
+        "burst",
+        "concurrent_uploads",
+        "jobs_in_flight",
+        "webhooks",
+        "sse_connections",
+        "bank_share",
+    }
+    assert TenantLimits().requests_per_s == 50 and TenantLimits().burst == 100
+
+
+def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANT_DEFAULT_REQUESTS_PER_S", "7.5")
+    monkeypatch.setenv("TENANT_DEFAULT_BURST", "15")
+    limits = default_limits()
+    assert (limits.requests_per_s, limits.burst) == (7.5, 15)
+    assert limits.webhooks == TenantLimits().webhooks
+
+
+def test_a_bad_default_fails_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANT_DEFAULT_BANK_SHARE", "1.5")
+    with pytest.raises(ValidationError):
+        default_limits()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"requests_per_s": 0},
+        {"burst": -1},
+        {"bank_share": 0},
+        {"bank_share": 1.01},
+        {"concurrent_uploads": 1.5},
+        {"webhooks": "many"},
+        {"colour": 1},
+    ],
+)
+def test_out_of_range_or_unknown_fields_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        TenantLimits.model_validate(bad)
+
+
+def test_limits_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        TenantLimits().burst = 3  # type: ignore[misc]
