@@ -97,6 +97,12 @@ async def _stop(task: asyncio.Task[None], sender: Dispatcher) -> None:
     await sender.drain()
 
 
+async def _email_confirmed(notifier: Notifier) -> None:
+    """E-mail on for the tenant, its recipient confirmed (test_mail_confirmation.py asks)."""
+    await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+    await notifier.repos.subscriptions.confirm_recipient(f"em_{TENANT}", "a@example.com")
+
+
 @contextlib.asynccontextmanager
 async def _emailing(notifier: Notifier, smtp_handler: object) -> AsyncIterator[None]:
     """E-mail on for the tenant, an SMTP server with ``smtp_handler``, the dispatcher running."""
@@ -104,7 +110,7 @@ async def _emailing(notifier: Notifier, smtp_handler: object) -> AsyncIterator[N
     controller.start()
     task = await _running(notifier.dispatcher)
     try:
-        await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+        await _email_confirmed(notifier)
         yield
     finally:
         await _stop(task, notifier.dispatcher)
@@ -288,7 +294,7 @@ async def test_a_refusal_of_every_recipient_is_final(notifier: Notifier) -> None
 
 
 async def test_an_smtp_outage_is_retried_then_fails(notifier: Notifier) -> None:
-    await notifier.service.set_email(TENANT, EmailSettings(recipients=["a@example.com"]))
+    await _email_confirmed(notifier)
     task = await _running(notifier.dispatcher)
     try:
         await notifier.event()  # no SMTP server listens: a network error, retried, then failed

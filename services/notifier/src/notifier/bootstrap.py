@@ -1,20 +1,25 @@
 """Wires the notifier: its API's dependencies and its worker, from open infrastructure."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from notifier.confirming import CHANNEL as CONFIRMATION
+from notifier.confirming import Confirmations
 from notifier.consumer import deliverable_events
 from notifier.delivery.dispatcher import Dispatcher, Limits
-from notifier.delivery.mail import EmailSender
+from notifier.delivery.mail import ConfirmationSender, EmailSender
 from notifier.delivery.receivers import Receivers
 from notifier.delivery.senders import Sender, WebhookSender
 from notifier.delivery.transport import webhook_client
 from notifier.events import ROUTING_KEYS
 from notifier.handlers import FanOutDeps
+from notifier.repository.confirmations import ConfirmationRepository
 from notifier.repository.deliveries import DeliveryRepository
 from notifier.repository.replay import ReplayRepository
+from notifier.repository.streams import StreamSlots
 from notifier.repository.subscriptions import SubscriptionRepository
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
@@ -36,6 +41,7 @@ class RepositoryDeps:
     deliveries: DeliveryRepository
     replay: ReplayRepository
     relay: OutboxRelay
+    confirmations: ConfirmationRepository
 
     @classmethod
     def build(cls, infra: Infra) -> "RepositoryDeps":
@@ -45,12 +51,14 @@ class RepositoryDeps:
             DeliveryRepository(infra.db),
             ReplayRepository(infra.db),
             OutboxRelay(subscriptions.outbox, infra.broker),
+            ConfirmationRepository(infra.db),
         )
 
     async def ensure_indexes(self) -> None:
         await self.subscriptions.ensure_indexes()
         await self.deliveries.ensure_indexes()
         await self.replay.ensure_indexes()
+        await self.confirmations.ensure_indexes()
 
 
 @dataclass(frozen=True)
@@ -67,12 +75,20 @@ async def api(infra: Infra, settings: NotifierSettings) -> AsyncIterator[ApiDeps
     repos = RepositoryDeps.build(infra)
     await repos.ensure_indexes()
     hub = StreamHub(settings.stream_queue_size)
-    stream = LiveStream(hub, repos.replay, settings.replay_max_events, settings.heartbeat_s)
+    slots = StreamSlots(infra.db, settings.heartbeat_s)
+    await slots.ensure_indexes()
+    stream = LiveStream(
+        hub, repos.replay, settings.replay_max_events, settings.heartbeat_s, slots, infra.tenants
+    )
     broadcast = Broadcast(infra.broker, ROUTING_KEYS, hub.on_event)
     await broadcast.start()
+    renewing = asyncio.create_task(slots.run())
     try:
         yield ApiDeps(webhook_service(infra, repos, settings), stream)
     finally:
+        renewing.cancel()
+        await asyncio.gather(renewing, return_exceptions=True)
+        await slots.close()
         await broadcast.stop()
 
 
@@ -87,6 +103,7 @@ async def worker(infra: Infra, settings: NotifierSettings) -> Worker:
         repos.replay,
         timedelta(seconds=settings.replay_window_s),
         sending,
+        infra.tenants,
     )
     return Worker(
         subscriptions=[deliverable_events(infra, fan_out, settings.prefetch)],
@@ -116,6 +133,14 @@ def webhook_service(
         timedelta(seconds=settings.secret_grace_s),
         DELIVERY_RETENTION,
         email_enabled=bool(settings.smtp_host),
+        tenants=infra.tenants,
+        confirmations=Confirmations(
+            repos.confirmations,
+            repos.deliveries,
+            settings.public_notifier_url,
+            timedelta(seconds=settings.email_confirm_ttl_s),
+            timedelta(seconds=settings.email_confirm_resend_s),
+        ),
     )
 
 
@@ -142,5 +167,9 @@ def dispatcher(
         jitter=settings.retry_jitter,
         retention=DELIVERY_RETENTION,
     )
-    senders: dict[str, Sender] = {"webhook": webhooks, "email": EmailSender(settings)}
+    senders: dict[str, Sender] = {
+        "webhook": webhooks,
+        "email": EmailSender(settings),
+        CONFIRMATION: ConfirmationSender(settings),
+    }
     return Dispatcher(repos.deliveries, receivers, senders, limits), webhooks

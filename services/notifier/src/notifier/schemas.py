@@ -133,3 +133,19 @@ class EmailSettings(BaseModel):
             if len(address) > 254 or not re.match(EMAIL, address):
                 raise ValueError(f"{address!r} is not an e-mail address")
         return list(dict.fromkeys(value))
+
+
+class EmailStatus(EmailSettings):
+    confirmed: list[str] = Field(
+        description="recipients who opened their confirmation link: only they get e-mails"
+    )
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "EmailStatus":
+        confirmed = [r for r in doc["recipients"] if r in doc.get("confirmed", [])]
+        return cls(recipients=doc["recipients"], events=doc["events"], confirmed=confirmed)
+
+
+class EmailConfirmed(BaseModel):
+    address: str
+    status: Literal["confirmed"] = "confirmed"

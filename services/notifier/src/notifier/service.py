@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from notifier.confirming import Confirmations
 from notifier.delivery.signing import new_secret
 from notifier.repository.deliveries import DeliveryRepository
 from notifier.repository.subscriptions import SubscriptionRepository
@@ -15,12 +16,21 @@ from notifier.schemas import EmailSettings, WebhookCreate
 from notifier.targets import Resolver, TargetPolicy
 from shared.clock import now
 from shared.pagination import Cursor, Page
+from shared.tenants import TenantLimits, TenantSettings
 
 log = structlog.get_logger()
 
 
 class EmailUnavailable(Exception):
     """The platform has no SMTP server, so e-mail notifications cannot be set up."""
+
+
+class ConfirmationInvalid(Exception):
+    """The confirmation link is unknown, used already, expired, or its address was removed."""
+
+
+class WebhookLimitReached(Exception):
+    """The tenant has as many webhooks as its limit allows."""
 
 
 @dataclass
@@ -32,9 +42,14 @@ class WebhookService:
     delivery_retention: timedelta
     email_enabled: bool
     resolver: Resolver | None = None
+    tenants: TenantSettings | None = None  # the tenants' limits; the defaults without it
+    confirmations: Confirmations | None = None  # None: recipients are not asked to confirm
 
     async def create(self, tenant: str, request: WebhookCreate) -> dict[str, Any]:
-        """Store a webhook whose URL passed the target policy; TargetRefused otherwise."""
+        """Store a webhook whose URL passed the target policy; TargetRefused otherwise, and
+        WebhookLimitReached when the tenant has its limit's worth already (checked before
+        the insert: creations racing each other may pass it by as many as race)."""
+        await self._check_room(tenant)
         await self.policy.resolve(request.url, self.resolver)
         created = now()
         doc = {
@@ -53,6 +68,13 @@ class WebhookService:
         await self.subscriptions.add(doc)
         log.info("webhook.created", webhook_id=doc["_id"], events=request.events)
         return doc
+
+    async def _check_room(self, tenant: str) -> None:
+        cap = (await self.tenants.limits(tenant) if self.tenants else TenantLimits()).webhooks
+        if await self.subscriptions.count(tenant, cap) >= cap:
+            raise WebhookLimitReached(
+                f"this tenant has {cap} webhooks, its limit; delete one to add another"
+            )
 
     async def get(self, tenant: str, webhook_id: str) -> dict[str, Any] | None:
         return await self.subscriptions.get(tenant, webhook_id)
@@ -93,21 +115,43 @@ class WebhookService:
         return await self.deliveries.page(webhook_id, status, limit, after)
 
     async def set_email(self, tenant: str, settings: EmailSettings) -> dict[str, Any]:
-        """Store the tenant's e-mail settings; EmailUnavailable without an SMTP server."""
+        """Store the tenant's e-mail settings and ask each recipient not confirmed yet to
+        confirm (a recipient removed loses its confirmation); EmailUnavailable without an
+        SMTP server."""
         if not self.email_enabled:
             raise EmailUnavailable("this platform has no SMTP server configured")
-        return await self.subscriptions.replace_email(
+        before = await self.get_email(tenant) or {}
+        confirmed = [r for r in settings.recipients if r in before.get("confirmed", [])]
+        doc = await self.subscriptions.replace_email(
             {
                 "_id": email_subscription_id(tenant),
                 "tenant": tenant,
                 "channel": "email",
                 "recipients": settings.recipients,
+                "confirmed": confirmed,
                 "events": settings.events,
                 "status": "enabled",
                 "created_at": now(),
                 "updated_at": now(),
             }
         )
+        if self.confirmations is not None:
+            waiting = [r for r in settings.recipients if r not in confirmed]
+            asked = await self.confirmations.ask(doc, waiting)
+            log.info("email.confirmation_asked", tenant=tenant, asked=len(asked))
+        return doc
+
+    async def confirm_email(self, token: str) -> str:
+        """Confirm the recipient a confirmation link was sent to; its address."""
+        taken = await self.confirmations.take(token) if self.confirmations else None
+        if taken is None:
+            raise ConfirmationInvalid("the link is not valid: unknown, used already or expired")
+        if not await self.subscriptions.confirm_recipient(
+            taken["subscription_id"], taken["address"]
+        ):
+            raise ConfirmationInvalid("the address is no longer among the recipients")
+        log.info("email.recipient_confirmed", tenant=taken["tenant"])
+        return str(taken["address"])
 
     async def get_email(self, tenant: str) -> dict[str, Any] | None:
         return await self.subscriptions.get(tenant, email_subscription_id(tenant), "email")

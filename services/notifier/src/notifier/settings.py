@@ -64,6 +64,12 @@ class NotifierSettings(ServiceSettings):
     smtp_from: str = "notifier@schedule-platform.local"
     smtp_timeout_s: float = 10.0
     public_api_url: str = "http://127.0.0.1:8000"
+    # a new recipient gets one mail, a link to confirm; nothing else until it is opened
+    public_notifier_url: str = Field(
+        default="http://127.0.0.1:8001", description="the notifier's API as users reach it"
+    )
+    email_confirm_ttl_s: float = 172800.0
+    email_confirm_resend_s: float = 3600.0
 
     @field_validator("retry_schedule_s", "allowed_networks", "allowed_ports", mode="before")
     @classmethod

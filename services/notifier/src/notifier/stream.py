@@ -19,7 +19,9 @@ from prometheus_client import Gauge
 from notifier.cloudevent import compact, structured
 from notifier.filters import matches_any
 from notifier.repository.replay import ReplayRepository
+from notifier.repository.streams import StreamSlots
 from shared.messaging.envelope import Received
+from shared.tenants import TenantLimits, TenantSettings
 
 # summed over the live processes of an API served by several
 CLIENTS = Gauge("notifier_stream_clients", "SSE clients connected", multiprocess_mode="livesum")
@@ -101,6 +103,10 @@ class StreamHub:
                 self.disconnect(client)
 
 
+class StreamLimitReached(Exception):
+    """The tenant has as many event streams open as its limit allows."""
+
+
 Replay = Callable[[str | None], Awaitable[list[dict[str, Any]]]]
 
 
@@ -141,17 +147,39 @@ class LiveStream:
     replay: ReplayRepository
     replay_max_events: int
     heartbeat_s: float
+    slots: StreamSlots | None = None  # the tenants' open streams, across replicas
+    tenants: TenantSettings | None = None  # their limits; the defaults without it
 
-    def open(self, tenant: str, wanted: list[str], last_event_id: str | None) -> AsyncIterator[str]:
-        """The SSE body. The client is connected before it is read, so no event published
-        from now on is missed."""
+    async def open(
+        self, tenant: str, wanted: list[str], last_event_id: str | None
+    ) -> AsyncIterator[str]:
+        """The SSE body, StreamLimitReached when the tenant has its limit's worth open. The
+        client is connected before it is read, so no event published from now on is missed."""
+        slot = await self._slot(tenant)
         client = self.hub.connect(tenant, wanted)
-        return self._body(client, last_event_id)
+        return self._body(client, last_event_id, slot)
 
-    async def _body(self, client: Client, last_event_id: str | None) -> AsyncIterator[str]:
+    async def _slot(self, tenant: str) -> str | None:
+        if self.slots is None:
+            return None
+        cap = (
+            await self.tenants.limits(tenant) if self.tenants else TenantLimits()
+        ).sse_connections
+        slot = await self.slots.take(tenant, cap)
+        if slot is None:
+            raise StreamLimitReached(
+                f"this tenant has {cap} event streams open, its limit; close one first"
+            )
+        return slot
+
+    async def _body(
+        self, client: Client, last_event_id: str | None, slot: str | None = None
+    ) -> AsyncIterator[str]:
         load = partial(self.replay.after, client.tenant, limit=self.replay_max_events)
         try:
             async for chunk in frames(self.hub, client, load, last_event_id, self.heartbeat_s):
                 yield chunk
         finally:
             self.hub.disconnect(client)
+            if slot is not None and self.slots is not None:
+                await self.slots.release(slot)

@@ -35,11 +35,20 @@ class EmailSender:
     def __init__(self, settings: NotifierSettings) -> None:
         self.settings = settings
 
+    def content(
+        self, delivery: dict[str, Any], subscription: dict[str, Any]
+    ) -> tuple[list[str], str, str]:
+        """(recipients, subject, text): the event's mail, to the recipients confirmed when
+        the event was fanned out."""
+        confirmed = subscription.get("confirmed", [])
+        to = delivery.get("recipients", [r for r in subscription["recipients"] if r in confirmed])
+        return to, *render(json.loads(delivery["body"]), self.settings.public_api_url)
+
     def message(self, delivery: dict[str, Any], subscription: dict[str, Any]) -> EmailMessage:
-        subject, text = render(json.loads(delivery["body"]), self.settings.public_api_url)
+        to, subject, text = self.content(delivery, subscription)
         message = EmailMessage()
         message["From"] = self.settings.smtp_from
-        message["To"] = ", ".join(subscription["recipients"])
+        message["To"] = ", ".join(to)
         message["Subject"] = subject
         # the same id on every attempt, so a retried e-mail is recognisable as one message
         message["Message-ID"] = f"<{delivery['msg_id']}.{subscription['_id']}@schedule-platform>"
@@ -67,9 +76,12 @@ class EmailSender:
         s = self.settings
         if not s.smtp_host:
             return Outcome(False, False, None, 0.0, "e-mail is not configured (NOTIFIER_SMTP_HOST)")
+        message = self.message(delivery, subscription)
+        if not message["To"]:
+            return Outcome(False, False, None, 0.0, "no recipient has confirmed")
         try:
             await aiosmtplib.send(
-                self.message(delivery, subscription),
+                message,
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 username=s.smtp_username,
@@ -89,6 +101,23 @@ class EmailSender:
             latency = (time.perf_counter() - started) * 1000
             return Outcome(False, True, None, latency, f"{type(exc).__name__}: {exc}"[:300])
         return Outcome(True, False, 250, (time.perf_counter() - started) * 1000)
+
+
+class ConfirmationSender(EmailSender):
+    """The mail that asks a new recipient to confirm, with its single-use link."""
+
+    def content(
+        self, delivery: dict[str, Any], subscription: dict[str, Any]
+    ) -> tuple[list[str], str, str]:
+        asked = json.loads(delivery["body"])
+        text = (
+            f"Someone using the schedule platform (tenant {asked['tenant']}) asked for "
+            f"notifications to be e-mailed to {asked['address']}.\n\n"
+            f"To receive them, confirm within {self.settings.email_confirm_ttl_s / 3600:g} "
+            f"hours:\n{asked['link']}\n\n"
+            "If you did not expect this, ignore this mail: nothing more will be sent to you.\n"
+        )
+        return [asked["address"]], "Confirm e-mail notifications from the schedule platform", text
 
 
 def starttls(settings: NotifierSettings) -> bool | None:
