@@ -7,13 +7,14 @@ from pydantic import BaseModel, Field
 
 from shared.admin.audit import admin_key, audited
 from shared.auth.service import ApiKeys, Principal, UnknownKey
+from shared.auth.tenants import Tenant
 from shared.http.problems import Problem
 
 router = APIRouter(prefix="/v1/admin/api-keys", tags=["admin"])
 
 
 class ApiKeyCreate(BaseModel):
-    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    tenant: Tenant
     admin: bool = False
 
 
@@ -35,7 +36,7 @@ async def create_api_key(
     keys: Annotated[ApiKeys, Depends(_api_keys)],
 ) -> ApiKeyCreated:
     with audited(principal, "api_keys.create", body.tenant) as fields:
-        key_id, key = await keys.create(body.tenant, body.admin)
+        key_id, key = await keys.create(body.tenant, body.admin, by=principal.key_id)
         fields.update(created_key_id=key_id, admin=body.admin)  # the id, never the key
     return ApiKeyCreated(id=key_id, key=key, tenant=body.tenant, admin=body.admin)
 
@@ -48,7 +49,7 @@ async def revoke_api_key(
 ) -> Response:
     with audited(principal, "api_keys.revoke", key_id):
         try:
-            await keys.revoke(key_id)
+            await keys.revoke(key_id, by=principal.key_id)
         except UnknownKey:
             raise Problem(404, "not_found", f"no active API key {key_id}") from None
     return Response(status_code=204)

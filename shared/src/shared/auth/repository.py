@@ -32,7 +32,7 @@ class ApiKeyRepository:
         await self._keys.create_index("tenant")
 
     async def create(
-        self, tenant: str, admin: bool = False, key: str | None = None
+        self, tenant: str, admin: bool = False, key: str | None = None, by: str | None = None
     ) -> tuple[str, str]:
         key = key or new_key()
         key_id = f"key_{uuid4().hex[:16]}"
@@ -43,6 +43,7 @@ class ApiKeyRepository:
                 "tenant": tenant,
                 "admin": admin,
                 "created_at": now(),
+                "created_by": by,
                 "revoked_at": None,
             }
         )
@@ -71,9 +72,10 @@ class ApiKeyRepository:
     async def find_active(self, key: str) -> dict[str, Any] | None:
         return await self._keys.find_one({"hash": hash_key(key), "revoked_at": None})
 
-    async def revoke(self, key_id: str) -> bool:
+    async def revoke(self, key_id: str, by: str | None = None) -> bool:
         result = await self._keys.update_one(
-            {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now()}}
+            {"_id": key_id, "revoked_at": None},
+            {"$set": {"revoked_at": now(), "revoked_by": by}},
         )
         return result.modified_count == 1
 

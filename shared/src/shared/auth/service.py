@@ -88,12 +88,15 @@ class ApiKeys:
             self._cache.popitem(last=False)
         return principal
 
-    async def create(self, tenant: str, admin: bool = False) -> tuple[str, str]:
-        """(key id, key): the key itself is returned here once and never stored."""
-        return await self.repository.create(tenant, admin)
+    async def create(
+        self, tenant: str, admin: bool = False, by: str | None = None
+    ) -> tuple[str, str]:
+        """(key id, key): the key itself is returned here once and never stored. ``by`` (the
+        creating key's id, or ``cli``) stays on the record."""
+        return await self.repository.create(tenant, admin, by=by)
 
-    async def revoke(self, key_id: str) -> None:
-        if not await self.repository.revoke(key_id):
+    async def revoke(self, key_id: str, by: str | None = None) -> None:
+        if not await self.repository.revoke(key_id, by):
             raise UnknownKey(key_id)
 
     async def list(self, tenant: str | None = None) -> list[dict[str, Any]]:
