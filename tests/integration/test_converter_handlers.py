@@ -36,7 +36,9 @@ async def deps(infra: Infra, tmp_path: Path) -> AsyncIterator[WorkerDeps]:
     await records.ensure_indexes()
     relay = OutboxRelay(records.outbox, infra.broker)
     try:
-        yield WorkerDeps(pool, infra.store, records, relay, infra.broker, tmp_path, 10**8)
+        yield WorkerDeps(
+            pool, infra.store, records, relay, infra.broker, tmp_path, 10**8, infra.sealer
+        )
     finally:
         await pool.close()
 

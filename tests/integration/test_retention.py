@@ -49,7 +49,7 @@ async def test_purge_removes_expired_jobs_with_their_objects(
     old = await _accepted(infra, service, "cv_old", b"old schedule")
     fresh = await _accepted(infra, service, "cv_fresh", b"fresh schedule")
     await _expire(infra, "cv_old")
-    assert old["password_key"] and (await infra.store.size(old["password_key"])) == 2
+    assert old["password_key"] and (await infra.store.size(old["password_key"])) > 0
 
     assert await service.purge_expired() == 1
     assert await jobs.get("acme", "cv_old") is None

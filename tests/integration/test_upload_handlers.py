@@ -39,7 +39,7 @@ async def test_the_late_result_of_a_deleted_job_is_removed_and_the_others_kept(
     infra: Infra,
 ) -> None:
     jobs = JobRepository(infra.db)
-    files = JobFiles(infra.store, jobs, UploadSettings())
+    files = JobFiles(infra.store, jobs, UploadSettings(), infra.sealer)
     outcomes: handlers.Outcomes = Batcher(jobs.transition_many)
     live, deleted = f"cv_{uuid.uuid4().hex}", f"cv_{uuid.uuid4().hex}"
     await infra.db[COLLECTION].insert_one({"_id": live, "tenant": "acme", "status": "converting"})

@@ -122,3 +122,8 @@ def _bound(kid: bytes, context: str) -> bytes:
 
 def _nonce() -> bytes:
     return os.urandom(NONCE_BYTES)
+
+
+def password_context(tenant: str, job_id: str) -> str:
+    """What binds a job's sealed read password to that job (upload seals, converter opens)."""
+    return f"password:{tenant}/{job_id}"

@@ -9,6 +9,7 @@ from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
 from converter.settings import ConverterSettings
 from shared.bootstrap import Infra
+from shared.crypto import Sealer
 from shared.messaging import HOT_PATH_CLEAR_S, Broker, OutboxRelay
 from shared.service import Worker
 from shared.storage import ObjectStore
@@ -23,6 +24,7 @@ class WorkerDeps:
     broker: Broker
     work_dir: Path
     max_source_bytes: int
+    sealer: Sealer  # opens the jobs' sealed read passwords
 
 
 async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
@@ -41,7 +43,14 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
     await records.ensure_indexes()
     relay = OutboxRelay(records.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
     deps = WorkerDeps(
-        pool, infra.store, records, relay, infra.broker, work_dir, settings.max_source_bytes
+        pool,
+        infra.store,
+        records,
+        relay,
+        infra.broker,
+        work_dir,
+        settings.max_source_bytes,
+        infra.sealer,
     )
 
     return Worker(

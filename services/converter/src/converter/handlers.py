@@ -11,6 +11,7 @@ from opentelemetry.trace import Span
 
 from converter.errors import ConversionError
 from converter.metrics import JobLabels, finished, in_jvm
+from shared.crypto import ExpiredSecret, UnreadableSecret, password_context
 from shared.events import (
     ConversionCompleted,
     ConversionFailed,
@@ -42,6 +43,7 @@ async def conversion_requested(
         if record is not None:  # only make sure its outcome was announced
             await deps.relay.flush(event.job_id, record.get("outbox", []))
             log.info("conversion.duplicate_skipped", job_id=event.job_id, attempt=delivery.attempt)
+            await _forget_password(event, deps)
             return
     await _announce_start(event, deps.broker)
     outcome: Event
@@ -53,8 +55,7 @@ async def conversion_requested(
             tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code, message=exc.message
         )
     await record_outcome(event.job_id, outcome, deps, labels)
-    if event.password_key:
-        await deps.store.delete(event.password_key)
+    await _forget_password(event, deps)
 
 
 async def record_outcome(
@@ -101,7 +102,7 @@ async def _convert(
             "source": source,
             "output": output,
             "target": event.options.target,
-            "password": await _password(event.password_key, deps.store),
+            "password": await _password(event, deps),
             "timephased": event.options.timephased,
         }
         with jvm_span(event) as span, in_jvm(labels):
@@ -139,15 +140,30 @@ def jvm_span(event: ConversionRequested) -> Iterator[Span]:
         span.set_attribute("conversion.outcome", "ok")
 
 
-async def _password(key: str | None, store: ObjectStore) -> str | None:
-    if key is None:
+async def _password(event: ConversionRequested, deps: "WorkerDeps") -> str | None:
+    if event.password_key is None:
         return None
     try:
-        return b"".join([chunk async for chunk in store.read(key)]).decode()
+        sealed = b"".join([chunk async for chunk in deps.store.read(event.password_key)])
+        return deps.sealer.open(sealed, password_context(event.tenant_id, event.job_id)).decode()
     except ObjectNotFound:
         raise ConversionError(
             "internal", "the password given for the file is no longer stored"
         ) from None
+    except ExpiredSecret:
+        raise ConversionError(
+            "internal", "the password given for the file expired before its turn; upload again"
+        ) from None
+    except UnreadableSecret:
+        log.error("conversion.password_unreadable", job_id=event.job_id)
+        message = "the password given for the file cannot be read"
+        raise ConversionError("internal", message) from None
+
+
+async def _forget_password(event: ConversionRequested, deps: "WorkerDeps") -> None:
+    """Once the job has its outcome, whichever it is, its read password has no use left."""
+    if event.password_key:
+        await deps.store.delete(event.password_key)
 
 
 async def _local_source(key: str, store: ObjectStore, tmp: Path) -> Path:
@@ -174,3 +190,4 @@ async def conversion_dead(event: Event, reason: str, deps: "WorkerDeps") -> None
             message=f"{GAVE_UP}: {reason[:300]}",
         )
         await record_outcome(event.job_id, failed, deps, JobLabels(event.options.target))
+        await _forget_password(event, deps)

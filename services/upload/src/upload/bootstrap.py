@@ -47,7 +47,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
     uploads = UploadService(
         jobs,
-        JobFiles(infra.store, jobs, settings),
+        JobFiles(infra.store, jobs, settings, infra.sealer),
         infra.broker,
         relay,
         settings,
@@ -79,7 +79,7 @@ async def worker(infra: Infra, settings: UploadSettings) -> Worker:
     """Job status from the converter's events, the jobs' outbox, retention. Each status
     change written is told to the API replicas (a notice), whose caches apply it."""
     jobs = await _repository(infra, partial(announce_recorded, infra.broker, COLLECTION))
-    files = JobFiles(infra.store, jobs, settings)
+    files = JobFiles(infra.store, jobs, settings, infra.sealer)
     # the API publishes a job's request within the upload's request, which under a flood of
     # uploads takes tens of seconds, and clears it up to 250 ms later: sweeping it sooner
     # would send it twice

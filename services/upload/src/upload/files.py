@@ -4,13 +4,16 @@ A job that reuses another's result points at the same object, so a result is del
 once no other job references it.
 """
 
+from datetime import timedelta
 from typing import Any
 
 import structlog
 
+from shared.crypto import Sealer, password_context
 from shared.storage import ObjectNotFound, ObjectStore
 from upload.errors import ResultExpired
 from upload.model import (
+    FINGERPRINT_LABEL,
     Download,
     Upload,
     download_name,
@@ -42,10 +45,14 @@ def _plain_name(name: str) -> bool:
 
 
 class JobFiles:
-    def __init__(self, store: ObjectStore, jobs: JobRepository, settings: UploadSettings) -> None:
+    def __init__(
+        self, store: ObjectStore, jobs: JobRepository, settings: UploadSettings, sealer: Sealer
+    ) -> None:
         self.store = store
         self.jobs = jobs
         self.settings = settings
+        self.sealer = sealer
+        self.fingerprint_key = sealer.derive(FINGERPRINT_LABEL)
 
     async def receive(self, tenant: str, job_id: str, body: FormBody) -> ReceivedForm:
         key = source_key(tenant, job_id)
@@ -53,11 +60,14 @@ class JobFiles:
         return await receive_form(body, self.store, key, *limits)
 
     async def store_password(self, upload: Upload) -> str | None:
-        """The read password travels as an object reference, never inside an event."""
+        """The read password travels as an object reference, never inside an event, and rests
+        sealed to its job with an expiry (shared.crypto)."""
         if not upload.password:
             return None
+        context = password_context(upload.tenant, upload.job_id)
+        ttl = timedelta(seconds=self.settings.password_ttl_s)
         writer = self.store.writer(password_key(upload.tenant, upload.job_id))
-        writer.write(upload.password.encode())
+        writer.write(self.sealer.seal(upload.password.encode(), context, ttl))
         return (await writer.commit()).key
 
     async def still_stored(self, result: dict[str, Any]) -> bool:
@@ -84,6 +94,9 @@ class JobFiles:
 
     async def discard_inputs(self, job: dict[str, Any]) -> None:
         await self.store.delete(job["source"]["key"])
+        await self.discard_password(job)
+
+    async def discard_password(self, job: dict[str, Any]) -> None:
         if job.get("password_key"):
             await self.store.delete(job["password_key"])
 

@@ -1,6 +1,7 @@
 """A conversion job: its id, its stored document, its objects and the events it implies."""
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from shared.formats import TargetFormat, extension
 from shared.storage import StoredObject
 
 ACTIVE = ["queued", "converting"]
+FINGERPRINT_LABEL = "job-fingerprint"  # names the key derived for fingerprints
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,10 @@ def download_name(job: dict[str, Any]) -> str:
     return f"{stem}.{extension(job['options']['target'])}"
 
 
-def fingerprint(sha256: str, options: ConversionOptions, password: str | None) -> str:
-    secret = hashlib.sha256(password.encode()).hexdigest() if password else ""
+def fingerprint(sha256: str, options: ConversionOptions, password: str | None, key: bytes) -> str:
+    """What identical conversions share. The password enters as an HMAC under a server key, so
+    a stored fingerprint does not let anyone test guesses of it offline."""
+    secret = hmac.new(key, password.encode(), hashlib.sha256).hexdigest() if password else ""
     raw = f"{sha256}|{options.target}|{options.timephased}|{secret}"
     return hashlib.sha256(raw.encode()).hexdigest()
 

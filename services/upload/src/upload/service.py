@@ -88,7 +88,8 @@ class UploadService:
 
     async def accept(self, upload: Upload, slot: UploadSlot | None = None) -> dict[str, Any]:
         """Record the job with its event in one write, then publish. Returns the job document."""
-        job_print = fingerprint(upload.source.sha256, upload.options, upload.password)
+        key = self.files.fingerprint_key
+        job_print = fingerprint(upload.source.sha256, upload.options, upload.password, key)
         reuse = await self.jobs.reuse_lookup(upload.tenant, job_print)
         prior = await self._still_stored(reuse.prior)
         job = job_document(upload, job_print, now(), self.retention)
@@ -107,6 +108,9 @@ class UploadService:
         except DuplicateJob:  # a racing request with the same Idempotency-Key won
             await self.files.discard_inputs(job)
             return await self._existing(upload)
+        except BaseException:  # not recorded: nothing would ever read or remove the password
+            await self.files.discard_password(job)
+            raise
         if self.cache is not None:  # the client's next look at its job needs no read
             self.cache.seed(upload.job_id, self.jobs.as_read(job))
         ACCEPTED.labels(upload.format, upload.options.target, str(bool(prior)).lower()).inc()
