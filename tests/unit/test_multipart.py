@@ -56,3 +56,16 @@ def test_parsing_stops_at_the_first_part_over_the_cap() -> None:
     field = b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nx\r\n'
     with pytest.raises(TooManyParts):
         form.feed(field * 1000)
+
+
+@pytest.mark.parametrize("cut", [0, 10, len(BODY) // 2, len(BODY) - 4])
+def test_a_body_cut_before_its_closing_boundary_is_malformed(cut: int) -> None:
+    form = FormStream("multipart/form-data; boundary=xyz", max_parts=4)
+    form.feed(BODY[:cut])
+    with pytest.raises(MalformedForm, match="closing boundary"):
+        form.finish()
+
+
+def test_a_boundary_the_parser_cannot_use_is_malformed() -> None:
+    with pytest.raises(MalformedForm):
+        FormStream("multipart/form-data; boundary=" + "q" * 300, max_parts=4)

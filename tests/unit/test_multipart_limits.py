@@ -10,6 +10,8 @@ from upload.endpoints import _UPLOAD_SCHEMA
 from upload.errors import (
     DuplicateField,
     FieldTooLarge,
+    MalformedBody,
+    NotAForm,
     Refused,
     TooLarge,
     TooManyParts,
@@ -79,6 +81,7 @@ async def test_a_form_of_every_known_field_is_read(store: FilesystemStore) -> No
         ((_file(), _file()), DuplicateField),
         ((_field("password", b"x" * 5000), _file()), FieldTooLarge),
     ],
+    ids=["unknown", "payer-not-yet", "two-targets", "two-files", "long-field"],
 )
 async def test_a_form_breaking_a_rule_is_refused_and_nothing_kept(
     store: FilesystemStore, pieces: tuple[bytes, ...], refusal: type[Refused]
@@ -124,3 +127,17 @@ async def test_a_chunked_body_is_refused_past_the_limit_whatever_it_holds(
 def test_the_documented_form_is_the_accepted_form() -> None:
     schema = _UPLOAD_SCHEMA["requestBody"]["content"]["multipart/form-data"]["schema"]  # type: ignore[index]
     assert set(schema["properties"]) == FORM_FIELDS
+
+
+async def test_a_form_cut_short_is_malformed_not_a_truncated_upload(
+    store: FilesystemStore,
+) -> None:
+    with pytest.raises(MalformedBody):
+        await _receive(store, _Body(_field("target", b"xer"), _file()))  # no closing boundary
+    assert _nothing_stored(store)
+
+
+async def test_an_unusable_boundary_is_refused(store: FilesystemStore) -> None:
+    body = FormBody("multipart/form-data; boundary=" + "q" * 300, None, _Body().chunks())
+    with pytest.raises(NotAForm):
+        await receive_form(body, store, "acme/cv_1/source", 1 << 20, 4096)

@@ -37,7 +37,14 @@ class FormStream:
             raise MalformedForm("expected multipart/form-data with a boundary")
         self._c = _Collector()
         self._parts_left = max_parts
-        self._parser = MultipartParser(
+        self._ended = False
+        try:
+            self._parser = self._parser_of(boundary)
+        except Exception as exc:  # a boundary the parser turns down (over 256 bytes)
+            raise MalformedForm(f"unusable boundary: {exc}") from exc
+
+    def _parser_of(self, boundary: bytes) -> MultipartParser:
+        return MultipartParser(
             boundary,
             callbacks={  # type: ignore[arg-type]
                 "on_part_begin": self._part_begin,
@@ -47,6 +54,7 @@ class FormStream:
                 "on_headers_finished": self._headers_finished,
                 "on_part_data": lambda d, s, e: self._c.events.append(("data", bytes(d[s:e]))),
                 "on_part_end": lambda: self._c.events.append(("end", None)),
+                "on_end": self._end,
             },
         )
 
@@ -61,7 +69,13 @@ class FormStream:
         return events
 
     def finish(self) -> None:
+        """The body is over: a form that never reached its closing boundary was cut short."""
         self._parser.finalize()
+        if not self._ended:
+            raise MalformedForm("the body ends before the form's closing boundary")
+
+    def _end(self) -> None:
+        self._ended = True
 
     def _part_begin(self) -> None:
         if self._parts_left == 0:
