@@ -1,5 +1,6 @@
 """Each API key's request bucket, shared by every replica: one document per key in
-``api_rate_limits`` holding its GCRA theoretical arrival time (``tat_ms``, server time).
+``api_rate_limits`` holding its GCRA theoretical arrival time (``tat_ms``, server time) and
+how many leases it gave (``leases``: the database writes the key cost).
 
 A process does not take one slot per request: it leases up to ``wanted`` slots at once in one
 atomic update and spends them from memory (``shared.ratelimit.requests``).
@@ -64,6 +65,7 @@ class KeyBuckets:
                     "$set": {
                         "now_ms": _NOW_MS,
                         "base_ms": {"$max": [{"$ifNull": ["$tat_ms", _NOW_MS]}, _NOW_MS]},
+                        "leases": {"$add": [{"$ifNull": ["$leases", 0]}, 1]},
                     }
                 },
                 {
