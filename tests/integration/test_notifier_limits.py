@@ -3,6 +3,7 @@ by uvicorn (two replicas on one database where it matters), on real RabbitMQ and
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 
 from notifier.bootstrap import RepositoryDeps, dispatcher
 from notifier.handlers import FanOutDeps, fan_out
+from notifier.repository.streams import StreamSlots
 from notifier.schemas import WebhookCreate
 from notifier.service import WebhookService
 from notifier.settings import NotifierSettings
+from notifier.stream import LiveStream, StreamHub
 from notifier.targets import TargetPolicy
 from shared.bootstrap import Infra
 from shared.clock import now
@@ -216,3 +219,16 @@ async def test_an_event_reaches_at_most_the_tenants_webhook_limit_of_receivers(
     await fan_out(completed(TENANT), event, deps)
     docs = await infra.db["webhook_deliveries"].find({}, {"subscription_id": 1}).to_list(100)
     assert sorted(d["subscription_id"] for d in docs) == ["wh_0", "wh_1", "wh_2"]
+
+
+async def test_a_stream_body_never_started_gives_its_place_back(infra: Infra) -> None:
+    """A request cancelled between the limit check and its first byte leaves nothing held:
+    its client leaves the hub and its slot is no longer renewed (its lease lapses)."""
+    slots = StreamSlots(infra.db, period_s=0.1)
+    hub = StreamHub(10)
+    stream = LiveStream(hub, RepositoryDeps.build(infra).replay, 10, 1.0, slots, infra.tenants)
+    body = await stream.open(TENANT, [], None)
+    assert len(slots._held) == 1 and hub._clients[TENANT]
+    del body
+    gc.collect()
+    assert slots._held == set() and TENANT not in hub._clients

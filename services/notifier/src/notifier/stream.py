@@ -8,6 +8,7 @@ replay window lags behind), from the replay window in MongoDB otherwise.
 """
 
 import asyncio
+import weakref
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -157,7 +158,16 @@ class LiveStream:
         client is connected before it is read, so no event published from now on is missed."""
         slot = await self._slot(tenant)
         client = self.hub.connect(tenant, wanted)
-        return self._body(client, last_event_id, slot)
+        body = self._body(client, last_event_id, slot)
+        # a body never started (its request cancelled first) runs no ``finally``: once it is
+        # gone, its client leaves the hub and its slot's lease is left to lapse
+        weakref.finalize(body, self._abandoned, client, slot)
+        return body
+
+    def _abandoned(self, client: Client, slot: str | None) -> None:
+        self.hub.disconnect(client)
+        if slot is not None and self.slots is not None:
+            self.slots.forget(slot)
 
     async def _slot(self, tenant: str) -> str | None:
         if self.slots is None:

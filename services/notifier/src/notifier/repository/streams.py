@@ -49,6 +49,10 @@ class StreamSlots:
         self._held.discard(slot)
         await self._collection.delete_one({"_id": slot})
 
+    def forget(self, slot: str) -> None:
+        """Stop renewing a slot (its stream never ran): it stops counting when its lease ends."""
+        self._held.discard(slot)
+
     async def renew(self) -> None:
         if self._held:
             await self._collection.update_many(
