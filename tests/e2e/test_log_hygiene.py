@@ -16,6 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from system import Ports, System, running_system
 
 from tests.support.api import api_client, upload, wait_final
 from tests.support.inter import charge_body, pdf_ready
+from tests.support.mail import confirm, confirmation_token
 from tests.support.notifier import eventually, new_tenant, receiver
 
 HEX32, HEX16 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{16}")
@@ -51,6 +53,7 @@ class Inbox:
 
     def __init__(self, password: str) -> None:
         self.password, self.logins, self.mails = password, 0, 0
+        self.texts: list[str] = []
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -61,6 +64,8 @@ class Inbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.mails += 1
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.texts.append(str(message_from_bytes(content).get_payload(decode=True), "utf-8"))
         return "250 OK"
 
 
@@ -210,9 +215,13 @@ async def exercise(system: System, s: Secrets, inbox: Inbox, fixtures: Path) -> 
         s.add("webhook signing key", webhook_secret.removeprefix("whsec_"))
         email = await notifier.put("/v1/email", json={"recipients": ["ops@example.com"]})
         assert email.status_code == 200, email.text
+        await eventually(lambda: inbox.mails >= 1, 60, "the recipient's confirmation mail")
+        token = confirmation_token(inbox.texts[0])
+        s.add("e-mail confirmation token", token)
+        await confirm(system.notifier_url, token)
         jobs = await conversions(api, s["marker"], s["file"], fixtures)
         await eventually(lambda: len(hook.delivered()) >= 3, 60, "three webhook deliveries")
-        await eventually(lambda: inbox.mails >= 3, 60, "three e-mails")
+        await eventually(lambda: inbox.mails >= 4, 60, "three e-mails after the confirmation")
     assert inbox.logins >= 1, "the notifier never logged in to the SMTP server"
     boleto = await boleto_with_pdf(system, system.api_key)  # the dev key, used at least once
     await paid_at_the_bank(system, boleto, s)

@@ -3,6 +3,7 @@ certificate of its own CA, and an inbox that records every command it was sent."
 
 import datetime
 import ipaddress
+import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,12 +12,29 @@ from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+CONFIRMATION_LINK = re.compile(r"https?://\S+/v1/email/confirm\?token=([A-Za-z0-9_-]+)")
+
+
+def confirmation_token(text: str) -> str:
+    """The token of the confirmation link in a mail's text."""
+    found = CONFIRMATION_LINK.search(text)
+    assert found is not None, f"no confirmation link in: {text}"
+    return found.group(1)
+
+
+async def confirm(notifier_url: str, token: str) -> None:
+    """Confirm a recipient as its reader would, without an API key."""
+    async with httpx.AsyncClient(base_url=notifier_url, timeout=30) as browser:
+        response = await browser.post("/v1/email/confirm", params={"token": token})
+    assert response.status_code == 200, response.text
 
 
 @dataclass
