@@ -90,12 +90,14 @@ def pid_self() -> int:
     return os.getpid()
 
 
-async def subscribe(base_url: str, url: str, endpoints: int) -> None:
+async def subscribe(base_url: str, url: str, endpoints: int, first: int = 0) -> None:
+    """``endpoints`` subscriptions, each to a path of its own (one URL is one receiver: the
+    notifier sends an event once per distinct URL)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        for _ in range(endpoints):
+        for n in range(first, first + endpoints):
             response = await client.post(
                 "/v1/webhooks",
-                json={"url": url, "events": ["conversion.completed"]},
+                json={"url": f"{url}/{n}", "events": ["conversion.completed"]},
                 headers={"Authorization": f"Bearer {KEY}"},
             )
             response.raise_for_status()
@@ -239,7 +241,7 @@ async def measure(bench: Bench, args: argparse.Namespace, system: System) -> Non
     f.bursts[1] = await throughput(bench, args.events)
     step(f"latency, one event at a time, {args.latency_events} events")
     await latency(bench, args.latency_events)
-    await subscribe(system.notifier_url, bench.receiver.url, ENDPOINTS - 1)
+    await subscribe(system.notifier_url, bench.receiver.url, ENDPOINTS - 1, first=1)
     bench.endpoints = ENDPOINTS
     step(f"throughput, {ENDPOINTS} endpoints, {args.events // ENDPOINTS} events")
     if args.profile:
