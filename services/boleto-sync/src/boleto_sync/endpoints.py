@@ -1,5 +1,7 @@
 """HTTP entry points of boleto-sync: translate requests into service calls, nothing more."""
 
+import hmac
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -144,34 +146,65 @@ async def rate_limit_stats(
         return await service.rate_limit_stats()
 
 
+# The bank posts a few status changes at a time, each well under 1 KiB; anything far beyond
+# that is not the bank, and is refused before it is parsed or reaches the database.
+CALLBACK_MAX_BYTES = 256 * 1024
+CALLBACK_MAX_ENTRIES = 500
+
+
 class Callback(BaseModel):
     codigoSolicitacao: str = Field(min_length=1, max_length=64)
     situacao: str = Field(min_length=1, max_length=40)
-    dataHoraSituacao: str | None = None
+    dataHoraSituacao: str | None = Field(default=None, max_length=40)
 
 
 @router.post("/v1/inter/webhook", tags=["bank"], status_code=200)
 async def inter_callback(
-    request: Request, deps: Deps, token: Annotated[str | None, Query()] = None
+    request: Request, deps: Deps, token: Annotated[str | None, Query(max_length=256)] = None
 ) -> dict[str, int]:
-    """Banco Inter's charge callbacks: a JSON array of status changes."""
-    if deps.webhook_token and token != deps.webhook_token:
+    """Banco Inter's charge callbacks: a JSON array of status changes (at most
+    ``CALLBACK_MAX_ENTRIES`` in ``CALLBACK_MAX_BYTES``; larger bodies get `413 too_large`)."""
+    if deps.webhook_token and not _same(token or "", deps.webhook_token):
         raise Problem(401, "unauthorized", "unknown webhook token")
     items = _callbacks(await _json(request))
     applied = await deps.boletos.apply_callbacks([item.model_dump() for item in items])
     return {"received": len(items), "applied": applied}
 
 
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())  # in constant time
+
+
 async def _json(request: Request) -> Any:
     try:
-        return await request.json()
-    except ValueError:
+        return json.loads(await _bounded_body(request))
+    except (ValueError, RecursionError):  # deep nesting is a RecursionError, not a ValueError
         raise Problem(400, "malformed_callback", "the callback body is not JSON") from None
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, read up to ``CALLBACK_MAX_BYTES`` whether or not its length was declared."""
+    too_large = Problem(
+        413, "too_large", f"a callback body holds at most {CALLBACK_MAX_BYTES} bytes"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > CALLBACK_MAX_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > CALLBACK_MAX_BYTES:
+            raise too_large
+    return bytes(body)
 
 
 def _callbacks(body: Any) -> list[Callback]:
     if not isinstance(body, list):
         raise Problem(400, "malformed_callback", "the callback body must be a JSON array")
+    if len(body) > CALLBACK_MAX_ENTRIES:
+        raise Problem(
+            413, "too_large", f"a callback body holds at most {CALLBACK_MAX_ENTRIES} entries"
+        )
     try:
         return [Callback.model_validate(item) for item in body]
     except ValidationError as exc:

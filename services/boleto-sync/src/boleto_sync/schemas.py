@@ -6,9 +6,16 @@ client that knows the bank's API needs nothing new.
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 from boleto_sync.validation import digits, valid_cep, valid_cnpj, valid_cpf
 
@@ -48,6 +55,63 @@ class Payer(BaseModel):
         return self
 
 
+# Banco Inter API Cobrança v3: each message line holds up to 78 characters; amounts have two
+# decimals and the charge's own ceiling. The bank sends numbers, so amounts leave as numbers.
+Line = Annotated[str, Field(max_length=78)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("99999999.99"), decimal_places=2),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+
+
+class BankFields(BaseModel):
+    """One of the bank's small objects: unknown fields refused, and an object with more fields
+    than the bank defines refused as a whole (one error, not one per field sent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_fields(cls, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) > len(cls.model_fields):
+            raise ValueError(
+                f"at most {len(cls.model_fields)} fields: {', '.join(cls.model_fields)}"
+            )
+        return value
+
+
+class Mensagem(BankFields):
+    """Up to five lines printed on the boleto."""
+
+    linha1: Line | None = None
+    linha2: Line | None = None
+    linha3: Line | None = None
+    linha4: Line | None = None
+    linha5: Line | None = None
+
+
+class Desconto(BankFields):
+    # the bank's codes are upper-case words (PERCENTUALDATAINFORMADA, VALORFIXODATAINFORMADA,
+    # ...); the list has changed between versions, so the shape is checked, not the word
+    codigo: str = Field(pattern=r"^[A-Z_]{1,40}$")
+    quantidadeDias: int | None = Field(default=None, ge=0, le=3650)
+    taxa: Amount | None = None
+    valor: Amount | None = None
+
+
+class Multa(BankFields):
+    codigo: Literal["NAOTEMMULTA", "VALORFIXO", "PERCENTUAL"]
+    taxa: Amount | None = None
+    valor: Amount | None = None
+
+
+class Mora(BankFields):
+    codigo: Literal["ISENTO", "CONTROLEDOBANCO", "TAXAMENSAL", "VALORDIA"]
+    taxa: Amount | None = None
+    valor: Amount | None = None
+
+
 class BoletoCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,10 +120,10 @@ class BoletoCreate(BaseModel):
     dataVencimento: date
     numDiasAgenda: int = Field(default=0, ge=0, le=60)
     pagador: Payer
-    mensagem: dict[str, str] | None = None
-    desconto: dict[str, Any] | None = None
-    multa: dict[str, Any] | None = None
-    mora: dict[str, Any] | None = None
+    mensagem: Mensagem | None = None
+    desconto: Desconto | None = None
+    multa: Multa | None = None
+    mora: Mora | None = None
     proposal_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\w.-]+$")
 
     @field_validator("dataVencimento")
