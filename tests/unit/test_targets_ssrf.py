@@ -29,6 +29,9 @@ def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
         ("2002:7f00:1::", "loopback"),
         ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
         ("2001:0:5ef5:79fd:0:0:0:1", "Teredo"),
+        ("::ffff:0:a00:1", r"reaches 10\.0\.0\.1.*private"),  # SIIT, IPv4-translated
+        ("::ffff:0:a9fe:a9fe", "link-local"),
+        ("fec0::1", "site-local"),
     ],
 )
 async def test_ipv6_forms_carrying_an_internal_address_are_refused(

@@ -4,10 +4,10 @@ A URL is checked when it is subscribed and again at every connection: the host i
 every address it resolves to must be allowed, and the connection goes to one of the
 addresses just checked (no second lookup an attacker's DNS could answer differently).
 
-An IPv6 address that carries an IPv4 one (mapped, compatible, 6to4, well-known NAT64) is
+An IPv6 address that carries an IPv4 one (mapped, translated, compatible, 6to4, NAT64) is
 judged by the IPv4 address it reaches; the forms whose IPv4 address cannot be read off
-reliably (Teredo, local-use NAT64) are refused outright. Outside development a public
-address is reached only on the standard web ports.
+reliably (Teredo, local-use NAT64) are refused outright, as is deprecated site-local.
+Outside development a public address is reached only on the standard web ports.
 """
 
 import asyncio
@@ -24,10 +24,12 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data"}
 STANDARD_PORTS = (443, 80, 8443)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT's IPv4-translated addresses
 # Teredo's client address is obfuscated and local-use NAT64 may embed anywhere: no reading
 REFUSED_V6 = {
     ipaddress.ip_network("2001::/32"): "a Teredo address",
     ipaddress.ip_network("64:ff9b:1::/48"): "a local-use NAT64 address",
+    ipaddress.ip_network("fec0::/10"): "a site-local address",
 }
 
 
@@ -118,14 +120,15 @@ class TargetPolicy:
 
 
 def _embedded(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 one stands for (mapped, compatible, 6to4, NAT64), else itself."""
+    """The IPv4 address an IPv6 one stands for (mapped, translated, compatible, 6to4, NAT64),
+    else itself."""
     if not isinstance(ip, ipaddress.IPv6Address):
         return ip
     carried = ip.ipv4_mapped or ip.sixtofour
     if carried is not None:
         return carried
     low = int(ip) & 0xFFFFFFFF
-    if ip in NAT64 or (int(ip) >> 32 == 0 and low > 1):  # ::a.b.c.d, not :: nor ::1
+    if ip in NAT64 or ip in TRANSLATED or (int(ip) >> 32 == 0 and low > 1):  # not :: nor ::1
         return ipaddress.IPv4Address(low)
     return ip
 
