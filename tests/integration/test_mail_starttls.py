@@ -19,7 +19,11 @@ def _delivery() -> dict[str, Any]:
     return {"_id": "dlv_1", "msg_id": str(uuid.uuid4()), "body": json.dumps(body).encode()}
 
 
-SUBSCRIPTION = {"_id": "em_t-mail", "recipients": ["pm@example.com"]}
+SUBSCRIPTION = {
+    "_id": "em_t-mail",
+    "recipients": ["pm@example.com"],
+    "confirmed": ["pm@example.com"],
+}
 
 
 def _sender(port: int, **overrides: Any) -> EmailSender:
