@@ -124,3 +124,19 @@ async def test_an_unreachable_database_lets_requests_through_at_once(infra: Infr
         assert time.monotonic() - started < 1.5  # one short wait, then no asking for a while
     finally:
         await dead.close()
+
+
+async def test_a_concurrent_flood_passes_the_rate_and_burst_only(infra: Infra) -> None:
+    """Sixty requests at once every 0.1 s (600/s) for 3 s, against 50/s with a burst of 100,
+    on two replicas: what passes is the burst and 3 s at the rate, and a batch per replica."""
+    tenants = TenantSettings(infra.db)
+    await tenants.update("flooding", {"requests_per_s": 50, "burst": 100})
+    replicas = [RequestRateLimits(KeyBuckets(infra.db), tenants) for _ in range(2)]
+    allowed = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        verdicts = await asyncio.gather(*(r.check("key_f", "flooding") for r in replicas * 30))
+        allowed += sum(v.allowed for v in verdicts)
+        await asyncio.sleep(0.1)
+    elapsed = time.monotonic() - started
+    assert allowed <= 100 + 50 * elapsed + 2 * 13, allowed

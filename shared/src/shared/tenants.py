@@ -23,7 +23,7 @@ log = structlog.get_logger()
 
 COLLECTION = "tenant_settings"
 ENV_PREFIX = "TENANT_DEFAULT_"
-READ_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 5.0  # a slow database is waited for; past this the last known limits stay
 
 
 class TenantLimits(BaseModel):
