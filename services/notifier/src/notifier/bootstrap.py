@@ -45,7 +45,7 @@ class RepositoryDeps:
 
     @classmethod
     def build(cls, infra: Infra) -> "RepositoryDeps":
-        subscriptions = SubscriptionRepository(infra.db)
+        subscriptions = SubscriptionRepository(infra.db, infra.sealer)
         return cls(
             subscriptions,
             DeliveryRepository(infra.db),
