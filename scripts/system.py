@@ -1,5 +1,6 @@
 """The whole system as real processes (upload api and worker, converter): run, tests, bench."""
 
+import base64
 import os
 import signal
 import subprocess
@@ -149,6 +150,21 @@ class Ports:
         return cls(free_port(), free_port(), free_port(), free_port())
 
 
+def secrets_key(root: Path) -> str:
+    """The key every process of systems on ``root`` seals secrets with: made once per data
+    folder and kept there, so a restart still opens what an earlier run sealed."""
+    path = root / "secrets.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError), os.fdopen(_create_private(path), "w") as out:
+            out.write(base64.b64encode(os.urandom(32)).decode())
+    return path.read_text().strip()
+
+
+def _create_private(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
 @contextmanager
 def running_system(
     root: Path,
@@ -182,6 +198,7 @@ def running_system(
         "DATA_DIR": str(root),
         "DEV_API_KEY": api_key,
         "DEV_ADMIN_KEY": admin_key,
+        "SECRETS_KEY": os.environ.get("SECRETS_KEY") or secrets_key(root),
         "LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
         "UPLOAD_PORT": str(ports.upload),
