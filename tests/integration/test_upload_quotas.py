@@ -176,7 +176,7 @@ async def test_a_slot_is_given_back_when_the_upload_is_refused_or_the_client_goe
 async def test_a_crashed_process_holds_a_key_slot_only_until_its_lease_lapses(
     infra_settings: InfraSettings, infra: Infra
 ) -> None:
-    async with _served(infra_settings, upload_lease_s=1.0) as api:
+    async with _served(infra_settings, key_lease_s=1.0) as api:
         tenant = f"t{uuid.uuid4().hex[:8]}"
         await _limit(api, tenant, concurrent_uploads=1)
         key = await _key(api, tenant)

@@ -104,9 +104,7 @@ def _quotas(infra: Infra, settings: UploadSettings) -> UploadQuotas:
     largest = settings.max_upload_bytes + FORM_OVERHEAD
     derived = max_uploads_of(settings.spool_volume_bytes, largest, settings.api_processes)
     max_uploads = settings.max_concurrent_uploads or derived
-    return UploadQuotas(
-        QuotaRepository(infra.db), infra.tenants, max_uploads, settings.upload_lease_s
-    )
+    return UploadQuotas(QuotaRepository(infra.db), infra.tenants, max_uploads, settings.key_lease_s)
 
 
 def _retention(infra: Infra) -> timedelta:

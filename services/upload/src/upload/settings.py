@@ -20,6 +20,6 @@ class UploadSettings(ServiceSettings):
     max_concurrent_uploads: int | None = Field(default=None, ge=1)
     spool_volume_bytes: int = Field(default=2 * 1024**3, gt=0)
     # a key's upload slot outlives a crashed process this long (renewed while its upload runs)
-    upload_lease_s: float = Field(default=60.0, gt=0)
+    key_lease_s: float = Field(default=60.0, gt=0)
     # how long a job's sealed read password opens: the converter refuses it after that
     password_ttl_s: float = Field(default=3600.0, gt=0)
