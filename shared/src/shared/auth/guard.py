@@ -9,6 +9,7 @@ are bounded by ``burst + per_s * seconds`` per address, whatever the request rat
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 FAILED_LOOKUPS_PER_S = 1.0
@@ -36,10 +37,12 @@ class FailedLookups:
         per_s: float = FAILED_LOOKUPS_PER_S,
         burst: int = FAILED_LOOKUPS_BURST,
         addresses: int = ADDRESSES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_s = per_s
         self.burst = burst
         self.addresses = addresses
+        self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def take(self, address: str) -> None:
@@ -55,7 +58,7 @@ class FailedLookups:
         bucket.tokens = min(self.burst, bucket.tokens + 1)
 
     def _bucket(self, address: str) -> _Bucket:
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._buckets.get(address)
         if bucket is None:
             bucket = self._buckets[address] = _Bucket(self.burst, now)
