@@ -55,7 +55,8 @@ class Infra:
         return Readiness(self.outages, lambda: self.broker.is_connected, checks)
 
     async def api_keys(self) -> ApiKeys:
-        """The API keys (indexes ensured, development keys honoured), resolved through a cache."""
+        """The API keys (indexes ensured, development keys inserted when missing, never
+        un-revoked; the settings refuse them in production), resolved through a cache."""
         keys = ApiKeyRepository(self.db)
         await keys.ensure_indexes()
         if self.settings.dev_api_key:
