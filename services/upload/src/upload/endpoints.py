@@ -97,7 +97,12 @@ _UPLOAD_SCHEMA = {
     status_code=202,
     response_model=Job,
     openapi_extra=_UPLOAD_SCHEMA,
-    responses={413: {"description": "over the size limit"}, 415: {"description": "not a schedule"}},
+    responses={
+        413: {"description": "over the size limit"},
+        415: {"description": "not a schedule"},
+        429: {"description": "`too_many_uploads` (this key) or `too_many_jobs` (the tenant)"},
+        503: {"description": "`server_busy`: this process takes no more uploads at once"},
+    },
 )
 async def create_conversion(
     request: Request,
