@@ -15,6 +15,7 @@ from shared.pagination import Cursor, InvalidCursor
 from shared.service import AppStopping
 from upload.bootstrap import ApiDeps
 from upload.errors import (
+    BodyRefused,
     FieldTooLarge,
     MalformedBody,
     NotAForm,
@@ -54,9 +55,13 @@ _STATUS: dict[type[Refused], int] = {
 async def refused(_: Request, exc: Exception) -> JSONResponse:
     """The exception handler of every ``Refused``: a problem with the refusal's code."""
     assert isinstance(exc, Refused)
-    retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QuotaExceeded) else None
+    headers = {}
+    if isinstance(exc, QuotaExceeded):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, BodyRefused):
+        headers["Connection"] = "close"
     return problem_response(
-        _STATUS.get(type(exc), 422), exc.code, exc.message, retry, **exc.details
+        _STATUS.get(type(exc), 422), exc.code, exc.message, headers, **exc.details
     )
 
 

@@ -43,19 +43,24 @@ class IdempotencyConflict(Refused):
     code = "idempotency_key_reused"
 
 
-class TooLarge(Refused):
+class BodyRefused(Refused):
+    """Refused while the request body may still be arriving: the answer closes the connection,
+    since a server that kept it open would read and discard the rest, however long."""
+
+
+class TooLarge(BodyRefused):
     code = "too_large"
 
 
-class NotAForm(Refused):
+class NotAForm(BodyRefused):
     code = "unsupported_media_type"
 
 
-class NotASchedule(Refused):
+class NotASchedule(BodyRefused):
     code = "unsupported_format"
 
 
-class MalformedBody(Refused):
+class MalformedBody(BodyRefused):
     code = "malformed_request"
 
 
@@ -63,21 +68,21 @@ class InvalidForm(Refused):
     code = "validation_error"
 
 
-class UnknownField(Refused):
+class UnknownField(BodyRefused):
     """A form field the API does not define: refused rather than read and dropped."""
 
     code = "unknown_field"
 
 
-class DuplicateField(Refused):
+class DuplicateField(BodyRefused):
     code = "duplicate_field"
 
 
-class TooManyParts(Refused):
+class TooManyParts(BodyRefused):
     code = "too_many_parts"
 
 
-class FieldTooLarge(Refused):
+class FieldTooLarge(BodyRefused):
     code = "field_too_large"
 
 
