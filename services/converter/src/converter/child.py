@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from converter import engine, jvm
+from converter.archive import DEFAULT_LIMITS, ArchiveLimits
 from converter.errors import ConversionError
 
 
 def serve(
-    conn: Connection, heap_mb: int, work_dir: str, nice: int = 0, jvm_options: Sequence[str] = ()
+    conn: Connection,
+    heap_mb: int,
+    work_dir: str,
+    nice: int = 0,
+    jvm_options: Sequence[str] = (),
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
     os.nice(nice)  # before the JVM starts: its threads inherit the priority
@@ -27,8 +33,9 @@ def serve(
         except (EOFError, OSError):
             return  # the parent is gone
         try:
-            conn.send(("ok", engine.convert(**job)))
+            conn.send(("ok", engine.convert(**job, archive_limits=archive_limits)))
         except ConversionError as exc:
-            conn.send(("error", exc.code, exc.message))
+            conn.send(("error", exc.code, exc.message, exc.detail))
         except Exception as exc:
-            conn.send(("error", "internal", f"{type(exc).__name__}: {str(exc)[:300]}"))
+            detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+            conn.send(("error", "internal", "the converter failed on this file", detail))

@@ -9,6 +9,7 @@ from typing import Any
 
 import jpype
 
+from converter.archive import DEFAULT_LIMITS, ZIP_MAGIC, ArchiveLimits, check_archive
 from converter.errors import ConversionError
 from converter.written import count_written
 from shared.formats import TARGETS, TargetFormat
@@ -30,9 +31,10 @@ def convert(
     target: TargetFormat,
     password: str | None = None,
     timephased: bool = False,
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Convert ``source`` into ``output``; returns the manifest or raises ConversionError."""
-    _refuse_doctype(source)
+    _refuse_unsafe(source, archive_limits)
     project, reader_name = _read(source, password)
     _write(project, output, target, timephased)
     read = _count_read(project)
@@ -50,9 +52,12 @@ def convert(
     }
 
 
-def _refuse_doctype(source: Path) -> None:
+def _refuse_unsafe(source: Path, archive_limits: ArchiveLimits) -> None:
+    """What MPXJ must not see: XML that could expand entities, zips that unpack too far."""
     with source.open("rb") as fh:
         head = fh.read(65536)
+    if head.startswith(ZIP_MAGIC) and source.is_file():  # a FIFO cannot be read twice
+        check_archive(source, archive_limits)
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<!DOCTYPE" in head.upper():
         raise ConversionError(
             "corrupt_file", "XML with a DOCTYPE is refused (entities are not expanded)"
@@ -67,9 +72,7 @@ def _read(source: Path, password: str | None) -> tuple[Any, str]:
     try:
         proxy = UniversalProjectReader().getProjectReaderProxy(File(str(source)))
     except Exception as exc:
-        raise ConversionError(
-            "corrupt_file", f"the file could not be read: {_message(exc)}"
-        ) from None
+        raise _unreadable(exc) from None
     if proxy is None:
         with source.open("rb") as fh:
             head = fh.read(16).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -89,13 +92,9 @@ def _read(source: Path, password: str | None) -> tuple[Any, str]:
                 "password_protected",
                 "the file is password protected; give its read password in the 'password' field",
             ) from None
-        raise ConversionError(
-            "corrupt_file", f"the file could not be read: {_message(exc)}"
-        ) from None
+        raise _unreadable(exc) from None
     except jpype.JException as exc:
-        raise ConversionError(
-            "corrupt_file", f"the file could not be read: {_message(exc)}"
-        ) from None
+        raise _unreadable(exc) from None
     finally:
         proxy.close()
     if project is None:
@@ -118,7 +117,9 @@ def _write(project: Any, output: Path, target: TargetFormat, timephased: bool) -
                 project, File(str(output))
             )
     except jpype.JException as exc:
-        raise ConversionError("internal", f"writing {target} failed: {_message(exc)}") from None
+        raise ConversionError(
+            "internal", f"the converter could not write {target}", _message(exc)
+        ) from None
 
 
 def _count_read(project: Any) -> dict[str, int]:
@@ -150,9 +151,16 @@ def _source_format(project: Any, reader_name: str) -> str:
     return str(file_type).lower() if file_type else reader_name.removesuffix("Reader").lower()
 
 
+def _unreadable(exc: BaseException) -> ConversionError:
+    return ConversionError(
+        "corrupt_file", "the file looks like a schedule but could not be read", _message(exc)
+    )
+
+
 def _message(exc: BaseException) -> str:
+    """The exception's class and text, for the log only: MPXJ's messages may name paths."""
     text = exc.getMessage() if isinstance(exc, jpype.JException) else str(exc)
-    return str(text or type(exc).__name__)[:300]
+    return f"{type(exc).__name__}: {text or ''}"[:300]
 
 
 def warm_up(work_dir: Path) -> None:
