@@ -17,6 +17,7 @@ from shared.settings import InfraSettings
 from upload.app import create_app
 from upload.model import ACTIVE
 from upload.quota_repository import QuotaRepository
+from upload.quotas import FULL_RECHECK_S
 from upload.repository import JobRepository
 from upload.settings import UploadSettings
 
@@ -203,6 +204,9 @@ async def test_a_tenant_has_at_most_its_jobs_in_flight_and_gets_places_back_as_t
     over = await _upload(api, key, distinct())
     _refused(over, 429, "too_many_jobs")
     assert over.json()["limit"] == 2 and "2 conversions" in over.json()["detail"]
+    unread = SlowUpload(api, key)  # refused from memory now, before its body is read
+    _refused(await asyncio.wait_for(unread.task, 10), 429, "too_many_jobs")
+    assert not unread.reading.is_set()
     assert (await _upload(api, other_tenant, distinct())).status_code == 202
 
     # the upload worker records a conversion's outcome: its place is free again
@@ -213,8 +217,10 @@ async def test_a_tenant_has_at_most_its_jobs_in_flight_and_gets_places_back_as_t
         {"status": "failed", "error": {"code": "corrupt_file", "message": "m"}},
     )
     await JobRepository(infra.db).transition_many([failed])
+    await asyncio.sleep(FULL_RECHECK_S)  # a tenant found full is refused from memory meanwhile
     assert (await _upload(api, key, distinct())).status_code == 202
     _refused(await _upload(api, key, distinct()), 429, "too_many_jobs")
     # a deleted job frees its place too
     assert (await api.delete(f"/v1/conversions/{second}", headers=_auth(key))).status_code == 204
+    await asyncio.sleep(FULL_RECHECK_S)
     assert (await _upload(api, key, distinct())).status_code == 202

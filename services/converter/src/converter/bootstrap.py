@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from converter.archive import ArchiveLimits
 from converter.consumer import conversion_requests
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
@@ -37,6 +38,8 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         nice=settings.jvm_nice,
         jvm_options=settings.jvm_options.split(),
         max_crashes=settings.max_crashes,
+        disk_budget_bytes=settings.job_disk_bytes,
+        archive_limits=ArchiveLimits(settings.archive_max_entries, settings.archive_max_bytes),
     )
     await pool.start()
     records = ConversionRecords(infra.db, timedelta(hours=infra.settings.retention_hours))

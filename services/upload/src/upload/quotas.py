@@ -11,6 +11,7 @@ through ``QuotaRepository``.
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -23,6 +24,9 @@ from upload.quota_repository import QuotaRepository
 
 log = structlog.get_logger()
 REFUSED = Counter("upload_quota_refusals_total", "Uploads refused by a quota", ["code"])
+# a tenant found at its jobs in flight is refused from memory this long, before its body is
+# read: however hard it retries, it costs each process one look at its jobs per period
+FULL_RECHECK_S = 1.0
 
 
 class QuotaExceeded(Refused):
@@ -74,6 +78,7 @@ class UploadQuotas:
         self.max_uploads = max_uploads
         self.lease_s = lease_s
         self.uploading_now = 0
+        self._full: dict[str, tuple[float, int]] = {}  # tenant: (until, its limit)
 
     @contextlib.asynccontextmanager
     async def uploading(self, tenant: str, key_id: str) -> AsyncIterator[UploadSlot]:
@@ -81,6 +86,8 @@ class UploadQuotas:
         (done, refused, failed, the client gone)."""
         if self.uploading_now >= self.max_uploads:
             raise _refused(ServerBusy("the server is busy with other uploads; retry shortly"))
+        if (full := self._full.get(tenant)) and full[0] > time.monotonic():
+            raise _refused(_too_many_jobs(full[1]))
         self.uploading_now += 1
         slot = UploadSlot(self, tenant)
         try:
@@ -134,24 +141,28 @@ class UploadQuotas:
         document and of its jobs then, none otherwise."""
         limit = (await self.tenants.limits(tenant)).jobs_in_flight
         if await self.places.take_job(tenant, job_id, limit):
+            self._full.pop(tenant, None)
             return
         if finished := await self.places.finished_jobs(tenant):
             await self.places.drop_jobs(tenant, finished)
             if await self.places.take_job(tenant, job_id, limit):
                 return
-        raise _refused(
-            TooManyJobs(
-                f"this tenant has {limit} conversions queued or converting, its limit; "
-                "retry when one has finished",
-                limit=limit,
-            )
-        )
+        self._full[tenant] = (time.monotonic() + FULL_RECHECK_S, limit)
+        raise _refused(_too_many_jobs(limit))
 
     async def _give_back(self, tenant: str, job_id: str) -> None:
         try:
             await self.places.drop_jobs(tenant, [job_id])
         except Exception:  # found finished (never recorded) when the tenant is next full
             log.warning("upload_quota.job_place_not_given_back", exc_info=True)
+
+
+def _too_many_jobs(limit: int) -> TooManyJobs:
+    return TooManyJobs(
+        f"this tenant has {limit} conversions queued or converting, its limit; "
+        "retry when one has finished",
+        limit=limit,
+    )
 
 
 def _refused(exc: QuotaExceeded) -> QuotaExceeded:
