@@ -4,14 +4,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fastapi import Request
 
 from shared.storage.filesystem import FilesystemStore
-from upload.endpoints import _UPLOAD_SCHEMA, refused
+from upload.endpoints import _UPLOAD_SCHEMA
 from upload.errors import (
     DuplicateField,
     FieldTooLarge,
-    InvalidForm,
     MalformedBody,
     NotAForm,
     Refused,
@@ -143,20 +141,3 @@ async def test_an_unusable_boundary_is_refused(store: FilesystemStore) -> None:
     body = FormBody("multipart/form-data; boundary=" + "q" * 300, None, _Body().chunks())
     with pytest.raises(NotAForm):
         await receive_form(body, store, "acme/cv_1/source", 1 << 20, 4096)
-
-
-@pytest.mark.parametrize(
-    "exc, closes",
-    [
-        (TooLarge("over", limit=1), True),
-        (UnknownField("x"), True),
-        (MalformedBody("cut"), True),
-        (InvalidForm("no file part"), False),  # the body was read to its end
-    ],
-)
-async def test_a_refusal_while_the_body_arrives_closes_the_connection(
-    exc: Refused, closes: bool
-) -> None:
-    """Else the server reads the rest of a refused body, however long, to keep the connection."""
-    response = await refused(Request({"type": "http"}), exc)
-    assert (response.headers.get("connection") == "close") is closes

@@ -15,7 +15,6 @@ from shared.pagination import Cursor, InvalidCursor
 from shared.service import AppStopping
 from upload.bootstrap import ApiDeps
 from upload.errors import (
-    BodyRefused,
     FieldTooLarge,
     MalformedBody,
     NotAForm,
@@ -55,13 +54,9 @@ _STATUS: dict[type[Refused], int] = {
 async def refused(_: Request, exc: Exception) -> JSONResponse:
     """The exception handler of every ``Refused``: a problem with the refusal's code."""
     assert isinstance(exc, Refused)
-    headers = {}
-    if isinstance(exc, QuotaExceeded):
-        headers["Retry-After"] = str(exc.retry_after_s)
-    if isinstance(exc, BodyRefused):
-        headers["Connection"] = "close"
+    retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QuotaExceeded) else None
     return problem_response(
-        _STATUS.get(type(exc), 422), exc.code, exc.message, headers, **exc.details
+        _STATUS.get(type(exc), 422), exc.code, exc.message, retry, **exc.details
     )
 
 

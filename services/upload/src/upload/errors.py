@@ -43,24 +43,19 @@ class IdempotencyConflict(Refused):
     code = "idempotency_key_reused"
 
 
-class BodyRefused(Refused):
-    """Refused while the request body may still be arriving: the answer closes the connection,
-    since a server that kept it open would read and discard the rest, however long."""
-
-
-class TooLarge(BodyRefused):
+class TooLarge(Refused):
     code = "too_large"
 
 
-class NotAForm(BodyRefused):
+class NotAForm(Refused):
     code = "unsupported_media_type"
 
 
-class NotASchedule(BodyRefused):
+class NotASchedule(Refused):
     code = "unsupported_format"
 
 
-class MalformedBody(BodyRefused):
+class MalformedBody(Refused):
     code = "malformed_request"
 
 
@@ -68,21 +63,21 @@ class InvalidForm(Refused):
     code = "validation_error"
 
 
-class UnknownField(BodyRefused):
+class UnknownField(Refused):
     """A form field the API does not define: refused rather than read and dropped."""
 
     code = "unknown_field"
 
 
-class DuplicateField(BodyRefused):
+class DuplicateField(Refused):
     code = "duplicate_field"
 
 
-class TooManyParts(BodyRefused):
+class TooManyParts(Refused):
     code = "too_many_parts"
 
 
-class FieldTooLarge(BodyRefused):
+class FieldTooLarge(Refused):
     code = "field_too_large"
 
 
