@@ -1,5 +1,6 @@
 """Random keys neither push a valid key out of the cache nor turn into a database read each."""
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -48,6 +49,14 @@ async def test_a_key_found_costs_its_address_nothing(infra: Infra) -> None:
     keys = [(await repository.create("acme"))[1] for _ in range(30)]
     auth = ApiKeys(repository, cache_seconds=60, failed_lookups=FailedLookups(0.001, burst=2))
     assert all([await auth.authenticate(key, "198.51.100.1") for key in keys])
+
+
+async def test_concurrent_requests_with_a_new_key_share_one_token(infra: Infra) -> None:
+    repository = CountingKeys(infra.db)
+    _, key = await repository.create("acme")
+    auth = ApiKeys(repository, failed_lookups=FailedLookups(per_s=0.001, burst=1))
+    principals = await asyncio.gather(*(auth.authenticate(key, "198.51.100.1") for _ in range(40)))
+    assert all(p is not None for p in principals) and repository.reads == 1
 
 
 async def test_the_api_answers_429_with_retry_after_once_an_address_spent_its_lookups(

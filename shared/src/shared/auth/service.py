@@ -44,6 +44,7 @@ class ApiKeys:
         self.failed_lookups = failed_lookups or FailedLookups()
         self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._reads: SingleFlight[str, Principal | None] = SingleFlight("api keys")
+        self._guarded: set[str] = set()  # digests whose read took a token and is in flight
 
     async def authenticate(self, key: str, address: str | None = None) -> Principal | None:
         """The key's principal; concurrent requests with a key not in the cache share one read.
@@ -63,14 +64,18 @@ class ApiKeys:
         if cached and cached[0] + 2 * self.cache_seconds > now:
             self._reads.start(digest, partial(self._read, key, digest))
             return cached[1]
-        if address is None:
-            return await self._reads.join(digest, partial(self._read, key, digest))
+        read = partial(self._read, key, digest)
+        if address is None or digest in self._guarded:  # joining a read costs no token
+            return await self._reads.join(digest, read)
         self.failed_lookups.take(address)
+        self._guarded.add(digest)
         try:
-            principal = await self._reads.join(digest, partial(self._read, key, digest))
+            principal = await self._reads.join(digest, read)
         except Exception:  # the database failed, not the key (a cancelled caller keeps it spent)
             self.failed_lookups.give_back(address)
             raise
+        finally:
+            self._guarded.discard(digest)
         if principal is not None:
             self.failed_lookups.give_back(address)
         return principal
