@@ -326,7 +326,8 @@ def assert_ids(lines: dict[str, list[Line]], found: dict[str, Any]) -> None:
     fanned = events(lines, "notifier-worker", "event.fanned_out")
     assert {good, *failed} <= {line.get("job_id") for line in fanned}
     attempts = events(lines, "notifier-worker", "delivery.attempted")
-    assert {line.get("job_id") for line in attempts} == {good, *failed}
+    # and the confirmation mail's, about the tenant's e-mail settings
+    assert {line.get("job_id") for line in attempts} == {good, *failed, f"em_{tenant}"}
     assert {line.get("tenant_id") for line in attempts} == {tenant}
     assert_boleto_ids(lines, found["boleto"])
     for process, process_lines in lines.items():
