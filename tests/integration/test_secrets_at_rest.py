@@ -5,6 +5,8 @@ every way a job ends. The job fingerprint keys the password with a server key.""
 import base64
 import hashlib
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bootstrap import free_port
 from pymongo.errors import DocumentTooLarge
 
 from converter.bootstrap import WorkerDeps
@@ -224,3 +227,29 @@ async def test_uploads_under_two_server_keys_fingerprint_one_file_and_password_a
             job = await _accepted(keyed, api.uploads, b"the same schedule")
         prints.append(job["fingerprint"])
     assert prints[0] != prints[1]
+
+
+@pytest.mark.parametrize("command", [["upload", "worker"], ["notifier", "worker"]])
+def test_production_without_a_key_does_not_start(
+    command: list[str], infra_settings: InfraSettings, tmp_path: Path
+) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRETS_KEY", "DEV_API_KEY", "DEV_ADMIN_KEY"}
+    }
+    env.update(
+        ENVIRONMENT="production",
+        RABBITMQ_URL=infra_settings.rabbitmq_url,
+        MONGODB_URL=infra_settings.mongodb_url,
+        MONGODB_DB=infra_settings.mongodb_db,
+        DATA_DIR=str(tmp_path),
+        UPLOAD_OPS_PORT=str(free_port()),
+        NOTIFIER_OPS_PORT=str(free_port()),
+        LOG_FORMAT="json",
+    )
+    started = subprocess.run(
+        [sys.executable, "-m", *command], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert started.returncode != 0
+    assert "SECRETS_KEY is not set" in started.stdout + started.stderr
