@@ -229,7 +229,7 @@ async def test_uploads_under_two_server_keys_fingerprint_one_file_and_password_a
     assert prints[0] != prints[1]
 
 
-@pytest.mark.parametrize("command", [["upload", "worker"], ["notifier", "worker"]])
+@pytest.mark.parametrize("command", [["upload", "worker"], ["notifier", "worker"], ["converter"]])
 def test_production_without_a_key_does_not_start(
     command: list[str], infra_settings: InfraSettings, tmp_path: Path
 ) -> None:
@@ -246,6 +246,8 @@ def test_production_without_a_key_does_not_start(
         DATA_DIR=str(tmp_path),
         UPLOAD_OPS_PORT=str(free_port()),
         NOTIFIER_OPS_PORT=str(free_port()),
+        CONVERTER_OPS_PORT=str(free_port()),
+        CONVERTER_WORK_DIR=str(tmp_path / "work"),
         LOG_FORMAT="json",
     )
     started = subprocess.run(

@@ -29,6 +29,7 @@ class WorkerDeps:
 
 
 async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
+    sealer = infra.sealer  # first: without its key in production, no JVM is started in vain
     work_dir = Path(settings.work_dir)
     pool = ConverterPool(
         settings.workers,
@@ -53,7 +54,7 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         infra.broker,
         work_dir,
         settings.max_source_bytes,
-        infra.sealer,
+        sealer,
     )
 
     return Worker(
