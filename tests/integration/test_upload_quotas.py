@@ -16,7 +16,7 @@ from shared.bootstrap import Infra
 from shared.settings import InfraSettings
 from upload.app import create_app
 from upload.model import ACTIVE
-from upload.quota_repository import QuotaRepository
+from upload.quota_repository import Lease, QuotaRepository
 from upload.quotas import FULL_RECHECK_S
 from upload.repository import JobRepository
 from upload.settings import UploadSettings
@@ -163,14 +163,14 @@ async def test_a_slot_is_given_back_when_the_upload_is_refused_or_the_client_goe
     gone = await SlowUpload(api, key["key"]).started()
     _refused(await _upload(api, key["key"]), 429, "too_many_uploads")
     gone.task.cancel()  # the client drops the connection mid-body
-    leases = infra.db["upload_leases"]
-
-    for _ in range(200):  # the lease of the abandoned upload dropped
-        if (await leases.find_one({"_id": key["id"]}) or {}).get("entries") == []:
+    quotas = infra.db["conversion_quotas"]
+    for _ in range(200):  # the lease and the place of the abandoned upload given back
+        if (await quotas.find_one({"_id": tenant}) or {}).get("uploads") == []:
             break
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the abandoned upload's lease was never dropped")
+    assert (await quotas.find_one({"_id": tenant}))["jobs"] == []  # nor its place in flight
     assert (await _upload(api, key["key"])).status_code == 202
 
 
@@ -182,7 +182,8 @@ async def test_a_crashed_process_holds_a_key_slot_only_until_its_lease_lapses(
         await _limit(api, tenant, concurrent_uploads=1)
         key = await _key(api, tenant)
         # what a process killed mid-upload leaves behind: a lease nobody will drop
-        assert await QuotaRepository(infra.db).take_lease(key["id"], "crashed", 1, 1.0)
+        crashed = Lease("crashed", key["id"], "cv_never_recorded")
+        assert await QuotaRepository(infra.db).take(tenant, crashed, 1, 200, 1.0)
         _refused(await _upload(api, key["key"]), 429, "too_many_uploads")
         await asyncio.sleep(1.2)
         assert (await _upload(api, key["key"])).status_code == 202

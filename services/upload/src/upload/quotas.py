@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 from shared.tenants import TenantLimits
 from upload.errors import Refused
-from upload.quota_repository import QuotaRepository
+from upload.quota_repository import Lease, QuotaRepository
 
 log = structlog.get_logger()
 REFUSED = Counter("upload_quota_refusals_total", "Uploads refused by a quota", ["code"])
@@ -54,17 +54,14 @@ class Limits(Protocol):
 
 
 class UploadSlot:
-    """One upload in progress; it may take one of its tenant's in-flight places for its job,
-    given back if the upload then fails."""
+    """One upload in progress. It holds a place among its tenant's conversions in flight,
+    given back when it ends unless ``keep_place()`` said that its job will convert."""
 
-    def __init__(self, quotas: "UploadQuotas", tenant: str) -> None:
-        self._quotas = quotas
-        self._tenant = tenant
-        self.job_id: str | None = None
+    def __init__(self) -> None:
+        self.keeps_place = False
 
-    async def take_job(self, job_id: str) -> None:
-        await self._quotas.take_job(self._tenant, job_id)
-        self.job_id = job_id
+    def keep_place(self) -> None:
+        self.keeps_place = True
 
 
 class UploadQuotas:
@@ -81,80 +78,73 @@ class UploadQuotas:
         self._full: dict[str, tuple[float, int]] = {}  # tenant: (until, its limit)
 
     @contextlib.asynccontextmanager
-    async def uploading(self, tenant: str, key_id: str) -> AsyncIterator[UploadSlot]:
-        """A slot of this process and of the key for one upload, given back on every way out
-        (done, refused, failed, the client gone)."""
+    async def uploading(self, tenant: str, key_id: str, job_id: str) -> AsyncIterator[UploadSlot]:
+        """A slot of this process, of the key and of the tenant's jobs in flight for one
+        upload: one write to take them, one to give them back on every way out (done,
+        refused, failed, the client gone)."""
         if self.uploading_now >= self.max_uploads:
             raise _refused(ServerBusy("the server is busy with other uploads; retry shortly"))
         if (full := self._full.get(tenant)) and full[0] > time.monotonic():
             raise _refused(_too_many_jobs(full[1]))
         self.uploading_now += 1
-        slot = UploadSlot(self, tenant)
         try:
-            async with self._key_lease(tenant, key_id):
-                try:
-                    yield slot
-                except BaseException:
-                    if slot.job_id is not None:
-                        await asyncio.shield(self._give_back(tenant, slot.job_id))
-                    raise
+            lease = Lease(secrets.token_hex(8), key_id, job_id)
+            await self._take(tenant, lease)
+            slot = UploadSlot()
+            renewing = asyncio.create_task(self._renew(tenant, lease))
+            try:
+                yield slot
+            except BaseException:
+                slot.keeps_place = False  # the job was not recorded
+                raise
+            finally:
+                renewing.cancel()
+                await asyncio.shield(self._release(tenant, lease, slot.keeps_place))
         finally:
             self.uploading_now -= 1
 
-    @contextlib.asynccontextmanager
-    async def _key_lease(self, tenant: str, key_id: str) -> AsyncIterator[None]:
-        limit = (await self.tenants.limits(tenant)).concurrent_uploads
-        lease = secrets.token_hex(8)
-        if not await self.places.take_lease(key_id, lease, limit, self.lease_s):
-            raise _refused(
-                TooManyUploads(
-                    f"this API key has {limit} uploads in progress, its limit; "
-                    "retry when one has finished",
-                    limit=limit,
-                )
-            )
-        renewing = asyncio.create_task(self._renew(key_id, lease))
-        try:
-            yield
-        finally:
-            renewing.cancel()
-            await asyncio.shield(self._drop_lease(key_id, lease))
+    async def _take(self, tenant: str, lease: Lease) -> None:
+        """The places of jobs that finished since are given back only when the tenant seems
+        full: one read of its document and one of its jobs then, none otherwise."""
+        limits = await self.tenants.limits(tenant)
+        key_limit, jobs_limit = limits.concurrent_uploads, limits.jobs_in_flight
+        for attempt in range(2):
+            if await self.places.take(tenant, lease, key_limit, jobs_limit, self.lease_s):
+                self._full.pop(tenant, None)
+                return
+            held = await self.places.held(tenant, lease.key, time.time() * 1000)
+            if held.key_uploads >= key_limit:
+                raise _refused(_too_many_uploads(key_limit))
+            pending = [job for job in held.places if job not in held.uploading_jobs]
+            finished = set(pending) - await self.places.active(pending) if pending else set()
+            if not finished or attempt:
+                break
+            await self.places.drop_places(tenant, sorted(finished))
+        self._full[tenant] = (time.monotonic() + FULL_RECHECK_S, jobs_limit)
+        raise _refused(_too_many_jobs(jobs_limit))
 
-    async def _renew(self, key_id: str, lease: str) -> None:
+    async def _renew(self, tenant: str, lease: Lease) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 2)
             try:
-                await self.places.renew_lease(key_id, lease, self.lease_s)
+                await self.places.renew(tenant, lease, self.lease_s)
             except Exception:
                 log.warning("upload_quota.lease_not_renewed", exc_info=True)
 
-    async def _drop_lease(self, key_id: str, lease: str) -> None:
-        """Best effort: a lease not dropped lapses after ``lease_s``."""
+    async def _release(self, tenant: str, lease: Lease, keep_place: bool) -> None:
+        """Best effort: a lease not dropped lapses after ``lease_s``; a place not given back
+        is found finished (its job never recorded) when the tenant next looks full."""
         try:
-            await self.places.drop_lease(key_id, lease)
+            await self.places.release(tenant, lease, keep_place)
         except Exception:
-            log.warning("upload_quota.lease_not_dropped", exc_info=True)
+            log.warning("upload_quota.not_released", exc_info=True)
 
-    async def take_job(self, tenant: str, job_id: str) -> None:
-        """One of the tenant's in-flight places for a new job. The places of jobs that
-        finished since are given back only when the tenant seems full: one read of its
-        document and of its jobs then, none otherwise."""
-        limit = (await self.tenants.limits(tenant)).jobs_in_flight
-        if await self.places.take_job(tenant, job_id, limit):
-            self._full.pop(tenant, None)
-            return
-        if finished := await self.places.finished_jobs(tenant):
-            await self.places.drop_jobs(tenant, finished)
-            if await self.places.take_job(tenant, job_id, limit):
-                return
-        self._full[tenant] = (time.monotonic() + FULL_RECHECK_S, limit)
-        raise _refused(_too_many_jobs(limit))
 
-    async def _give_back(self, tenant: str, job_id: str) -> None:
-        try:
-            await self.places.drop_jobs(tenant, [job_id])
-        except Exception:  # found finished (never recorded) when the tenant is next full
-            log.warning("upload_quota.job_place_not_given_back", exc_info=True)
+def _too_many_uploads(limit: int) -> TooManyUploads:
+    return TooManyUploads(
+        f"this API key has {limit} uploads in progress, its limit; retry when one has finished",
+        limit=limit,
+    )
 
 
 def _too_many_jobs(limit: int) -> TooManyJobs:

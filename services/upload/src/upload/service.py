@@ -73,7 +73,7 @@ class UploadService:
         if idempotency_key and (existing := await self.jobs.get(tenant, job_id)):
             return existing
         assert self.quotas is not None, "uploads are taken by the API, which keeps quotas"
-        async with self.quotas.uploading(tenant, key_id) as slot:
+        async with self.quotas.uploading(tenant, key_id, job_id) as slot:
             form = await self.files.receive(tenant, job_id, body)
             try:
                 name = safe_filename(form.filename)
@@ -98,8 +98,8 @@ class UploadService:
             job["source"]["format"] = prior["source"]["format"]
             event: Event = reuse_event(upload, prior["result"])
         else:
-            if slot is not None:  # a conversion to come: one of the tenant's places in flight
-                await slot.take_job(upload.job_id)
+            if slot is not None:  # a conversion to come: it keeps its place in flight
+                slot.keep_place()
             job["password_key"] = await self.files.store_password(upload)
             event = request_event(upload, job["password_key"])
         entry = outbox_entry(encode(event, SOURCE))
