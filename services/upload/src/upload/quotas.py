@@ -115,9 +115,11 @@ class UploadQuotas:
             held = await self.places.held(tenant, lease.key, time.time() * 1000)
             if held.key_uploads >= key_limit:
                 raise _refused(_too_many_uploads(key_limit))
+            if attempt:
+                break
             pending = [job for job in held.places if job not in held.uploading_jobs]
             finished = set(pending) - await self.places.active(pending) if pending else set()
-            if not finished or attempt:
+            if not finished:
                 break
             await self.places.drop_places(tenant, sorted(finished))
         self._full[tenant] = (time.monotonic() + FULL_RECHECK_S, jobs_limit)
