@@ -71,6 +71,11 @@ def test_an_ordinary_archive_passes(tmp_path: Path) -> None:
     check_archive(source, LIMITS)
 
 
+def test_an_entry_that_ends_on_a_whole_megabyte_is_read_to_its_end(tmp_path: Path) -> None:
+    """Its last inflated chunk fills the read exactly: the walk must see the stream end."""
+    check_archive(zeros_bomb(tmp_path / "four.zip", 4 * 2**20), LIMITS)
+
+
 def test_the_upload_refuses_a_bomb_from_its_first_bytes(tmp_path: Path) -> None:
     """The upload's sniff reads the first entry's header: a declared gigabyte, or a ratio
     only a bomb reaches, is refused before the file is stored."""

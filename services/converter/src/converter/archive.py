@@ -85,7 +85,7 @@ class _Walk:
                 self._count(len(data), data if start else b"")
                 start = start and not data
                 pending = inflater.unconsumed_tail
-                if not pending and len(data) < _CHUNK:
+                if inflater.eof or (not pending and len(data) < _CHUNK):
                     break
         self.fh.seek(-len(inflater.unused_data), 1)
         if flags & 8:  # a data descriptor follows, read as ZipInputStream reads it
