@@ -24,6 +24,7 @@ RESTART_CAUSES = {
     "died": "crash",
     "died_idle": "crash",
     "cancelled": "cancelled",
+    "disk_budget": "disk",
 }
 
 FINISHED = Counter(

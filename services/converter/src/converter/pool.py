@@ -7,12 +7,18 @@ either way a fresh process takes the slot while the other processes keep convert
 A process that dies otherwise (killed, OOM-killed by the kernel, a JVM crash) is not the
 job's failure: the job goes to another process, and fails only when it was in
 ``max_crashes`` processes that all died.
+
+Each process has its own temporary folder (``jvm-<pid>``, where MPXJ unpacks archives); a
+job whose folder and output grow past ``disk_budget_bytes`` is stopped like a job over its
+time, and a replaced process's folder is removed with it.
 """
 
 import asyncio
 import multiprocessing
+import os
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -22,12 +28,14 @@ from typing import Any
 import structlog
 
 from converter import child
+from converter.archive import DEFAULT_LIMITS, ArchiveLimits
 from converter.errors import ConversionError
 from converter.metrics import jvm_replaced
 
 log = structlog.get_logger()
 _SPAWN = multiprocessing.get_context("spawn")  # a JVM does not survive fork
 _OOM_EXIT = 3
+_WATCH_EVERY_S = 0.2
 
 
 @dataclass(eq=False)
@@ -46,6 +54,10 @@ class WorkerDied(Exception):
     """A worker ended during a job without our killing it: the job may succeed in another."""
 
 
+class _OverBudget(Exception):
+    """The job's temporary folder and output grew past the disk budget."""
+
+
 class ConverterPool:
     def __init__(
         self,
@@ -55,10 +67,13 @@ class ConverterPool:
         work_dir: Path,
         nice: int = 0,
         jvm_options: Sequence[str] = (),
-        max_crashes: int = 3,
+        max_crashes: int = 2,
+        disk_budget_bytes: int = 1024 * 2**20,
+        archive_limits: ArchiveLimits = DEFAULT_LIMITS,
     ) -> None:
         self.size, self.heap_mb, self.timeout_s, self.work_dir = size, heap_mb, timeout_s, work_dir
         self.nice, self.jvm_options, self.max_crashes = nice, list(jvm_options), max_crashes
+        self.disk_budget_bytes, self.archive_limits = disk_budget_bytes, archive_limits
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -77,6 +92,7 @@ class ConverterPool:
 
     async def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_folders(self.work_dir)
         workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         for worker in workers:
             self._idle.put_nowait(worker)
@@ -87,13 +103,17 @@ class ConverterPool:
         await asyncio.gather(*self._background, return_exceptions=True)
         for worker in list(self._all):
             worker.kill()
+            shutil.rmtree(_folder(self.work_dir, worker.process.pid), ignore_errors=True)
         self._all.clear()
 
-    async def convert(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Run one conversion in an idle worker; raises ConversionError with a stable code."""
+    async def convert(
+        self, job: dict[str, Any], in_worker: Callable[[], Awaitable[None]] | None = None
+    ) -> dict[str, Any]:
+        """Run one conversion in an idle worker; raises ConversionError with a stable code.
+        ``in_worker`` is awaited each time the job is about to go to a worker."""
         for _ in range(self.max_crashes):
             try:
-                return await self._convert_in_one_worker(job)
+                return await self._convert_in_one_worker(job, in_worker)
             except WorkerDied:
                 continue  # retried at once: the next worker is warm, or waits for a respawn
         times = "once" if self.max_crashes == 1 else f"{self.max_crashes} times"
@@ -101,12 +121,28 @@ class ConverterPool:
             "crashed", f"the file crashed the converter {times}; it was not converted"
         )
 
-    async def _convert_in_one_worker(self, job: dict[str, Any]) -> dict[str, Any]:
+    async def _convert_in_one_worker(
+        self, job: dict[str, Any], in_worker: Callable[[], Awaitable[None]] | None
+    ) -> dict[str, Any]:
         """Raises WorkerDied when the worker died of something else than the job's budgets."""
         worker = await self._take_idle()
+        try:
+            if in_worker is not None:
+                await in_worker()
+        except BaseException:
+            self._idle.put_nowait(worker)
+            raise
         started = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(self._exchange(worker, job), self.timeout_s)
+            within_budget = self._exchange_within_budget(worker, job)
+            reply = await asyncio.wait_for(within_budget, self.timeout_s)
+        except _OverBudget:
+            self._replace(worker, "disk_budget")
+            raise ConversionError(
+                "too_large",
+                f"the conversion needed more than {self.disk_budget_bytes // 2**20} MB of "
+                "temporary space",
+            ) from None
         except TimeoutError:
             self._replace(worker, "timeout")
             raise ConversionError(
@@ -130,7 +166,33 @@ class ConverterPool:
         log.debug("pool.converted", ms=round((time.perf_counter() - started) * 1000, 1))
         if reply[0] == "ok":
             return reply[1]  # type: ignore[no-any-return]
-        raise ConversionError(reply[1], reply[2])
+        _, code, message, detail = reply
+        if detail:
+            log.info("pool.conversion_failed", code=code, detail=detail)
+        raise ConversionError(code, message, detail)
+
+    async def _exchange_within_budget(
+        self, worker: _Worker, job: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        exchange = asyncio.ensure_future(self._exchange(worker, job))
+        watch = asyncio.ensure_future(self._watch_disk(worker, Path(job["output"])))
+        try:
+            await asyncio.wait({exchange, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch, exchange):
+                task.cancel()
+            await asyncio.gather(watch, exchange, return_exceptions=True)
+        if exchange.done() and not exchange.cancelled():
+            return exchange.result()
+        raise _OverBudget
+
+    async def _watch_disk(self, worker: _Worker, output: Path) -> None:
+        """Returns once the worker's folder and the job's output use more than the budget."""
+        folder = _folder(self.work_dir, worker.process.pid)
+        while True:
+            if await asyncio.to_thread(_disk_use, folder, output) > self.disk_budget_bytes:
+                return
+            await asyncio.sleep(_WATCH_EVERY_S)
 
     def _let_finish(self, worker: _Worker, started: float) -> None:
         """A cancelled conversion still runs in its JVM: the worker goes back to the pool once
@@ -201,13 +263,16 @@ class ConverterPool:
         log.warning(
             "pool.worker_replaced", reason=reason, pid=worker.process.pid, exitcode=exitcode
         )
-        respawn = asyncio.get_running_loop().create_task(self._respawn())
+        respawn = asyncio.get_running_loop().create_task(
+            self._respawn(_folder(self.work_dir, worker.process.pid))
+        )
         self._background.add(respawn)
         respawn.add_done_callback(self._background.discard)
 
-    async def _respawn(self) -> None:
+    async def _respawn(self, old_folder: Path) -> None:
         self._starting += 1
         try:
+            await asyncio.to_thread(shutil.rmtree, old_folder, True)
             self._idle.put_nowait(await self._spawn())
         except Exception:
             log.exception("pool.respawn_failed")
@@ -218,7 +283,14 @@ class ConverterPool:
         parent, child_end = _SPAWN.Pipe()
         process = _SPAWN.Process(
             target=child.serve,
-            args=(child_end, self.heap_mb, str(self.work_dir), self.nice, self.jvm_options),
+            args=(
+                child_end,
+                self.heap_mb,
+                str(self.work_dir),
+                self.nice,
+                self.jvm_options,
+                self.archive_limits,
+            ),
             daemon=True,
             name="mpxj-jvm",
         )
@@ -235,3 +307,42 @@ class ConverterPool:
         self._all.add(worker)
         log.info("pool.worker_ready", pid=process.pid, heap_mb=self.heap_mb)
         return worker
+
+
+def _folder(work_dir: Path, pid: int | None) -> Path:
+    return work_dir / f"jvm-{pid}"  # child.serve's java.io.tmpdir
+
+
+def _disk_use(folder: Path, output: Path) -> int:
+    """Bytes on disk under ``folder`` plus ``output``'s; files vanishing meanwhile count 0."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            total += _blocks(Path(root) / name)
+    return total + _blocks(output)
+
+
+def _blocks(path: Path) -> int:
+    try:
+        return path.lstat().st_blocks * 512
+    except OSError:
+        return 0
+
+
+def _remove_stale_folders(work_dir: Path) -> None:
+    """The folders of JVM workers that are gone (a converter that crashed left them)."""
+    for folder in work_dir.glob("jvm-*"):
+        pid = folder.name.removeprefix("jvm-")
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("pool.stale_folder_removed", folder=folder.name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

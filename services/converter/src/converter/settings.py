@@ -22,7 +22,14 @@ class ConverterSettings(WorkerSettings):
     jvm_options: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     job_timeout_s: float = Field(default=120.0, gt=0)
     # a job whose worker dies (killed, OOM-killed, evicted) goes to another worker; a file
-    # that takes down this many workers in a row fails as `crashed`
-    max_crashes: int = Field(default=3, ge=1)
+    # that takes down this many workers in a row fails as `crashed`. The same bound holds
+    # across deliveries: a job that was converting while its converter process died this
+    # many times (evicted, OOM-killed) fails as `crashed` when it is delivered again
+    max_crashes: int = Field(default=2, ge=1)
     max_source_bytes: int = 100 * 1024 * 1024
+    # what a zip source may unpack to, counted before MPXJ unpacks it (docs/security.md)
+    archive_max_entries: int = Field(default=1000, ge=1)
+    archive_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # disk a job's JVM may fill (its temporary folder and output) before it is stopped
+    job_disk_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024 * 1024)
     work_dir: str = "/tmp/converter"
