@@ -225,3 +225,15 @@ async def test_a_tenant_has_at_most_its_jobs_in_flight_and_gets_places_back_as_t
     assert (await api.delete(f"/v1/conversions/{second}", headers=_auth(key))).status_code == 204
     await asyncio.sleep(FULL_RECHECK_S)
     assert (await _upload(api, key, distinct())).status_code == 202
+
+
+async def test_racing_uploads_never_pass_the_limits_even_on_a_tenants_first_upload(
+    infra: Infra,
+) -> None:
+    quotas = QuotaRepository(infra.db)
+    leases = [Lease(f"l{n}", f"key{n % 2}", f"cv_{n}") for n in range(20)]
+    granted = await asyncio.gather(*(quotas.take("racing", lease, 3, 5, 60) for lease in leases))
+    assert sum(granted) == 5  # at most 3 per key, 5 for the tenant
+    doc = await infra.db["conversion_quotas"].find_one({"_id": "racing"})
+    assert doc is not None and len(doc["jobs"]) == 5
+    assert max(sum(1 for u in doc["uploads"] if u["key"] == k) for k in ("key0", "key1")) == 3

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from upload.model import ACTIVE
 from upload.repository import COLLECTION as JOBS
@@ -81,7 +82,10 @@ class QuotaRepository:
                 }
             }
         ]
-        result = await self._quotas.update_one({"_id": tenant}, pipeline, upsert=True)
+        try:
+            result = await self._quotas.update_one({"_id": tenant}, pipeline, upsert=True)
+        except DuplicateKeyError:  # a racing first upload of the tenant inserted it: apply to it
+            result = await self._quotas.update_one({"_id": tenant}, pipeline, upsert=True)
         return bool(result.modified_count or result.upserted_id is not None)
 
     async def renew(self, tenant: str, lease: Lease, ttl_s: float) -> None:
