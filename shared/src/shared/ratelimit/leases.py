@@ -22,7 +22,7 @@ _NOW_MS = {"$toLong": "$$NOW"}
 class Lease:
     granted: int  # slots this process may spend
     room: int  # slots still free in the shared bucket after this lease
-    free_in_s: float  # when nothing was granted: until ``wanted`` slots are free again
+    free_in_s: float  # until ``wanted`` more slots are free
     full_in_s: float  # until the bucket is full again (nothing spent meanwhile)
 
 

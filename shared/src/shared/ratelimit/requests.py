@@ -88,12 +88,12 @@ class RequestRateLimits:
         now = time.monotonic()
         if now < self._open_until:
             return Verdict(True, {})
-        if now < state.denied_until:
-            return self._refused(state, state.denied_until)
         if state.tokens > 0:
             state.tokens -= 1
             remaining = state.tokens + state.room
             return Verdict(True, _headers(state.limits, remaining, state.full_at - now))
+        if now < state.denied_until:
+            return self._refused(state, state.denied_until)
         return None
 
     def _refused(self, state: _Key, until: float) -> Verdict:
@@ -117,7 +117,7 @@ class RequestRateLimits:
         now = time.monotonic()
         state.tokens += lease.granted
         state.room, state.full_at = lease.room, now + lease.full_in_s
-        if not lease.granted:
+        if lease.granted < wanted:  # the bucket is empty: once these are spent, wait for it
             state.denied_until = now + lease.free_in_s
 
 
