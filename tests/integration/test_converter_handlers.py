@@ -183,7 +183,7 @@ async def test_a_file_that_kills_every_worker_fails_as_crashed(
         request = await _request(infra, mpp_files[3])
         source = _source_as_fifo(infra, request)
         handling = asyncio.create_task(conversion_requested(request, _delivery(), deps))
-        for _ in range(3):
+        for _ in range(2):
             await kill_the_worker_reading(source)
         await asyncio.wait_for(handling, 30)
         await _settle(announced, 1)
@@ -192,5 +192,61 @@ async def test_a_file_that_kills_every_worker_fails_as_crashed(
     assert len(announced) == 1
     failed = json.loads(announced[0])
     assert failed["job_id"] == request.job_id and failed["code"] == "crashed"
-    assert failed["message"] == "the file crashed the converter 3 times; it was not converted"
-    assert deps.pool.restarts == 3
+    assert failed["message"] == "the file crashed the converter 2 times; it was not converted"
+    assert deps.pool.restarts == 2
+    assert await deps.records.lost_attempts(request.job_id) == 0  # it came out of the JVM
+
+
+async def test_a_job_its_converter_died_under_twice_fails_as_crashed_when_redelivered(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """Two converter processes died while the job was in one of their JVMs (their marks are
+    left as a process killed outright leaves them): the next delivery fails it, converting
+    nothing, instead of handing it to a third converter."""
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[3])
+        for _ in range(2):
+            await deps.records.entered_jvm(request.job_id)
+        await conversion_requested(request, _delivery(redelivered=True), deps)
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert len(announced) == 1
+    failed = json.loads(announced[0])
+    assert failed["job_id"] == request.job_id and failed["code"] == "crashed"
+    assert failed["message"] == (
+        "the converter stopped 2 times while converting the file; it was not tried again"
+    )
+    with pytest.raises(ObjectNotFound):
+        await infra.store.size(request.result_key)
+
+
+async def test_a_job_its_converter_died_under_once_gets_one_more_attempt(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """One lost attempt may be an eviction that had nothing to do with the file: it converts,
+    and only the lost attempt's mark is left."""
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[4])
+        await deps.records.entered_jvm(request.job_id)
+        await conversion_requested(request, _delivery(redelivered=True), deps)
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert "result_key" in json.loads(announced[0])
+    assert await deps.records.lost_attempts(request.job_id) == 1
+
+
+async def test_a_job_that_fails_in_the_jvm_leaves_no_mark(
+    infra: Infra, deps: WorkerDeps, tmp_path: Path
+) -> None:
+    """A failure the JVM reports (and a retry after a fault outside it) is no lost attempt."""
+    garbage = tmp_path / "garbage.mpp"
+    garbage.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4000))
+    request = await _request(infra, garbage)
+    await conversion_requested(request, _delivery(), deps)
+    record = await deps.records.get(request.job_id)
+    assert record is not None and record["outcome"]["code"] == "corrupt_file"
+    assert await deps.records.lost_attempts(request.job_id) == 0

@@ -49,7 +49,7 @@ async def conversion_requested(
     outcome: Event
     labels = JobLabels(event.options.target)
     try:
-        outcome = await _convert(event, deps, labels)
+        outcome = await _convert(event, delivery, deps, labels)
     except ConversionError as exc:
         outcome = ConversionFailed(
             tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code, message=exc.message
@@ -90,10 +90,11 @@ async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
 
 
 async def _convert(
-    event: ConversionRequested, deps: "WorkerDeps", labels: JobLabels
+    event: ConversionRequested, delivery: Delivery, deps: "WorkerDeps", labels: JobLabels
 ) -> ConversionCompleted:
     if event.source_size > deps.max_source_bytes:
         raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
+    await _refuse_poison(event.job_id, delivery, deps)
     with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
         source = await _local_source(event.source_key, deps.store, Path(tmp))
         labels.read_format(source, event.source_size)
@@ -106,7 +107,7 @@ async def _convert(
             "timephased": event.options.timephased,
         }
         with jvm_span(event) as span, in_jvm(labels):
-            manifest = await deps.pool.convert(job)
+            manifest = await _convert_in_jvm(event.job_id, job, deps)
             span.set_attribute("conversion.source_format", manifest["source_format"])
         stored = await deps.store.put_file(event.result_key, output)
     return ConversionCompleted(
@@ -118,6 +119,45 @@ async def _convert(
         media_type=media_type(event.options.target),
         manifest=Manifest.model_validate(manifest),
     )
+
+
+async def _refuse_poison(job_id: str, delivery: Delivery, deps: "WorkerDeps") -> None:
+    """A job delivered again after its converter process died under it as often as a file
+    may take down a JVM worker fails instead of taking down another converter."""
+    if delivery.attempt == 1 and not delivery.redelivered:
+        return
+    lost = await deps.records.lost_attempts(job_id)
+    if lost >= deps.pool.max_crashes:
+        log.warning("conversion.poison_refused", job_id=job_id, lost_attempts=lost)
+        raise ConversionError(
+            "crashed",
+            f"the converter stopped {lost} times while converting the file; it was not tried again",
+        )
+
+
+async def _convert_in_jvm(job_id: str, job: dict[str, Any], deps: "WorkerDeps") -> dict[str, Any]:
+    """The conversion, marked in the database while a JVM has it: a mark still there on a
+    redelivery means the converter process died under the job."""
+    marked = False
+
+    async def mark() -> None:
+        nonlocal marked
+        if not marked:
+            await deps.records.entered_jvm(job_id)
+            marked = True
+
+    try:
+        return await deps.pool.convert(job, mark)
+    finally:
+        if marked:
+            await _unmark(job_id, deps)
+
+
+async def _unmark(job_id: str, deps: "WorkerDeps") -> None:
+    try:
+        await deps.records.left_jvm(job_id)
+    except Exception:  # the next delivery may take this attempt for a lost one; no more
+        log.warning("conversion.jvm_mark_kept", job_id=job_id, exc_info=True)
 
 
 @contextmanager

@@ -14,12 +14,30 @@ from shared.queues import GAVE_UP
 class ConversionRecords:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], retention: timedelta) -> None:
         self._records = db["converter_records"]
+        self._in_jvm = db["converter_in_jvm"]
         self.retention = retention
         self.outbox = OutboxRepository(self._records)
 
     async def ensure_indexes(self) -> None:
         await self._records.create_index("expires_at", expireAfterSeconds=0)
+        await self._in_jvm.create_index("expires_at", expireAfterSeconds=0)
         await self.outbox.ensure_indexes()
+
+    async def lost_attempts(self, job_id: str) -> int:
+        """How often the job went into a JVM and never came out: its converter process died
+        (evicted, OOM-killed, its disk filled) while converting it."""
+        entry = await self._in_jvm.find_one({"_id": job_id})
+        return int((entry or {}).get("open", 0))
+
+    async def entered_jvm(self, job_id: str) -> None:
+        await self._in_jvm.update_one(
+            {"_id": job_id},
+            {"$inc": {"open": 1}, "$set": {"expires_at": now() + self.retention}},
+            upsert=True,
+        )
+
+    async def left_jvm(self, job_id: str) -> None:
+        await self._in_jvm.update_one({"_id": job_id}, {"$inc": {"open": -1}})
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         """The job's record, if it was converted before (read for redeliveries, and when a
