@@ -108,8 +108,11 @@ async def test_a_key_costs_a_lease_per_batch_not_per_request(infra: Infra) -> No
     busy = [await limits.check("key_busy", "busy") for _ in range(400)]
     assert all(v.allowed for v in busy) and buckets.leases == 2
     buckets.leases = 0
+    started = time.monotonic()
     flood = [await limits.check("key_flood", "flooding") for _ in range(2000)]
-    assert sum(v.allowed for v in flood) == 10 and buckets.leases <= 5
+    refilled = 10 * (time.monotonic() - started)  # slots freed while the loop ran
+    assert 10 <= sum(v.allowed for v in flood) <= 10 + refilled + 1
+    assert buckets.leases <= 5 + refilled
 
 
 async def test_an_unreachable_database_lets_requests_through_at_once(infra: Infra) -> None:
