@@ -12,7 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.bootstrap import Infra
-from shared.ratelimit.leases import KeyBuckets, Lease
+from shared.ratelimit.lease_repository import KeyBuckets, Lease
 from shared.ratelimit.requests import RequestRateLimits
 from shared.settings import InfraSettings
 from shared.tenants import TenantSettings

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from shared.bootstrap import Infra
-from shared.tenants import COLLECTION, TenantLimits, TenantSettings, UnknownLimit
+from shared.tenant_repository import COLLECTION, TenantRepository
+from shared.tenants import TenantLimits, TenantSettings, UnknownLimit
 
 
 async def test_a_patch_changes_the_fields_given_and_keeps_the_others(infra: Infra) -> None:
@@ -61,7 +62,7 @@ async def test_an_outage_serves_the_last_known_limits(infra: Infra) -> None:
         "mongodb://127.0.0.1:9", serverSelectionTimeoutMS=200
     )
     try:
-        tenants._tenants = dead["nowhere"][COLLECTION]  # the database goes away
+        tenants._repository = TenantRepository(dead["nowhere"])  # the database goes away
         for _ in range(3):
             assert (await tenants.limits("acme")).burst == 4
             await asyncio.sleep(0.3)

@@ -17,11 +17,10 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.clock import now
+from shared.tenant_repository import TenantRepository
 
 log = structlog.get_logger()
 
-COLLECTION = "tenant_settings"
 ENV_PREFIX = "TENANT_DEFAULT_"
 READ_TIMEOUT_S = 5.0  # a slow database is waited for; past this the last known limits stay
 
@@ -74,7 +73,7 @@ class UnknownLimit(ValueError):
 
 class TenantSettings:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], refresh_s: float = 2.0) -> None:
-        self._tenants = db[COLLECTION]
+        self._repository = TenantRepository(db)
         self.refresh_s = refresh_s
         self.defaults = default_limits()
         self._overrides: dict[str, dict[str, Any]] = {}
@@ -130,16 +129,12 @@ class TenantSettings:
         return TenantLimits.model_validate({**self.defaults.model_dump(), **overrides})
 
     async def _stored(self, tenant: str) -> dict[str, Any]:
-        doc = await self._tenants.find_one({"_id": tenant}, {"limits": 1})
-        return dict((doc or {}).get("limits") or {})
+        return await self._repository.limits(tenant)
 
     async def _write(self, tenant: str, changes: dict[str, Any], limits: TenantLimits) -> None:
-        sets = {f"limits.{k}": getattr(limits, k) for k, v in changes.items() if v is not None}
-        unsets = {f"limits.{k}": "" for k, v in changes.items() if v is None}
-        update: dict[str, Any] = {"$set": {**sets, "updated_at": now()}}
-        if unsets:
-            update["$unset"] = unsets
-        await self._tenants.update_one({"_id": tenant}, update, upsert=True)
+        sets = {k: getattr(limits, k) for k, v in changes.items() if v is not None}
+        unsets = [k for k, v in changes.items() if v is None]
+        await self._repository.change(tenant, sets, unsets)
 
     def _refresh_soon(self) -> None:
         if self._loading is None or self._loading.done():
@@ -150,8 +145,7 @@ class TenantSettings:
         started = time.monotonic()
         try:
             async with asyncio.timeout(READ_TIMEOUT_S):
-                docs = self._tenants.find({"limits": {"$exists": True}}, {"limits": 1})
-                loaded = {doc["_id"]: dict(doc["limits"] or {}) async for doc in docs}
+                loaded = await self._repository.all_limits()
         except Exception as exc:  # an outage must never fail the request that asked
             log.warning("tenant_settings.refresh_failed", error=type(exc).__name__)
             self._loaded_at = started

@@ -10,7 +10,7 @@ from shared.bootstrap import Infra
 from shared.http.ops import count_errors_from_zero, install_request_telemetry, ops_router
 from shared.http.problems import install_problem_handlers
 from shared.http.ratelimit import RateLimitHeaders
-from shared.ratelimit.leases import KeyBuckets
+from shared.ratelimit.lease_repository import KeyBuckets
 from shared.ratelimit.requests import RequestRateLimits
 from shared.telemetry import untraced
 

@@ -20,7 +20,7 @@ from functools import partial
 
 import structlog
 
-from shared.ratelimit.leases import KeyBuckets
+from shared.ratelimit.lease_repository import KeyBuckets
 from shared.singleflight import SingleFlight
 from shared.tenants import TenantLimits, TenantSettings
 
