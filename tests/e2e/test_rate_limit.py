@@ -89,14 +89,14 @@ async def test_the_other_apis_limit_each_key_too(limited: System) -> None:
         limited.start(name, args, _port(base_url), wait=False)
     async with api_client(limited.base_url, limited.admin_key) as admin:
         tenant = f"limited-{uuid.uuid4().hex[:8]}"
-        key = await _new_key(admin, tenant)
+        keys = {name: await _new_key(admin, tenant) for name in apis}  # a bucket per key
         patched = await admin.patch(
             f"/v1/admin/tenants/{tenant}", json={"limits": {"requests_per_s": 1, "burst": 2}}
         )
         assert patched.status_code == 200
     for name, (_, base_url, route) in apis.items():
         limited.wait_ready(name)
-        async with api_client(base_url, key) as client:
+        async with api_client(base_url, keys[name]) as client:
             answers = [await client.get(route) for _ in range(6)]
         statuses = [a.status_code for a in answers]
         assert 429 in statuses and statuses[0] != 429, (name, statuses)

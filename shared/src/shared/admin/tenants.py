@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.admin.audit import admin_key, audited
 from shared.auth import Principal
+from shared.auth.tenants import TENANT_MAX_LENGTH, TENANT_PATTERN
 from shared.http.problems import Problem
 from shared.tenants import TenantLimits, TenantSettings, UnknownLimit
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"])
 
 TenantName = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    str, Path(min_length=1, max_length=TENANT_MAX_LENGTH, pattern=TENANT_PATTERN)
 ]
 
 
