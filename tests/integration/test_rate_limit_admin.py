@@ -85,6 +85,8 @@ async def test_only_admins_may_read_or_change_limits(api: httpx.AsyncClient, met
         ({"limits": {"burst": -3}}, "invalid_limit"),
         ({"limits": {"bank_share": 1.5}}, "invalid_limit"),
         ({"limits": {"webhooks": "many"}}, "invalid_limit"),
+        ({"limits": {"webhooks": "7"}}, "invalid_limit"),
+        ({"limits": {"burst": True}}, "invalid_limit"),
         ({"limits": {"jobs_in_flight": 10**12}}, "invalid_limit"),
         ({"limits": {"burst": 5}, "pricing": {}}, "validation_error"),
         ({"limits": [1, 2]}, "validation_error"),

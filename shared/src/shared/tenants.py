@@ -105,7 +105,7 @@ class TenantSettings:
         current = await self._stored(tenant)
         merged = {**current, **changes}
         overrides = {name: value for name, value in merged.items() if value is not None}
-        limits = self._merge(overrides)  # validates before anything is written
+        limits = self._merge(overrides, strict=True)  # before anything is written
         await self._write(tenant, changes, limits)
         self._overrides[tenant] = {k: getattr(limits, k) for k in overrides}
         self._merged.pop(tenant, None)
@@ -125,8 +125,10 @@ class TenantSettings:
             log.warning("tenant_settings.invalid_override", tenant=tenant)
             return self.defaults
 
-    def _merge(self, overrides: dict[str, Any]) -> TenantLimits:
-        return TenantLimits.model_validate({**self.defaults.model_dump(), **overrides})
+    def _merge(self, overrides: dict[str, Any], strict: bool = False) -> TenantLimits:
+        """Strict for an admin's change: ``true`` or ``"7"`` is not a number of requests."""
+        merged = {**self.defaults.model_dump(), **overrides}
+        return TenantLimits.model_validate(merged, strict=strict)
 
     async def _stored(self, tenant: str) -> dict[str, Any]:
         return await self._repository.limits(tenant)
