@@ -259,7 +259,8 @@ async def measure(
         drained_s=drained,
         delivered_s=delivered_at,
         unfinished={
-            j: states.get(j, "never read") for j in traffic.accepted
+            j: states.get(j, "never read")
+            for j in traffic.accepted
             if states.get(j) not in ("completed", "failed")
         },
     )
