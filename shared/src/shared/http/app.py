@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from shared.bootstrap import Infra
+from shared.http.limits import HeaderLimits
 from shared.http.ops import count_errors_from_zero, install_request_telemetry, ops_router
 from shared.http.problems import install_problem_handlers
 from shared.http.ratelimit import RateLimitHeaders
@@ -35,6 +36,7 @@ def build_app(
     install_request_telemetry(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(HeaderLimits)  # the outermost: before anything reads the request
     for router in [*routers, ops_router()]:
         app.include_router(router)
     count_errors_from_zero(app)

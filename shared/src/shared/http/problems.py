@@ -17,6 +17,9 @@ log = structlog.get_logger()
 
 PROBLEM = "application/problem+json"
 UNEXPECTED = "internal error; quote the trace id when reporting it"
+# a body with thousands of bad items gets the first few and a count, not an answer larger
+# than what was sent
+MAX_ERRORS = 20
 
 
 class Problem(Exception):
@@ -63,8 +66,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
-        return problem_response(422, "validation_error", "the request is not valid", errors=errors)
+        found = exc.errors()
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in found[:MAX_ERRORS]]
+        extra: dict[str, Any] = {"errors": errors}
+        if len(found) > MAX_ERRORS:
+            extra["more_errors"] = len(found) - MAX_ERRORS
+        return problem_response(422, "validation_error", "the request is not valid", **extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
