@@ -19,11 +19,11 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench.cli import fail, positive_int, step  # noqa: E402  (needs the paths above)
+from bench.cli import fail, step  # noqa: E402  (needs the paths above)
 from bench.machine import describe, summary  # noqa: E402
 from bench.markdown import bullets, table, write_section  # noqa: E402
 from bench.pipeline import Run, measured, pipeline, settle  # noqa: E402
-from bench.telemetry import FIXTURES, per_file_ms  # noqa: E402
+from bench.telemetry import arguments, per_file_ms  # noqa: E402
 
 SECTION = "journal"
 
@@ -31,16 +31,6 @@ SECTION = "journal"
 class Mode(NamedTuple):
     journal: bool
     rounds: list[Run]
-
-
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=positive_int, default=2, help="off/on system pairs")
-    parser.add_argument("--rounds", type=positive_int, default=3, help="measured rounds each")
-    parser.add_argument("--concurrency", type=positive_int, default=16, help="clients")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="folder of *.mpp files")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    return parser.parse_args()
 
 
 def one_system(journal: bool, args: argparse.Namespace) -> Mode:
@@ -134,7 +124,7 @@ def render(machine: dict[str, str], modes: list[Mode]) -> str:
 
 
 def main() -> None:
-    args = arguments()
+    args = arguments(__doc__.splitlines()[0])
     if not any(args.fixtures.glob("*.mpp")):
         fail(f"no *.mpp files in {args.fixtures}")
     machine = describe()

@@ -56,8 +56,9 @@ class Mode(NamedTuple):
     receiver_cpu_s: float
 
 
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str = __doc__.splitlines()[0]) -> argparse.Namespace:
+    """The options of an off/on comparison of whole pipelines (this one, bench/journal.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--pairs", type=positive_int, default=2, help="off/on system pairs")
     parser.add_argument("--rounds", type=positive_int, default=3, help="measured rounds each")
     parser.add_argument("--concurrency", type=positive_int, default=16, help="clients")
