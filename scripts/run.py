@@ -102,6 +102,7 @@ def main(addon: Addon | None = None, reserved: Sequence[int] = ()) -> int:
                 boleto=True,
                 notifier=True,
                 process_groups=True,
+                lifted_limits=False,  # a user's system keeps the documented limits
                 ENVIRONMENT="development",
                 LOG_FORMAT=os.environ.get("LOG_FORMAT", "json"),
                 # the APIs users poll hardest run a process per core (docs/benchmarks.md, "Load")

@@ -165,6 +165,20 @@ def _create_private(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
+# Suites and benches drive one key far past the documented per-key limits (uploads at once,
+# jobs in flight, request rate) and give their one tenant the whole of the bank's quota: these
+# lift them unless the environment sets its own. The limits' own tests and bench set theirs
+# (docs/security.md); `make run` keeps the documented defaults.
+LIFTED_LIMITS = {
+    "TENANT_DEFAULT_CONCURRENT_UPLOADS": "10000",
+    "TENANT_DEFAULT_JOBS_IN_FLIGHT": "1000000",
+    "UPLOAD_MAX_CONCURRENT_UPLOADS": "10000",
+    "TENANT_DEFAULT_BANK_SHARE": "1",
+    "TENANT_DEFAULT_REQUESTS_PER_S": "100000",
+    "TENANT_DEFAULT_BURST": "1000000",
+}
+
+
 @contextmanager
 def running_system(
     root: Path,
@@ -177,13 +191,15 @@ def running_system(
     boleto: bool = False,
     notifier: bool = False,
     process_groups: bool = False,
+    lifted_limits: bool = True,
     **settings: str,
 ) -> Iterator[System]:
     """Every service as its own process, sharing one broker, database and data folder under root.
 
     With ``boleto``, also the Banco Inter simulator and boleto-sync (api and worker); with
     ``notifier``, the notifier (api and worker); with ``process_groups``, each process in a
-    group of its own (``System.process_groups``).
+    group of its own (``System.process_groups``); with ``lifted_limits``, ``LIFTED_LIMITS``
+    under the caller's environment.
     """
     ports = ports or Ports.free()
     logs = root / "logs"
@@ -191,6 +207,7 @@ def running_system(
     upload_ops, boleto_ops, notifier_ops = free_port(), free_port(), free_port()
     webhook = f"http://127.0.0.1:{ports.boleto}/v1/inter/webhook"
     env = {
+        **(LIFTED_LIMITS if lifted_limits else {}),
         **os.environ,
         "ENVIRONMENT": "test",
         "RABBITMQ_URL": rabbitmq_url,
@@ -215,18 +232,6 @@ def running_system(
         "NOTIFIER_PORT": str(ports.notifier),
         "NOTIFIER_OPS_PORT": str(notifier_ops),
         "NOTIFIER_PUBLIC_API_URL": f"http://127.0.0.1:{ports.upload}",
-        # suites and benches flood uploads through one key: the upload quotas' own test
-        # (tests/integration/test_upload_quotas.py) checks the documented defaults
-        "TENANT_DEFAULT_CONCURRENT_UPLOADS": "10000",
-        "TENANT_DEFAULT_JOBS_IN_FLIGHT": "1000000",
-        "UPLOAD_MAX_CONCURRENT_UPLOADS": "10000",
-        # their one tenant may use the whole of the bank's quota (the fair share has its test)
-        "TENANT_DEFAULT_BANK_SHARE": "1",
-        # suites, benches and make run's chaos drive one key far past the documented per-key
-        # rate: unless the environment says otherwise, keys are practically unlimited here
-        # (the rate limit's own tests and bench set their limits; docs/security.md)
-        "TENANT_DEFAULT_REQUESTS_PER_S": os.environ.get("TENANT_DEFAULT_REQUESTS_PER_S", "100000"),
-        "TENANT_DEFAULT_BURST": os.environ.get("TENANT_DEFAULT_BURST", "1000000"),
         **settings,
     }
     system = System(
