@@ -200,14 +200,14 @@ async def test_a_file_that_kills_every_worker_fails_as_crashed(
 async def test_a_job_its_converter_died_under_twice_fails_as_crashed_when_redelivered(
     infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
 ) -> None:
-    """Two converter processes died while the job was in one of their JVMs (their marks are
-    left as a process killed outright leaves them): the next delivery fails it, converting
-    nothing, instead of handing it to a third converter."""
+    """Two converter processes died while the job was in one of their JVMs: the first under
+    its first delivery (which leaves no mark: the redelivery tells), the second under the
+    redelivery, whose mark is left as a process killed outright leaves it. The next delivery
+    fails it, converting nothing, instead of handing it to a third converter."""
     connection, announced = await _outcomes(infra)
     try:
         request = await _request(infra, mpp_files[3])
-        for _ in range(2):
-            await deps.records.entered_jvm(request.job_id)
+        await deps.records.entered_jvm(request.job_id)
         await conversion_requested(request, _delivery(redelivered=True), deps)
         await _settle(announced, 1)
     finally:
@@ -225,18 +225,39 @@ async def test_a_job_its_converter_died_under_twice_fails_as_crashed_when_redeli
 async def test_a_job_its_converter_died_under_once_gets_one_more_attempt(
     infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
 ) -> None:
-    """One lost attempt may be an eviction that had nothing to do with the file: it converts,
-    and only the lost attempt's mark is left."""
+    """One lost attempt (a redelivery with no mark: the first delivery's converter died) may
+    be an eviction that had nothing to do with the file: it converts, and the redelivery's
+    own mark is gone once it came out of the JVM."""
     connection, announced = await _outcomes(infra)
     try:
         request = await _request(infra, mpp_files[4])
-        await deps.records.entered_jvm(request.job_id)
         await conversion_requested(request, _delivery(redelivered=True), deps)
         await _settle(announced, 1)
     finally:
         await connection.close()
     assert "result_key" in json.loads(announced[0])
-    assert await deps.records.lost_attempts(request.job_id) == 1
+    assert await deps.records.lost_attempts(request.job_id) == 0
+
+
+async def test_a_first_delivery_costs_no_mark(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """Most jobs are delivered once: their conversion writes no mark at all."""
+    request = await _request(infra, mpp_files[4])
+    entered = deps.records.entered_jvm
+    calls: list[str] = []
+
+    async def counted(job_id: str) -> None:
+        calls.append(job_id)
+        await entered(job_id)
+
+    deps.records.entered_jvm = counted  # type: ignore[method-assign]
+    try:
+        await conversion_requested(request, _delivery(), deps)
+    finally:
+        deps.records.entered_jvm = entered  # type: ignore[method-assign]
+    assert calls == []
+    assert await deps.records.get(request.job_id) is not None
 
 
 async def test_a_job_that_fails_in_the_jvm_leaves_no_mark(
@@ -246,7 +267,7 @@ async def test_a_job_that_fails_in_the_jvm_leaves_no_mark(
     garbage = tmp_path / "garbage.mpp"
     garbage.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4000))
     request = await _request(infra, garbage)
-    await conversion_requested(request, _delivery(), deps)
+    await conversion_requested(request, _delivery(redelivered=True), deps)
     record = await deps.records.get(request.job_id)
     assert record is not None and record["outcome"]["code"] == "corrupt_file"
     assert await deps.records.lost_attempts(request.job_id) == 0

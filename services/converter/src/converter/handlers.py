@@ -94,7 +94,7 @@ async def _convert(
 ) -> ConversionCompleted:
     if event.source_size > deps.max_source_bytes:
         raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
-    await _refuse_poison(event.job_id, delivery, deps)
+    marking = await _refuse_poison(event.job_id, delivery, deps)
     with tempfile.TemporaryDirectory(dir=deps.work_dir) as tmp:
         source = await _local_source(event.source_key, deps.store, Path(tmp))
         labels.read_format(source, event.source_size)
@@ -107,7 +107,7 @@ async def _convert(
             "timephased": event.options.timephased,
         }
         with jvm_span(event) as span, in_jvm(labels):
-            manifest = await _convert_in_jvm(event.job_id, job, deps)
+            manifest = await _convert_in_jvm(event.job_id, job, deps, marking)
             span.set_attribute("conversion.source_format", manifest["source_format"])
         stored = await deps.store.put_file(event.result_key, output)
     return ConversionCompleted(
@@ -121,28 +121,34 @@ async def _convert(
     )
 
 
-async def _refuse_poison(job_id: str, delivery: Delivery, deps: "WorkerDeps") -> None:
-    """A job delivered again after its converter process died under it as often as a file
-    may take down a JVM worker fails instead of taking down another converter."""
-    if delivery.attempt == 1 and not delivery.redelivered:
-        return
-    lost = await deps.records.lost_attempts(job_id)
+async def _refuse_poison(job_id: str, delivery: Delivery, deps: "WorkerDeps") -> bool:
+    """Whether this attempt is marked while a JVM has it. A first delivery is not: marks cost
+    two writes, and most jobs are delivered once. A redelivery (the broker gives a message
+    back when its consumer's link went away) counts the delivery before it as lost, and the
+    marks of any lost since; a job lost as often as a file may take down a JVM worker fails
+    instead of taking down another converter."""
+    if not delivery.redelivered:
+        return False
+    lost = await deps.records.lost_attempts(job_id) + 1
     if lost >= deps.pool.max_crashes:
         log.warning("conversion.poison_refused", job_id=job_id, lost_attempts=lost)
         raise ConversionError(
             "crashed",
             f"the converter stopped {lost} times while converting the file; it was not tried again",
         )
+    return True
 
 
-async def _convert_in_jvm(job_id: str, job: dict[str, Any], deps: "WorkerDeps") -> dict[str, Any]:
-    """The conversion, marked in the database while a JVM has it: a mark still there on a
-    redelivery means the converter process died under the job."""
+async def _convert_in_jvm(
+    job_id: str, job: dict[str, Any], deps: "WorkerDeps", marking: bool
+) -> dict[str, Any]:
+    """The conversion, marked in the database while a JVM has it (``marking``): a mark still
+    there on a redelivery means the converter process died under the job."""
     marked = False
 
     async def mark() -> None:
         nonlocal marked
-        if not marked:
+        if marking and not marked:
             await deps.records.entered_jvm(job_id)
             marked = True
 
