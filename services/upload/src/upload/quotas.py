@@ -49,6 +49,10 @@ class TooManyJobs(QuotaExceeded):
     retry_after_s = 30
 
 
+for _refusal in (ServerBusy, TooManyUploads, TooManyJobs):
+    REFUSED.labels(_refusal.code)  # exported at 0 from the start, as a rate needs
+
+
 class Limits(Protocol):
     async def limits(self, tenant: str) -> TenantLimits: ...
 
