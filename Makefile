@@ -51,6 +51,7 @@ bench: venv
 	$(PY) bench/boleto.py
 	$(PY) bench/notifier.py
 	$(PY) bench/telemetry.py
+	$(PY) bench/ratelimit.py
 
 bench-load: venv
 	$(PY) scripts/bootstrap.py
