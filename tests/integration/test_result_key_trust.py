@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, Manifest
@@ -14,6 +15,7 @@ from shared.messaging import encode
 from upload import consumer
 from upload.errors import ResultExpired
 from upload.files import JobFiles
+from upload.model import SOURCE
 from upload.repository import COLLECTION, JobRepository
 from upload.settings import UploadSettings
 
@@ -44,7 +46,7 @@ async def _converting_job(infra: Infra) -> str:
     return job_id
 
 
-async def _forge(infra: Infra, job_id: str, result_key: str) -> None:
+async def _forge(infra: Infra, job_id: str, result_key: str, source: str = "/forger") -> None:
     event = ConversionCompleted(
         tenant_id="acme",
         job_id=job_id,
@@ -54,7 +56,7 @@ async def _forge(infra: Infra, job_id: str, result_key: str) -> None:
         media_type="application/xml",
         manifest=Manifest(source_format="MPP", read={}, written={}),
     )
-    await infra.broker.publish(encode(event, "/forger"))
+    await infra.broker.publish(encode(event, source))
 
 
 async def _final(infra: Infra, job_id: str) -> dict[str, Any]:
@@ -104,6 +106,31 @@ async def test_a_forged_result_of_a_deleted_job_deletes_nothing(
     await _forge(infra, live, f"acme/{live}/result.xml")
     await _final(infra, live)
     assert await infra.store.size(VICTIM) > 0  # ...the forged one was handled before it
+
+
+async def test_a_reuse_announced_by_the_upload_api_is_left_as_recorded(
+    infra: Infra, files: JobFiles
+) -> None:
+    """A reuse: the upload API records the job completed with an earlier job's result and
+    announces it; the worker leaves that job alone (no refusal, no failure), and the earlier
+    result stays even when the reusing job was deleted meanwhile."""
+    earlier = f"acme/cv_earlier_{uuid.uuid4().hex[:6]}/result.xml"
+    writer = infra.store.writer(earlier)
+    writer.write(b"<Project/>")
+    await writer.commit()
+    reusing = f"cv_{uuid.uuid4().hex}"
+    done = {"_id": reusing, "tenant": "acme", "status": "completed", "result": {"key": earlier}}
+    await infra.db[COLLECTION].insert_one(done)
+    with capture_logs() as lines:
+        await _forge(infra, reusing, earlier, source=SOURCE)
+        await _forge(infra, f"cv_{uuid.uuid4().hex}", earlier, source=SOURCE)  # deleted since
+        live = await _converting_job(infra)  # the queue is in order: once this one is done...
+        await _forge(infra, live, f"acme/{live}/result.xml")
+        await _final(infra, live)
+    assert not [line for line in lines if line["event"] == "conversion.result_key_refused"]
+    job = await infra.db[COLLECTION].find_one({"_id": reusing})
+    assert job is not None and job["status"] == "completed" and "error" not in job
+    assert await infra.store.size(earlier) > 0
 
 
 async def test_a_stored_foreign_result_is_never_served(infra: Infra, files: JobFiles) -> None:

@@ -10,7 +10,7 @@ from shared.batching import Batcher
 from shared.events import ConversionCompleted, ConversionFailed, ConversionStarted
 from shared.messaging import Delivery
 from upload.files import JobFiles, owned_by_job
-from upload.model import ACTIVE, result_document
+from upload.model import ACTIVE, SOURCE, result_document
 from upload.repository import Transition
 
 log = structlog.get_logger()
@@ -31,10 +31,14 @@ REFUSED_RESULT = {
 
 async def conversion_completed(
     event: ConversionCompleted,
-    _: Delivery,
+    delivery: Delivery,
     outcomes: Outcomes,
     files: JobFiles,
 ) -> None:
+    if delivery.source == SOURCE:
+        # the upload API's own announcement of a reuse: its job was recorded completed when
+        # accepted, with an earlier job's result, which is not this job's to take or delete
+        return
     if not owned_by_job(event.result_key, event.tenant_id, event.job_id):
         # never record, serve or delete an object outside the job's own prefix
         log.error("conversion.result_key_refused", result_key=event.result_key[:300])

@@ -14,6 +14,7 @@ from shared.formats import TargetFormat, extension
 from shared.storage import StoredObject
 
 ACTIVE = ["queued", "converting"]
+SOURCE = "/services/upload"  # the CloudEvents source of what the upload service announces
 FINGERPRINT_LABEL = "job-fingerprint"  # names the key derived for fingerprints
 
 

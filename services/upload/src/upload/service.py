@@ -16,6 +16,7 @@ from shared.pagination import Cursor, Page
 from upload.errors import DuplicateJob, IdempotencyConflict, JobFailed, NotFound, NotReady, TooLarge
 from upload.files import JobFiles
 from upload.model import (
+    SOURCE,
     Download,
     Upload,
     fingerprint,
@@ -31,7 +32,6 @@ from upload.repository import JobRepository
 from upload.settings import UploadSettings
 
 log = structlog.get_logger()
-SOURCE = "/services/upload"
 FORM_OVERHEAD = 64 * 1024  # what a multipart body holds besides the file, at the most
 ACCEPTED = Counter(
     "conversion_jobs_accepted_total",
