@@ -53,3 +53,29 @@ def test_out_of_range_or_unknown_fields_are_refused(bad: dict[str, object]) -> N
 def test_limits_are_frozen() -> None:
     with pytest.raises(ValidationError):
         TenantLimits().burst = 3  # type: ignore[misc]
+
+
+async def test_unlimited_upload_quotas_count_nothing() -> None:
+    """At their maxima the upload quotas are not kept at all: no lease, no place, so a flood
+    of one tenant's uploads writes nothing to its quota document."""
+    from shared.tenants import MAX_CONCURRENT_UPLOADS, MAX_JOBS_IN_FLIGHT, TenantLimits
+    from upload.quotas import UploadQuotas
+
+    unlimited = TenantLimits(
+        concurrent_uploads=MAX_CONCURRENT_UPLOADS, jobs_in_flight=MAX_JOBS_IN_FLIGHT
+    )
+    assert unlimited.uploads_unlimited and not TenantLimits().uploads_unlimited
+
+    class Settings:
+        async def limits(self, tenant: str) -> TenantLimits:
+            return unlimited
+
+    class Untouchable:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"the quota document was used: {name}")
+
+    quotas = UploadQuotas(Untouchable(), Settings(), max_uploads=2, lease_s=60)  # type: ignore[arg-type]
+    async with quotas.uploading("acme", "key-1", "cv_1") as slot:
+        slot.keep_place()
+        assert quotas.uploading_now == 1
+    assert quotas.uploading_now == 0

@@ -25,6 +25,11 @@ ENV_PREFIX = "TENANT_DEFAULT_"
 READ_TIMEOUT_S = 5.0  # a slow database is waited for; past this the last known limits stay
 
 
+# at their maxima, a tenant's uploads and jobs in flight are not counted at all (unlimited)
+MAX_CONCURRENT_UPLOADS = 10_000
+MAX_JOBS_IN_FLIGHT = 1_000_000
+
+
 class TenantLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,10 +38,13 @@ class TenantLimits(BaseModel):
     )
     burst: int = Field(default=100, ge=1, le=1_000_000, description="requests allowed at once")
     concurrent_uploads: int = Field(
-        default=4, ge=1, le=10_000, description="uploads at once per key"
+        default=4, ge=1, le=MAX_CONCURRENT_UPLOADS, description="uploads at once per key"
     )
     jobs_in_flight: int = Field(
-        default=200, ge=1, le=1_000_000, description="a tenant's conversions queued or converting"
+        default=200,
+        ge=1,
+        le=MAX_JOBS_IN_FLIGHT,
+        description="a tenant's conversions queued or converting",
     )
     webhooks: int = Field(
         default=20, ge=1, le=10_000, description="webhook subscriptions per tenant"
@@ -47,6 +55,14 @@ class TenantLimits(BaseModel):
     bank_share: float = Field(
         default=0.5, gt=0, le=1, description="fraction of the bank's quota one tenant may use"
     )
+
+    @property
+    def uploads_unlimited(self) -> bool:
+        """Both upload quotas at their maxima: nothing to count, so nothing is written."""
+        return (
+            self.concurrent_uploads >= MAX_CONCURRENT_UPLOADS
+            and self.jobs_in_flight >= MAX_JOBS_IN_FLIGHT
+        )
 
 
 LIMIT_FIELDS = tuple(TenantLimits.model_fields)
