@@ -18,6 +18,8 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
+from shared.processes import alive
+
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 BURY_EVERY_S = 5.0
 _LIVE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
@@ -56,18 +58,8 @@ def _bury_the_dead(folder: Path, stop: threading.Event) -> None:
     while not stop.wait(BURY_EVERY_S):
         for path in folder.glob("gauge_live*.db"):
             match = _LIVE_FILE.fullmatch(path.name)
-            if match and not _alive(int(match.group(1))):
+            if match and not alive(int(match.group(1))):
                 multiprocess.mark_process_dead(int(match.group(1)), str(folder))  # type: ignore[no-untyped-call]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def exposition() -> bytes:

@@ -31,6 +31,7 @@ from converter import child
 from converter.archive import DEFAULT_LIMITS, ArchiveLimits
 from converter.errors import ConversionError
 from converter.metrics import jvm_replaced
+from shared.processes import alive
 
 log = structlog.get_logger()
 _SPAWN = multiprocessing.get_context("spawn")  # a JVM does not survive fork
@@ -333,16 +334,6 @@ def _remove_stale_folders(work_dir: Path) -> None:
     """The folders of JVM workers that are gone (a converter that crashed left them)."""
     for folder in work_dir.glob("jvm-*"):
         pid = folder.name.removeprefix("jvm-")
-        if not pid.isdigit() or not _alive(int(pid)):
+        if not pid.isdigit() or not alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             log.info("pool.stale_folder_removed", folder=folder.name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
