@@ -9,6 +9,7 @@ exactly one webhook delivery of its ``conversion.completed``.
 import asyncio
 import itertools
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +45,18 @@ class Traffic:
     accepted: list[str] = field(default_factory=list)
     _tasks: list["asyncio.Task[None]"] = field(default_factory=list)
     _sends: set["asyncio.Task[None]"] = field(default_factory=set)
+    _probing: threading.Event = field(default_factory=threading.Event)
+    _probes: list[threading.Thread] = field(default_factory=list)
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
     async def upload(
-        self, path: Path, content: bytes | None = None, via: httpx.AsyncClient | None = None
+        self,
+        path: Path,
+        content: bytes | None = None,
+        via: httpx.AsyncClient | None = None,
+        timeout: float = UPLOAD_TIMEOUT_S,
     ) -> Answer:
         began = self.now()
         body = path.read_bytes() if content is None else content
@@ -57,7 +64,7 @@ class Traffic:
             response = await (via or self.api).post(
                 "/v1/conversions",
                 files={"file": (path.name, body, "application/octet-stream")},
-                timeout=UPLOAD_TIMEOUT_S,
+                timeout=timeout,
             )
         except httpx.HTTPError:
             answer = Answer(began, 0, None, self.now() - began)
@@ -69,19 +76,26 @@ class Traffic:
         return answer
 
     async def __aenter__(self) -> "Traffic":
-        self._tasks = [
-            asyncio.create_task(self._poll()),
-            *(asyncio.create_task(self._probe(n, u)) for n, u in self.ready_urls.items()),
-        ]
+        self._tasks = [asyncio.create_task(self._poll())]
         if self.upload_rate:
             self._tasks.append(asyncio.create_task(self._upload_paced()))
+        self._probing.set()
+        self._probes = [
+            threading.Thread(target=self._probe, args=(n, u), name=f"probe-{n}", daemon=True)
+            for n, u in self.ready_urls.items()
+        ]
+        for thread in self._probes:
+            thread.start()
         return self
 
     async def __aexit__(self, *_: object) -> None:
         for task in self._tasks:
             task.cancel()
+        self._probing.clear()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*self._sends, return_exceptions=True)
+        for thread in self._probes:
+            await asyncio.to_thread(thread.join)
 
     async def _upload_paced(self) -> None:
         files = itertools.cycle(self.files)
@@ -110,17 +124,20 @@ class Traffic:
                 self.polls.append(Answer(began, status, code, self.now() - began))
             await asyncio.sleep(0.1)
 
-    async def _probe(self, name: str, url: str) -> None:
+    def _probe(self, name: str, url: str) -> None:
+        """A thread of its own per process, as the kubelet probes from outside: in the
+        scenario's event loop, beside up to 1,000 uploads of its own, a probe's answer could
+        wait on the client rather than on the process it judges."""
         answers = self.readiness.setdefault(name, [])
-        async with httpx.AsyncClient(timeout=2) as probe:
-            while True:
+        with httpx.Client(timeout=2) as probe:
+            while self._probing.is_set():
                 began = self.now()
                 try:
-                    status = (await probe.get(url)).status_code
+                    status = probe.get(url).status_code
                 except httpx.HTTPError:
                     status = 0
                 answers.append(Answer(began, status, None, self.now() - began))
-                await asyncio.sleep(0.25)
+                time.sleep(0.25)
 
 
 def _code(response: httpx.Response) -> str | None:
@@ -157,6 +174,8 @@ class Outcome:
     delivered_s: float  # from the fault's end until every accepted job's webhook arrived
     # the jobs not final when the time was up, with the last status read (for the failure)
     unfinished: dict[str, str] = field(default_factory=dict)
+    # the longest unready streak per process, where it is not 0
+    unready_streaks: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in vars(self).items()}
@@ -255,6 +274,7 @@ async def measure(
         not_ready=sum(a.status == 503 for probes in probes_by.values() for a in probes),
         unanswered_probes=sum(a.status == 0 for probes in probes_by.values() for a in probes),
         longest_unready_streak=max((_streak(p) for p in probes_by.values()), default=0),
+        unready_streaks={n: s for n, p in probes_by.items() if (s := _streak(p))},
         recovery_s=recovery(traffic, healed_at),
         drained_s=drained,
         delivered_s=delivered_at,
