@@ -198,27 +198,26 @@ def _is_secret(name: str, field: FieldInfo) -> bool:
 
 
 def _describe(cls: type[BaseModel], name: str, field: FieldInfo) -> str:
-    text = None
-    for owner in cls.__mro__:
-        text = DESCRIPTIONS.get(f"{owner.__name__}.{name}")
-        if text:
-            break
-    text = text or field.description or _comment_of(cls, name)
-    return _plain(text or "", cls)
+    """The field's description; else, from the class itself up its bases, the curated text
+    (``DESCRIPTIONS``) or the comment at the field's declaration."""
+    return _plain(field.description or _curated_or_comment(cls, name), cls)
 
 
-def _comment_of(cls: type[BaseModel], name: str) -> str:
-    """The comment right above the field's line, or at its end, in the first class of the
-    MRO that declares it."""
+def _curated_or_comment(cls: type[BaseModel], name: str) -> str:
     for owner in cls.__mro__:
-        if name not in inspect.get_annotations(owner):
-            continue
-        lines, _ = inspect.getsourcelines(owner)
-        for node in ast.parse(textwrap.dedent("".join(lines))).body[0].body:  # type: ignore[attr-defined]
-            if isinstance(node, ast.AnnAssign) and _name_of(node.target) == name:
-                text = _comment_above(lines, node.lineno - 1) or _comment_after(lines, node)
-                if text:
-                    return text
+        if text := DESCRIPTIONS.get(f"{owner.__name__}.{name}"):
+            return text
+        if name in inspect.get_annotations(owner) and (text := _comment_in(owner, name)):
+            return text
+    return ""
+
+
+def _comment_in(owner: type, name: str) -> str:
+    """The comment right above the field's declaration in ``owner``, or at its end."""
+    lines, _ = inspect.getsourcelines(owner)
+    for node in ast.parse(textwrap.dedent("".join(lines))).body[0].body:  # type: ignore[attr-defined]
+        if isinstance(node, ast.AnnAssign) and _name_of(node.target) == name:
+            return _comment_above(lines, node.lineno - 1) or _comment_after(lines, node)
     return ""
 
 
@@ -248,7 +247,195 @@ def _plain(text: str, cls: type[BaseModel]) -> str:
 
 # Descriptions for fields whose code carries none (no description, no comment), read from
 # where the code uses them; keyed by the declaring class's name and the field.
-DESCRIPTIONS: dict[str, str] = {}
+DESCRIPTIONS: dict[str, str] = {
+    # every service's process
+    "WorkerSettings.host": (
+        "Address the process's HTTP endpoints (API, ops) bind to (in a pod: 0.0.0.0)"
+    ),
+    "WorkerSettings.ops_port": "Port of the worker's /healthz, /readyz and /metrics",
+    "WorkerSettings.prefetch": "Messages one worker process takes from its queue at once",
+    "ServiceSettings.port": "Port of the HTTP API (its /healthz, /readyz and /metrics too)",
+    "ServiceSettings.api_processes": (
+        "Processes serving the API on one port, each with its own caches"
+    ),
+    "InfraSettings.environment": (
+        "One of production, development, test. Production refuses DEV_API_KEY and DEV_ADMIN_KEY "
+        "and needs SECRETS_KEY; development also lets webhooks reach http, loopback and any port"
+    ),
+    "InfraSettings.rabbitmq_url": "The broker (AMQP URL with the service's user and password)",
+    "InfraSettings.mongodb_url": "The database (MongoDB connection string with its credentials)",
+    "InfraSettings.mongodb_db": "Database name",
+    "InfraSettings.mongodb_max_pool_size": "Connections to MongoDB one process keeps at most",
+    "InfraSettings.mongodb_server_selection_timeout_ms": (
+        "How long an operation waits for a reachable MongoDB server before it fails"
+    ),
+    "InfraSettings.mongodb_heartbeat_ms": "How often the driver checks the servers' state",
+    "InfraSettings.mongodb_max_idle_ms": "An idle connection to MongoDB is closed after this",
+    "InfraSettings.events_exchange": "The RabbitMQ topic exchange every event is published to",
+    "InfraSettings.data_dir": (
+        "Local folder; with STORAGE_BACKEND=filesystem the objects live in its objects/ folder"
+    ),
+    "InfraSettings.storage_backend": (
+        "Where objects are kept: filesystem (one machine) or s3 (MinIO or any S3 service)"
+    ),
+    "InfraSettings.s3_endpoint": (
+        "S3 endpoint as host:port, or a URL whose scheme then decides TLS"
+    ),
+    "InfraSettings.s3_access_key": "S3 access key id",
+    "InfraSettings.s3_secret_key": "S3 secret key",
+    "InfraSettings.s3_bucket": "The bucket every object is kept in (must be unique to you)",
+    "InfraSettings.s3_secure": "TLS to the S3 endpoint (when it is given as host:port)",
+    "InfraSettings.s3_region": "S3 region; unset, the client asks the endpoint",
+    "InfraSettings.log_format": "One of json, console, auto (console on a terminal, else JSON)",
+    "InfraSettings.log_level": "Lowest level logged (DEBUG, INFO, WARNING, ERROR)",
+    "InfraSettings.dev_api_key": (
+        "Development only: a tenant key (tenant dev) created at start; refused in production"
+    ),
+    "InfraSettings.dev_admin_key": (
+        "Development only: an admin key created at start; refused in production"
+    ),
+    "InfraSettings.api_key_cache_seconds": (
+        "How long a process trusts a looked-up API key before reading it again; a revoked "
+        "key may keep working up to twice this long"
+    ),
+    "InfraSettings.secrets_old_keys": (
+        "Comma-separated keys SECRETS_KEY replaced, still used to open what they sealed"
+    ),
+    "InfraSettings.retention_hours": (
+        "A conversion job, its files and its records are removed this long after creation"
+    ),
+    "InfraSettings.max_delivery_attempts": (
+        "Attempts at handling a message before it goes to its queue's dead-letter queue"
+    ),
+    "InfraSettings.retry_base_delay_ms": (
+        "Delay before a failed message's second attempt, doubled at each further one"
+    ),
+    # upload
+    "UploadSettings.max_upload_bytes": "Largest file accepted (413 too_large beyond)",
+    "UploadSettings.max_field_bytes": "Largest text field of the upload form (413 beyond)",
+    "UploadSettings.list_max_limit": "Most jobs one page of GET /v1/conversions lists",
+    "UploadSettings.retention_sweep_seconds": (
+        "How often the worker removes the jobs past RETENTION_HOURS"
+    ),
+    "UploadSettings.spool_volume_bytes": (
+        "Size of the volume uploads are spooled on; sets UPLOAD_MAX_CONCURRENT_UPLOADS when "
+        "that is unset"
+    ),
+    # converter
+    "ConverterSettings.workers": (
+        "JVM worker processes converting side by side; unset, the number of CPUs"
+    ),
+    "ConverterSettings.prefetch": "Messages taken at once; 0: twice CONVERTER_WORKERS",
+    "ConverterSettings.jvm_nice": (
+        "Niceness (0-19) of the JVM workers: they yield the CPU to the APIs, the database and "
+        "the broker on a shared machine"
+    ),
+    "ConverterSettings.archive_max_entries": (
+        "Entries a zip source may hold, counted before MPXJ unpacks it (docs/security.md)"
+    ),
+    "ConverterSettings.jvm_heap_mb": "Maximum heap of each JVM worker, in MB",
+    "ConverterSettings.jvm_options": (
+        "Options of each JVM worker; the default (C1 compiler only, serial collector) halved "
+        "the CPU per file at the same files/s here (bench/raw_mpxj.py)"
+    ),
+    "ConverterSettings.job_timeout_s": (
+        "A conversion taking longer fails as timeout and its JVM is replaced"
+    ),
+    "ConverterSettings.max_source_bytes": "A larger source fails as too_large unread",
+    "ConverterSettings.archive_max_bytes": "Bytes a zip source may unpack to (docs/security.md)",
+    "ConverterSettings.work_dir": "Folder of the JVMs' temporary files (writable)",
+    # boleto-sync
+    "BoletoSettings.inter_base_url": "Banco Inter's API",
+    "BoletoSettings.inter_client_id": "Banco Inter application's client id",
+    "BoletoSettings.inter_client_secret": "Banco Inter application's client secret",
+    "BoletoSettings.inter_scope": "OAuth scopes asked for with each token",
+    "BoletoSettings.inter_cert_file": (
+        "Path of the mTLS client certificate Banco Inter issued (mounted from a Secret)"
+    ),
+    "BoletoSettings.inter_key_file": "Path of that certificate's private key",
+    "BoletoSettings.inter_ca_file": (
+        "CA bundle the bank's certificate is checked against when a client certificate is "
+        "set; unset, the system's"
+    ),
+    "BoletoSettings.inter_account": (
+        "Checking account number, sent as the x-conta-corrente header when set"
+    ),
+    "BoletoSettings.inter_timeout_s": "Timeout of each call to the bank",
+    "BoletoSettings.limit_issue": (
+        "The bank's limit on issuing charges, per BOLETO_LIMIT_WINDOW_S (its published "
+        "production figure); the calls of every process together stay under each limit"
+    ),
+    "BoletoSettings.limit_get": "The bank's limit on reading a charge",
+    "BoletoSettings.limit_list": "The bank's limit on listing charges",
+    "BoletoSettings.limit_pdf": "The bank's limit on fetching a charge's PDF",
+    "BoletoSettings.limit_cancel": "The bank's limit on cancelling a charge",
+    "BoletoSettings.limit_token": "The bank's limit on OAuth token requests",
+    "BoletoSettings.limit_webhook": "The bank's limit on webhook registration calls",
+    "BoletoSettings.limit_window_s": "The window the BOLETO_LIMIT_* counts are per",
+    "BoletoSettings.limit_utilisation": (
+        "Fraction of each bank limit the platform uses (a margin under the bank's count)"
+    ),
+    "BoletoSettings.processing_poll_s": (
+        "How often a PDF sync asks again about a charge the bank is still processing"
+    ),
+    "BoletoSettings.processing_timeout_s": (
+        "A PDF sync whose charge is still processing after this fails"
+    ),
+    "BoletoSettings.webhook_token": (
+        "Token the bank's callbacks must carry (?token=, added to BOLETO_WEBHOOK_URL when "
+        "registering); unset, callbacks are not checked"
+    ),
+    # notifier
+    "NotifierSettings.allow_http": (
+        "Webhook targets may use http (docs/webhooks.md); unset, only in development"
+    ),
+    "NotifierSettings.allow_loopback": (
+        "Webhook targets may be loopback addresses, on any port; unset, only in development"
+    ),
+    "NotifierSettings.allowed_networks": (
+        "Comma-separated CIDRs webhook targets may reach besides public addresses, on any port"
+    ),
+    "NotifierSettings.retry_jitter": "Each retry's delay is spread by up to this fraction",
+    "NotifierSettings.attempt_timeout_s": "Timeout of one delivery attempt",
+    "NotifierSettings.lease_margin_s": (
+        "A delivery is leased for NOTIFIER_ATTEMPT_TIMEOUT_S plus this; a crashed worker's "
+        "deliveries are taken over after it"
+    ),
+    "NotifierSettings.max_in_flight": "Deliveries one worker attempts at once",
+    "NotifierSettings.max_in_flight_per_endpoint": "Attempts at once to one receiver",
+    "NotifierSettings.sweep_interval_s": "How often the worker looks for deliveries that are due",
+    "NotifierSettings.disable_after_failures": (
+        "A receiver failing this many attempts in a row, over at least "
+        "NOTIFIER_DISABLE_AFTER_S, is disabled"
+    ),
+    "NotifierSettings.disable_after_s": "See NOTIFIER_DISABLE_AFTER_FAILURES",
+    "NotifierSettings.secret_grace_s": (
+        "After a secret rotation, deliveries are signed with both secrets this long"
+    ),
+    "NotifierSettings.max_response_bytes": "Bytes of a receiver's answer read at most",
+    "NotifierSettings.replay_window_s": (
+        "Events kept for live-stream clients resuming with Last-Event-ID"
+    ),
+    "NotifierSettings.replay_max_events": "Events replayed at most on one resume",
+    "NotifierSettings.heartbeat_s": "A keep-alive comment on an idle live stream this often",
+    "NotifierSettings.stream_queue_size": (
+        "Events waiting for one live-stream client; a client this far behind is disconnected"
+    ),
+    "NotifierSettings.smtp_host": "SMTP server; e-mail is off unless it is set",
+    "NotifierSettings.smtp_port": "SMTP port",
+    "NotifierSettings.smtp_username": "SMTP login, when the server asks for one",
+    "NotifierSettings.smtp_password": "SMTP password",
+    "NotifierSettings.smtp_allow_plain": (
+        "Plain SMTP allowed (STARTTLS only when offered): development and tests only"
+    ),
+    "NotifierSettings.smtp_from": "The From address of the mails",
+    "NotifierSettings.smtp_timeout_s": "Timeout of the SMTP connection and each command",
+    "NotifierSettings.public_api_url": "The upload API as users reach it (the mails' links)",
+    "NotifierSettings.email_confirm_ttl_s": "A recipient's confirmation link expires after this",
+    "NotifierSettings.email_confirm_resend_s": (
+        "An address gets at most one confirmation mail per this"
+    ),
+}
 
 
 # ---------------------------------------------------------------------------- variables read
@@ -369,18 +556,29 @@ def settings_by_service(root: Path = ROOT) -> dict[str, list[Setting]]:
 
 
 def markdown(root: Path = ROOT) -> str:
-    """One table per service: variable, default, secret, what it does."""
-    out: list[str] = []
-    for service, settings in settings_by_service(root).items():
-        out += [f"### {service}", "", "| Variable | Default | Secret | What it does |"]
-        out.append("|---|---|---|---|")
-        for s in settings:
-            default = (
-                "*required*" if s.default is None else f"`{s.default}`" if s.default else "unset"
-            )
-            out.append(f"| `{s.env}` | {default} | {'yes' if s.secret else ''} | {s.description} |")
-        out.append("")
-    return "\n".join(out)
+    """The settings every service reads in one table, then each service's others in its own:
+    variable, default, secret, what it does."""
+    by_service = settings_by_service(root)
+    common = set.intersection(*(set(settings) for settings in by_service.values()))
+    out = [
+        "A default of *unset* means the variable is absent unless you set it; do not set it "
+        "empty. *Secret*: keep it in a Kubernetes Secret, not a ConfigMap.",
+        "",
+        "### Every service",
+        "",
+        *_table(sorted(common, key=lambda s: s.env)),
+    ]
+    for service, settings in by_service.items():
+        out += ["", f"### {service}", "", *_table([s for s in settings if s not in common])]
+    return "\n".join(out) + "\n"
+
+
+def _table(settings: list[Setting]) -> list[str]:
+    rows = ["| Variable | Default | Secret | What it does |", "|---|---|---|---|"]
+    for s in settings:
+        default = "*required*" if s.default is None else f"`{s.default}`" if s.default else "unset"
+        rows.append(f"| `{s.env}` | {default} | {'yes' if s.secret else ''} | {s.description} |")
+    return rows
 
 
 def section(document: str) -> str:

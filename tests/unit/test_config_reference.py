@@ -152,3 +152,21 @@ def test_a_settings_class_in_a_new_module_is_found_and_assigned(
         names = {s.env: s for s in found[service]}
         assert names["EXTRA_URL"].description == "Where the extra thing lives"
         assert names["EXTRA_PASSWORD"].secret and names["EXTRA_PASSWORD"].default == ref.UNSET
+
+
+def test_every_setting_says_what_it_does(by_service: dict[str, dict[str, ref.Setting]]) -> None:
+    undescribed = [
+        e for settings in by_service.values() for e, s in settings.items() if not s.description
+    ]
+    assert undescribed == []
+    classes = ref.find_settings_classes(ref.source_roots())
+    fields = {f"{c.__name__}.{name}" for c in classes for name in c.model_fields}
+    stale = sorted(set(ref.DESCRIPTIONS) - fields)
+    assert stale == [], f"descriptions of fields that are gone: {stale}"
+
+
+def test_the_shared_settings_are_listed_once() -> None:
+    text = ref.markdown()
+    assert text.count("| `MONGODB_URL` |") == 1
+    assert text.count("| `UPLOAD_PORT` | `8000` |  |") == 1
+    assert text.index("### Every service") < text.index("### upload")
