@@ -43,6 +43,8 @@ END = "<!-- config-reference:end -->"
 # connection strings that carry a user and password in production
 CREDENTIAL_URLS = frozenset({"rabbitmq_url", "mongodb_url"})
 SECRET_WORDS = frozenset({"key", "keys", "password", "secret", "token"})
+# InfraSettings refuses them when ENVIRONMENT=production (its _no_dev_keys_in_production)
+REFUSED_IN_PRODUCTION = frozenset({"DEV_API_KEY", "DEV_ADMIN_KEY"})
 
 
 @dataclass(frozen=True)
@@ -564,6 +566,15 @@ def markdown(root: Path = ROOT) -> str:
         "A default of *unset* means the variable is absent unless you set it; do not set it "
         "empty. *Secret*: keep it in a Kubernetes Secret, not a ConfigMap.",
         "",
+        "### Secrets each service reads",
+        "",
+        "| Service | Variables |",
+        "|---|---|",
+        *(
+            f"| {service} | {', '.join(f'`{s.env}`' for s in settings if _production_secret(s))} |"
+            for service, settings in by_service.items()
+        ),
+        "",
         "### Every service",
         "",
         *_table(sorted(common, key=lambda s: s.env)),
@@ -571,6 +582,10 @@ def markdown(root: Path = ROOT) -> str:
     for service, settings in by_service.items():
         out += ["", f"### {service}", "", *_table([s for s in settings if s not in common])]
     return "\n".join(out) + "\n"
+
+
+def _production_secret(setting: Setting) -> bool:
+    return setting.secret and setting.env not in REFUSED_IN_PRODUCTION
 
 
 def _table(settings: list[Setting]) -> list[str]:

@@ -170,3 +170,13 @@ def test_the_shared_settings_are_listed_once() -> None:
     assert text.count("| `MONGODB_URL` |") == 1
     assert text.count("| `UPLOAD_PORT` | `8000` |  |") == 1
     assert text.index("### Every service") < text.index("### upload")
+
+
+def test_the_keys_left_out_of_production_secrets_are_refused_there() -> None:
+    from shared.settings import InfraSettings
+
+    for env in ref.REFUSED_IN_PRODUCTION:
+        field = env.lower()
+        with pytest.raises(ValueError, match=env):
+            InfraSettings(environment="production", **{field: "k" * 32})
+    assert "| boleto-sync | `BOLETO_INTER_CLIENT_SECRET`" in ref.markdown()
