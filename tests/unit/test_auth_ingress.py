@@ -1,6 +1,6 @@
-"""The public Ingress of every overlay routes no admin path: admins come in through the cluster."""
+"""The public Ingresses of every overlay route every public path and no admin or ops path
+(admins come in through the cluster), bound request bodies, and keep the event stream open."""
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -9,10 +9,21 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-OVERLAYS = sorted(p.name for p in (ROOT / "k8s" / "overlays").iterdir() if p.is_dir())
+OVERLAYS = ("dev", "production")
+PUBLIC = {
+    "/v1/conversions": "upload",
+    "/v1/boletos": "boleto-sync",
+    "/v1/proposals": "boleto-sync",
+    "/v1/jobs": "boleto-sync",
+    "/v1/inter/webhook": "boleto-sync",
+    "/v1/webhooks": "notifier",
+    "/v1/email": "notifier",
+    "/v1/events": "notifier",
+}
+NGINX = "nginx.ingress.kubernetes.io/"
 
 
-def _ingress_paths(overlay: str) -> list[str]:
+def _ingresses(overlay: str) -> list[dict[str, Any]]:
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(ROOT / "k8s" / "overlays" / overlay)],
         capture_output=True,
@@ -20,19 +31,34 @@ def _ingress_paths(overlay: str) -> list[str]:
         check=True,
         timeout=120,
     ).stdout
-    docs: list[dict[str, Any]] = [d for d in yaml.safe_load_all(rendered) if d]
-    return [
-        path["path"]
-        for doc in docs
-        if doc["kind"] == "Ingress"
-        for rule in doc["spec"]["rules"]
+    return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Ingress"]
+
+
+def _routes(ingress: dict[str, Any]) -> dict[str, str]:
+    return {
+        path["path"]: path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
-    ]
+    }
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders the overlays")
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_ingress_routes_public_paths_only(overlay: str) -> None:
-    paths = _ingress_paths(overlay)
-    assert "/v1/conversions" in paths
-    assert [p for p in paths if p.rstrip("/") in {"", "/v1"} or p.startswith("/v1/admin")] == []
+    routes: dict[str, str] = {}
+    for ingress in _ingresses(overlay):
+        routes.update(_routes(ingress))
+    assert routes == PUBLIC
+    private = ("/v1/admin", "/metrics", "/healthz", "/readyz")
+    assert [p for p in routes if p.rstrip("/") in {"", "/v1"} or p.startswith(private)] == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_ingress_bounds_request_bodies_and_the_stream_stays_open(overlay: str) -> None:
+    for ingress in _ingresses(overlay):
+        annotations = ingress["metadata"]["annotations"]
+        size = annotations[NGINX + "proxy-body-size"]
+        assert size in {"1m", "128m"}
+        if "/v1/events" in _routes(ingress):
+            assert int(annotations[NGINX + "proxy-read-timeout"]) >= 3600
+            assert annotations[NGINX + "proxy-buffering"] == "off"
+            assert _routes(ingress) == {"/v1/events": "notifier"}
