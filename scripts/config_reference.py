@@ -8,7 +8,8 @@ The settings classes are found in the source (every pydantic-settings class unde
 and services/*/src), a service is given each class its code, or the shared code every service
 runs, constructs, and the names are the ones pydantic-settings reads: prefix + field name in
 upper case, or the field's alias. Besides the classes, a few variables are read directly
-(``EXTRA_GROUPS``): the tenants' default limits, OpenTelemetry's endpoint, the CA bundle.
+(``EXTRA_GROUPS``): the tenants' default limits, OpenTelemetry's, the CA bundle of S3, the
+metrics folder and the proxies trusted by the APIs' uvicorn.
 
 A default of ``""`` (``UNSET``) means the variable is unset unless given: leave it out of the
 environment rather than setting it empty (an empty value is not the same as no value for a
@@ -36,7 +37,6 @@ from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("upload", "converter", "boleto-sync", "notifier")
-DEV_ONLY = ("inter-simulator",)
 UNSET = ""
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -496,14 +496,15 @@ EXTRA_GROUPS = (
             (
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 UNSET,
-                "Only http/protobuf is accepted; any other value stops the start",
+                "With an endpoint set, only http/protobuf is accepted; another value stops "
+                "the start",
             ),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", UNSET, "As above, for traces only"),
             (
                 "OTEL_SERVICE_NAME",
                 UNSET,
-                "The service name on spans; unset, the process's own (e.g. upload, "
-                "upload-worker). Other standard OTEL_* variables are read by the SDK",
+                "The service name on spans; unset, the process's own (upload, upload-worker, "
+                "converter, ...). The SDK reads the other standard OTEL_* variables",
             ),
         ),
     ),
@@ -514,8 +515,8 @@ EXTRA_GROUPS = (
             (
                 "SSL_CERT_FILE",
                 UNSET,
-                "CA bundle the S3 endpoint's certificate is checked against (S3_SECURE=true); "
-                "unset, certifi's",
+                "CA bundle the S3 endpoint's certificate is checked against, over TLS; unset, "
+                "certifi's",
             ),
         ),
     ),
@@ -528,6 +529,18 @@ EXTRA_GROUPS = (
                 UNSET,
                 "Folder where an API served by several processes keeps its metrics (emptied at "
                 "start); unset, a fresh temporary folder",
+            ),
+        ),
+    ),
+    ExtraGroup(
+        "run_roles",
+        "uvicorn",
+        _fixed(
+            (
+                "FORWARDED_ALLOW_IPS",
+                "127.0.0.1,::1",
+                "Comma-separated addresses (or *) whose X-Forwarded-For and X-Forwarded-Proto "
+                "the API trusts for the client's address and scheme: the ingress controller's",
             ),
         ),
     ),

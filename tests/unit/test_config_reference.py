@@ -180,3 +180,18 @@ def test_the_keys_left_out_of_production_secrets_are_refused_there() -> None:
         with pytest.raises(ValueError, match=env):
             InfraSettings(environment="production", **{field: "k" * 32})
     assert "| boleto-sync | `BOLETO_INTER_CLIENT_SECRET`" in ref.markdown()
+
+
+def test_the_variables_read_outside_settings_classes_have_the_readers_defaults(
+    by_service: dict[str, dict[str, ref.Setting]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from shared.tenants import TenantLimits
+
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    trusted = uvicorn.Config(app="upload.app:create_app").forwarded_allow_ips
+    assert by_service["upload"]["FORWARDED_ALLOW_IPS"].default == trusted
+    assert "FORWARDED_ALLOW_IPS" not in by_service["converter"]  # no HTTP API
+    burst = by_service["converter"]["TENANT_DEFAULT_BURST"]
+    assert burst.default == str(TenantLimits().burst)
