@@ -416,7 +416,7 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "NotifierSettings.max_response_bytes": "Bytes of a receiver's answer read at most",
     "NotifierSettings.replay_window_s": (
-        "Events kept for live-stream clients resuming with Last-Event-ID"
+        "How long events are kept for live-stream clients resuming with Last-Event-ID"
     ),
     "NotifierSettings.replay_max_events": "Events replayed at most on one resume",
     "NotifierSettings.heartbeat_s": "A keep-alive comment on an idle live stream this often",
