@@ -21,11 +21,9 @@ from shared.queues import CHARGE_ISSUE, CONVERSION_REQUESTS, DELIVERIES, PDF_SYN
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-# every kustomization under k8s/overlays: dev, production, production/first-admin-key
-OVERLAYS = sorted(
-    str(path.parent.relative_to(K8S / "overlays"))
-    for path in (K8S / "overlays").rglob("kustomization.yaml")
-)
+# what is applied on its own, and the parts production is made of (not applied alone)
+OVERLAYS = ("dev", "production", "production/first-admin-key")
+PARTS = ("production/platform", "production/data")
 KUBERNETES_VERSION = "1.31.0"
 SERVICES = ("upload", "converter", "boleto-sync", "notifier")
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
@@ -229,6 +227,14 @@ def policy_violations(docs: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -
 
 
 # ---------------------------------------------------------------------------- tests
+
+
+def test_every_kustomization_is_an_overlay_or_a_part_of_one() -> None:
+    found = {
+        str(path.parent.relative_to(K8S / "overlays"))
+        for path in (K8S / "overlays").rglob("kustomization.yaml")
+    }
+    assert found == {*OVERLAYS, *PARTS}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
