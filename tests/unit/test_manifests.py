@@ -4,6 +4,8 @@ setting a service reads is wired into each of its containers; ports, probes and 
 agree with the settings."""
 
 import copy
+import importlib
+import inspect
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -16,8 +18,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from shared.queues import CHARGE_ISSUE, CONVERSION_REQUESTS, DELIVERIES, PDF_SYNC
+from shared.tenants import default_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -380,6 +384,33 @@ def test_every_setting_a_service_reads_is_wired(overlay: str, service: str) -> N
     assert found
     for container in found:
         assert sorted(expected - set(environment(docs, container))) == [], container["name"]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "production"])
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_settings_classes_accept_the_manifests_values(
+    overlay: str, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each value a ConfigMap or the Deployment gives parses as its setting's type (an empty
+    string where a number or a boolean is read would stop the process at start)."""
+    docs = rendered(overlay)
+    settings = config_reference.settings_by_service()[service]
+    classes = set()
+    for owner in {s.owner for s in settings}:
+        module, _, name = owner.rpartition(".")
+        found = getattr(importlib.import_module(module), name, None) if module else None
+        if inspect.isclass(found) and issubclass(found, BaseSettings):
+            classes.add(found)
+    assert classes
+    for container in service_containers(docs, service):
+        for setting in settings:
+            monkeypatch.delenv(setting.env, raising=False)
+        for name, value in environment(docs, container).items():
+            if value not in {"<secret>", "<optional>"}:
+                monkeypatch.setenv(name, value)
+        for cls in classes:
+            cls()
+        default_limits()
 
 
 def test_the_unwired_settings_are_read_and_left_out() -> None:
