@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run observe test test-unit chaos lint typecheck bench bench-load k8s-render venv clean
+.PHONY: run observe test test-unit chaos lint typecheck bench bench-load k8s-render venv clean images
 
 venv: $(VENV)/.synced
 
@@ -60,6 +60,11 @@ bench-load: venv
 k8s-render:
 	kubectl kustomize k8s/overlays/dev > /dev/null
 	kubectl kustomize k8s/overlays/production
+
+# every service's container image and the dev overlay's backing services, built with podman
+# on this machine (root; local base images, no registry): scripts/images.py
+images:
+	$(PYTHON) scripts/images.py
 
 clean:
 	rm -rf $(VENV) .tools .data .pytest_cache
