@@ -11,8 +11,13 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends rabbitmq-server \
  && rm -rf /var/lib/apt/lists/*
 COPY rabbitmq.conf /etc/rabbitmq/rabbitmq.conf
-# a node name that does not change with the pod's host name, so the data directory matches
+# A node name that does not change with the pod's host name, so the data directory matches.
+# Logs to the console; the few files the broker still writes (the upgrade log, the Erlang
+# cookie, the database) all go under /var/lib/rabbitmq: with a read-only root file system,
+# mount a writable volume there.
 ENV RABBITMQ_NODENAME=rabbit@localhost \
+    RABBITMQ_LOGS=- \
+    RABBITMQ_LOG_BASE=/var/lib/rabbitmq/log \
     HOME=/var/lib/rabbitmq
 USER rabbitmq
 WORKDIR /var/lib/rabbitmq
