@@ -68,6 +68,7 @@ class Service:
     api_port: int | None
     ops_port: int
     target: str = "service"
+    dev_only: bool = False
 
     @property
     def image(self) -> str:
@@ -82,6 +83,8 @@ class Service:
         }
         if self.api_port is not None:
             args["API_PORT"] = str(self.api_port)
+        if self.dev_only:
+            args["DEV_ONLY"] = "true"
         return args
 
 
@@ -91,7 +94,7 @@ SERVICES = (
     Service("converter", "converter", "CONVERTER", None, 9002, target="converter"),
     Service("boleto-sync", "boleto_sync", "BOLETO_SYNC", 8002, 9003),
     Service("notifier", "notifier", "NOTIFIER", 8001, 9000),
-    Service("inter-simulator", "inter_simulator", "INTER_SIM", 8090, 8090),  # dev and tests
+    Service("inter-simulator", "inter_simulator", "INTER_SIM", 8090, 8090, dev_only=True),
 )
 # The dev overlay's single-node backing services: name -> (Dockerfile, PyPI package in uv.lock)
 DEV_IMAGES = {
