@@ -7,6 +7,7 @@ batch processor's timing and resource attributes come from the standard ``OTEL_*
 read by the SDK itself.
 """
 
+import importlib.util
 import os
 import socket
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -91,6 +92,10 @@ def _resource(service: str) -> Resource:
 
 
 def _instrument_httpx() -> None:
+    """Only where httpx is installed: the services that call out (boleto-sync, the notifier)
+    depend on it; upload and the converter do not, and their images leave it out."""
+    if importlib.util.find_spec("httpx") is None:
+        return
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     HTTPXClientInstrumentor().instrument(async_request_hook=_client_request)
