@@ -1,14 +1,12 @@
 """The public Ingresses of every overlay route every public path and no admin or ops path
 (admins come in through the cluster), bound request bodies, and keep the event stream open."""
 
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.manifests import rendered
+
 OVERLAYS = ("dev", "production")
 PUBLIC = {
     "/v1/conversions": "upload",
@@ -24,14 +22,7 @@ NGINX = "nginx.ingress.kubernetes.io/"
 
 
 def _ingresses(overlay: str) -> list[dict[str, Any]]:
-    rendered = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "k8s" / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Ingress"]
+    return [d for d in rendered(overlay) if d["kind"] == "Ingress"]
 
 
 def _routes(ingress: dict[str, Any]) -> dict[str, str]:

@@ -7,10 +7,8 @@ import copy
 import importlib
 import inspect
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import config_reference
@@ -22,9 +20,8 @@ from pydantic_settings import BaseSettings
 
 from shared.queues import CHARGE_ISSUE, CONVERSION_REQUESTS, DELIVERIES, PDF_SYNC
 from shared.tenants import default_limits
+from tests.support.manifests import K8S, rendered
 
-ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "k8s"
 # what is applied on its own, and the parts production is made of (not applied alone)
 OVERLAYS = ("dev", "production", "production/first-admin-key")
 PARTS = ("production/platform", "production/data")
@@ -51,22 +48,6 @@ UNWIRED_FOR: dict[str, dict[str, str]] = {
 
 
 # ---------------------------------------------------------------------------- rendering
-
-
-def render(path: Path) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-@cache
-def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
-    return tuple(render(K8S / "overlays" / overlay))
 
 
 def pod_specs(

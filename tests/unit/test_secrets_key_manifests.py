@@ -2,29 +2,15 @@
 the dev overlay's example key is a valid one and not the public development key."""
 
 import base64
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from shared.crypto import DEV_SECRETS_KEY
+from tests.support.manifests import rendered
 
-ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "production")
 KEEPERS = ("upload", "converter", "notifier")  # the images whose processes seal or open
-
-
-def _rendered(overlay: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "k8s" / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def _key_source(container: dict[str, Any]) -> dict[str, Any] | None:
@@ -36,7 +22,7 @@ def _key_source(container: dict[str, Any]) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_workloads_that_keep_secrets_read_the_key_from_a_secret(overlay: str) -> None:
-    docs = _rendered(overlay)
+    docs = rendered(overlay)
     containers = [
         container
         for doc in docs
