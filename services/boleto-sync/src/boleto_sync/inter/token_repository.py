@@ -15,6 +15,7 @@ WRITE_CONFLICT = 112
 class StoredToken:
     token: str
     expires_at: datetime
+    refresh_at: datetime | None = None  # when replicas renew it (absent in older documents)
 
 
 class TokenRepository:
@@ -26,7 +27,7 @@ class TokenRepository:
         doc = await self._tokens.find_one({"_id": self._key})
         if not doc or not doc.get("token"):
             return None
-        return StoredToken(doc["token"], doc["expires_at"])
+        return StoredToken(doc["token"], doc["expires_at"], doc.get("refresh_at"))
 
     async def take_lease(self, now: datetime, until: datetime, owner: str) -> bool:
         """Whether ``owner`` now holds the lease: False while another replica's runs."""
@@ -49,15 +50,22 @@ class TokenRepository:
             {"_id": self._key, "lease_owner": owner}, {"$set": {"lease_until": None}}
         )
 
-    async def save(self, token: str, expires_at: datetime) -> None:
+    async def save(self, token: str, expires_at: datetime, refresh_at: datetime) -> None:
         """The new token, for every replica; the lease ends with it."""
         await self._tokens.update_one(
             {"_id": self._key},
-            {"$set": {"token": token, "expires_at": expires_at, "lease_until": None}},
+            {
+                "$set": {
+                    "token": token,
+                    "expires_at": expires_at,
+                    "refresh_at": refresh_at,
+                    "lease_until": None,
+                }
+            },
         )
 
     async def expire(self, token: str, now: datetime) -> None:
         """Unless another replica already replaced ``token``."""
         await self._tokens.update_one(
-            {"_id": self._key, "token": token}, {"$set": {"expires_at": now}}
+            {"_id": self._key, "token": token}, {"$set": {"expires_at": now, "refresh_at": now}}
         )
