@@ -1,20 +1,15 @@
 """The Banco Inter simulator's webhook: registration, callbacks retried, https only."""
 
 import asyncio
-import json
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.support import inter
 from tests.support.inter import (
     CHARGES,
     assert_problem,
+    callback_receiver,
     issued,
     simulator_client,
     stats,
@@ -24,36 +19,6 @@ from tests.support.inter import (
 
 pytestmark = pytest.mark.timeout(60)
 sim, auth = inter.sim, inter.auth  # fixtures: a fresh simulator, a token for it
-
-
-@asynccontextmanager
-async def callback_receiver(
-    statuses: list[int],
-) -> AsyncIterator[tuple[str, asyncio.Queue[Any]]]:
-    """A real HTTP server that records JSON bodies and answers ``statuses`` in turn, then 200."""
-    received: asyncio.Queue[Any] = asyncio.Queue()
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        await received.put(json.loads(b"".join(chunks)))
-        status = statuses.pop(0) if statuses else 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    listening = socket.create_server(("127.0.0.1", 0))  # connections queue until served
-    port = listening.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listening]))
-    try:
-        yield f"http://127.0.0.1:{port}/inter/callback", received
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_webhook_registration_and_payment_callback() -> None:

@@ -2,7 +2,9 @@
 
 import asyncio
 import ipaddress
+import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from bootstrap import free_port, port_open
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -175,6 +178,47 @@ def assert_problem(response: httpx.Response, status: int, *properties: str) -> N
     assert body["status"] == status and body["title"] and body["detail"]
     found = {violation["propriedade"] for violation in body.get("violacoes", [])}
     assert set(properties) <= found, body
+
+
+@asynccontextmanager
+async def callback_receiver(
+    statuses: list[int],
+) -> AsyncIterator[tuple[str, asyncio.Queue[Any]]]:
+    """A real HTTP server that records JSON bodies and answers ``statuses`` in turn, then 200."""
+    received: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await received.put(json.loads(b"".join(chunks)))
+        status = statuses.pop(0) if statuses else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    listening = socket.create_server(("127.0.0.1", 0))  # connections queue until served
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[listening]))
+    try:
+        yield f"http://127.0.0.1:{port}/inter/callback", received
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def callbacks_settled(client: httpx.AsyncClient, attempts: int) -> dict[str, Any]:
+    """The simulator's webhook counters once ``attempts`` callback POSTs have been answered
+    and no delivery is pending."""
+    for _ in range(200):
+        webhook: dict[str, Any] = (await stats(client))["webhook"]
+        if webhook["attempts"] >= attempts and webhook["pending"] == 0:
+            return webhook
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"callbacks never settled at {attempts} attempts: {webhook}")
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,32 @@
-"""``/cobranca/v3/cobrancas``: issue, get, list, PDF, cancel, webhook, and the sandbox's pay."""
+"""``/cobranca/v3/cobrancas``: issue, get, list, summary, PDF, cancel, webhook and its
+callback history, and the sandbox's pay."""
 
 import base64
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from inter_simulator.deps import Reader, Sim, Writer
 from inter_simulator.pdf import boleto_pdf
 from inter_simulator.problems import InterError, violation
-from inter_simulator.render import callback_item, charge_view, page_view
-from inter_simulator.schemas import CancelRequest, ChargeRequest, PayRequest, WebhookRequest
+from inter_simulator.render import (
+    callback_item,
+    callbacks_view,
+    charge_view,
+    page_view,
+    summary_view,
+)
+from inter_simulator.schemas import (
+    BRASILIA,
+    SITUACOES,
+    CancelRequest,
+    ChargeRequest,
+    PayRequest,
+    WebhookRequest,
+)
 from inter_simulator.store import ChargeFilter
 
-SITUACOES = frozenset(
-    {
-        "RECEBIDO",
-        "A_RECEBER",
-        "MARCADO_RECEBIDO",
-        "ATRASADO",
-        "CANCELADO",
-        "EXPIRADO",
-        "FALHA_EMISSAO",
-        "EM_PROCESSAMENTO",
-        "PROTESTO",
-    }
-)
 router = APIRouter(prefix="/cobranca/v3/cobrancas", tags=["cobrancas"])
 
 
@@ -51,10 +52,7 @@ async def issue(sim: Sim, _: Writer, body: ChargeRequest) -> dict[str, str]:
     return {"codigoSolicitacao": sim.store.issue(body).codigo}
 
 
-@router.get("")
-async def search(
-    sim: Sim,
-    _: Reader,
+def charge_filter(
     data_inicial: Annotated[date, Query(alias="dataInicial")],
     data_final: Annotated[date, Query(alias="dataFinal")],
     filtrar_por: Annotated[
@@ -63,16 +61,50 @@ async def search(
     situacao: Annotated[list[str] | None, Query()] = None,
     seu_numero: Annotated[str | None, Query(alias="seuNumero")] = None,
     cpf_cnpj: Annotated[str | None, Query(alias="cpfCnpjPessoaPagadora")] = None,
-    size: Annotated[int, Query(alias="paginacao.itensPorPagina", ge=1, le=1000)] = 100,
-    page: Annotated[int, Query(alias="paginacao.paginaAtual", ge=0)] = 0,
-) -> dict[str, Any]:
+) -> ChargeFilter:
+    """The filters the list and the summary share."""
     if data_inicial > data_final:
         reason = "dataInicial deve ser anterior ou igual a dataFinal"
         raise InterError(400, "Período inválido", [violation(reason, "dataInicial", data_inicial)])
-    wanted = ChargeFilter(
+    return ChargeFilter(
         data_inicial, data_final, filtrar_por, _situacoes(situacao), seu_numero, cpf_cnpj
     )
+
+
+Filtered = Annotated[ChargeFilter, Depends(charge_filter)]
+
+
+@router.get("")
+async def search(
+    sim: Sim,
+    _: Reader,
+    wanted: Filtered,
+    size: Annotated[int, Query(alias="paginacao.itensPorPagina", ge=1, le=1000)] = 100,
+    page: Annotated[int, Query(alias="paginacao.paginaAtual", ge=0)] = 0,
+) -> dict[str, Any]:
     return page_view(sim.store.search(wanted), page, size)
+
+
+@router.get("/sumario")
+async def summary(sim: Sim, _: Reader, wanted: Filtered) -> list[dict[str, Any]]:
+    return summary_view(sim.store.search(wanted))
+
+
+@router.get("/webhook/callbacks")
+async def callbacks(
+    sim: Sim,
+    _: Reader,
+    start: Annotated[datetime, Query(alias="dataHoraInicio")],
+    end: Annotated[datetime, Query(alias="dataHoraFim")],
+    codigo: Annotated[str | None, Query(alias="codigoSolicitacao")] = None,
+    page: Annotated[int, Query(alias="pagina", ge=0)] = 0,
+    size: Annotated[int, Query(alias="itensPorPagina", ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    start, end = _in_brasilia(start), _in_brasilia(end)
+    if start > end:
+        reason = "dataHoraInicio deve ser anterior ou igual a dataHoraFim"
+        raise InterError(400, "Período inválido", [violation(reason, "dataHoraInicio", start)])
+    return callbacks_view(sim.webhooks.attempts(start, end, codigo), page, size)
 
 
 @router.get("/{codigo}")
@@ -103,9 +135,14 @@ async def pay(sim: Sim, _: Writer, codigo: str, body: PayRequest | None = None) 
     return Response(status_code=204)
 
 
+def _in_brasilia(moment: datetime) -> datetime:
+    """A moment without a zone is read as Brasília time, the bank's."""
+    return moment.replace(tzinfo=BRASILIA) if moment.tzinfo is None else moment
+
+
 def _situacoes(values: list[str] | None) -> frozenset[str]:
     wanted = frozenset(s.strip() for value in values or [] for s in value.split(",") if s.strip())
-    if unknown := wanted - SITUACOES:
+    if unknown := wanted - set(SITUACOES):
         reason = f"situação desconhecida; use {sorted(SITUACOES)}"
         raise InterError(400, "Situação inválida", [violation(reason, "situacao", sorted(unknown))])
     return wanted

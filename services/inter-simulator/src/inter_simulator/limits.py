@@ -12,15 +12,19 @@ from typing import Any
 
 from inter_simulator.settings import Profile, SimulatorSettings
 
-GROUPS = ("token", "issue", "get", "list", "pdf", "cancel", "webhook")
+GROUPS = ("token", "issue", "get", "list", "summary", "pdf", "cancel", "webhook", "callbacks")
+# The summary counts like the list it summarises; the callback history is a webhook
+# resource and gets the webhook endpoints' figure, the stricter reading of the two.
 PRODUCTION_LIMITS: dict[str, int | None] = {
     "token": 5,
     "issue": 120,
     "get": 120,
     "list": 120,
+    "summary": 120,
     "pdf": 120,
     "cancel": 120,
     "webhook": 5,
+    "callbacks": 5,
 }
 
 

@@ -17,6 +17,8 @@ _CHARGES = "/cobranca/v3/cobrancas"
 _ROUTES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"POST"}), re.compile(r"/oauth/v2/token"), "token"),
     (frozenset({"PUT", "GET", "DELETE"}), re.compile(f"{_CHARGES}/webhook"), "webhook"),
+    (frozenset({"GET"}), re.compile(f"{_CHARGES}/webhook/callbacks"), "callbacks"),
+    (frozenset({"GET"}), re.compile(f"{_CHARGES}/sumario"), "summary"),
     (frozenset({"POST"}), re.compile(_CHARGES), "issue"),
     (frozenset({"GET"}), re.compile(_CHARGES), "list"),
     (frozenset({"GET"}), re.compile(f"{_CHARGES}/[^/]+/pdf"), "pdf"),

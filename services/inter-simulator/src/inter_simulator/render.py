@@ -8,7 +8,9 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from inter_simulator.schemas import SITUACOES
 from inter_simulator.store import Charge
+from inter_simulator.webhooks import CallbackAttempt
 
 
 def amount_number(value: Decimal) -> float:
@@ -56,18 +58,42 @@ def callback_item(charge: Charge) -> dict[str, Any]:
 
 
 def page_view(charges: list[Charge], page: int, size: int) -> dict[str, Any]:
-    total = len(charges)
-    pages = math.ceil(total / size)
     chunk = charges[page * size : (page + 1) * size]
+    return page_info(len(charges), page, size, len(chunk)) | {
+        "cobrancas": [charge_view(charge) for charge in chunk]
+    }
+
+
+def callbacks_view(attempts: list[CallbackAttempt], page: int, size: int) -> dict[str, Any]:
+    chunk = attempts[page * size : (page + 1) * size]
+    return page_info(len(attempts), page, size, len(chunk)) | {
+        "data": [attempt.view() for attempt in chunk]
+    }
+
+
+def page_info(total: int, page: int, size: int, shown: int) -> dict[str, Any]:
+    pages = math.ceil(total / size)
     return {
         "totalPaginas": pages,
         "totalElementos": total,
         "ultimaPagina": page >= pages - 1,
         "primeiraPagina": page == 0,
         "tamanhoPagina": size,
-        "numeroDeElementos": len(chunk),
-        "cobrancas": [charge_view(charge) for charge in chunk],
+        "numeroDeElementos": shown,
     }
+
+
+def summary_view(charges: list[Charge]) -> list[dict[str, Any]]:
+    """``[{situacao, quantidade, valor}]``, one entry per situação that has charges."""
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for charge in charges:
+        count, total = totals.get(charge.situacao, (0, Decimal(0)))
+        totals[charge.situacao] = (count + 1, total + charge.request.valor_nominal)
+    ordered = sorted(totals.items(), key=lambda entry: SITUACOES.index(entry[0]))
+    return [
+        {"situacao": situacao, "quantidade": count, "valor": amount_number(total)}
+        for situacao, (count, total) in ordered
+    ]
 
 
 def _cobranca(charge: Charge) -> dict[str, Any]:

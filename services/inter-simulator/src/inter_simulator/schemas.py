@@ -11,6 +11,43 @@ from pydantic_core import PydanticCustomError
 from inter_simulator.documents import UFS, valid_cep, valid_cnpj, valid_cpf
 
 BRASILIA = timezone(timedelta(hours=-3), "BRT")
+
+# The bank's fixed lists, as the official SDK parses them: inter-co/pj-sdk-python, commit
+# 594744c (2025-02-11), inter_sdk_python/billing/enums/*.py and banking/enums/DiscountCode.py.
+# A value outside them makes the SDK fail to read the charge, so none is accepted here.
+SITUACOES = (
+    "RECEBIDO",
+    "A_RECEBER",
+    "MARCADO_RECEBIDO",
+    "ATRASADO",
+    "CANCELADO",
+    "EXPIRADO",
+    "FALHA_EMISSAO",
+    "EM_PROCESSAMENTO",
+    "PROTESTO",
+)
+TIPOS_COBRANCA = ("SIMPLES", "PARCELADO", "RECORRENTE")
+ORDENAR_POR = (
+    "PESSOA_PAGADORA",
+    "TIPO_COBRANCA",
+    "CODIGO_COBRANCA",
+    "IDENTIFICADOR",
+    "DATA_EMISSAO",
+    "DATA_VENCIMENTO",
+    "VALOR",
+    "STATUS",
+)
+TIPOS_ORDENACAO = ("ASC", "DESC")
+CODIGOS_DESCONTO = (
+    "NAOTEMDESCONTO",
+    "VALORFIXODATAINFORMADA",
+    "PERCENTUALDATAINFORMADA",
+    "VALORANTECIPACAODIAUTIL",
+    "PERCENTUALVALORNOMINALDIACORRIDO",
+    "PERCENTUALVALORNOMINALDIAUTIL",
+)
+CODIGOS_MULTA = ("NAOTEMMULTA", "VALORFIXO", "PERCENTUAL")
+CODIGOS_MORA = ("VALORDIA", "TAXAMENSAL", "ISENTO", "CONTROLEDOBANCO")
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)]
 
 

@@ -1,7 +1,7 @@
 """The registered webhook and the bank's callbacks to it (background, with retries)."""
 
 import asyncio
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +15,8 @@ from inter_simulator.problems import InterError, violation
 from inter_simulator.schemas import BRASILIA
 
 log = structlog.get_logger()
+# the attempts ``GET /webhook/callbacks`` can list; a long benchmark forgets the oldest
+HISTORY_SIZE = 100_000
 
 
 @dataclass
@@ -28,6 +30,33 @@ class Registration:
             "webhookUrl": self.url,
             "criacao": self.created.isoformat(timespec="milliseconds"),
             "atualizacao": self.updated.isoformat(timespec="milliseconds"),
+        }
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One POST of a callback to the webhook, as ``GET /webhook/callbacks`` lists it."""
+
+    url: str
+    attempt: int
+    fired_at: datetime
+    success: bool
+    http_status: int | None
+    error: str | None
+    payload: list[dict[str, Any]]
+
+    def concerns(self, codigo: str | None) -> bool:
+        return codigo is None or any(item["codigoSolicitacao"] == codigo for item in self.payload)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "webhookUrl": self.url,
+            "numeroTentativa": self.attempt,
+            "dataHoraDisparo": self.fired_at.isoformat(timespec="milliseconds"),
+            "sucesso": self.success,
+            "httpStatus": self.http_status,
+            "mensagemErro": self.error,
+            "payload": self.payload,
         }
 
 
@@ -46,6 +75,7 @@ class Webhooks:
         self.counts: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
+        self.history: deque[CallbackAttempt] = deque(maxlen=HISTORY_SIZE)
 
     def register(self, url: str) -> None:
         parts = urlsplit(url)
@@ -78,11 +108,21 @@ class Webhooks:
         counts = {name: self.counts[name] for name in ("attempts", "delivered", "failed")}
         return {"url": registered, "pending": len(self.tasks), **counts}
 
+    def attempts(
+        self, start: datetime, end: datetime, codigo: str | None = None
+    ) -> list[CallbackAttempt]:
+        return [
+            attempt
+            for attempt in self.history
+            if start <= attempt.fired_at <= end and attempt.concerns(codigo)
+        ]
+
     def reset(self) -> None:
         for task in self.tasks:
             task.cancel()
         self.registration = None
         self.counts.clear()
+        self.history.clear()
 
     async def close(self) -> None:
         self.reset()
@@ -96,7 +136,7 @@ class Webhooks:
             if attempt:
                 await asyncio.sleep(self.policy.retry_delay_seconds * 2 ** (attempt - 1))
             self.counts["attempts"] += 1
-            if await self._post(url, items, attempt):
+            if await self._post(url, items, attempt + 1):
                 self.counts["delivered"] += 1
                 return
         self.counts["failed"] += 1
@@ -106,10 +146,16 @@ class Webhooks:
         if self.client is None:
             # receivers in tests and local runs present self-signed certificates
             self.client = httpx.AsyncClient(timeout=self.policy.timeout_seconds, verify=False)
+        at = datetime.now(BRASILIA)
         try:
             response = await self.client.post(url, json=items)
         except httpx.HTTPError as exc:
             log.info("webhook.callback.error", url=url, attempt=attempt, error=repr(exc))
+            failure = f"falha de comunicação: {type(exc).__name__}"
+            self.history.append(CallbackAttempt(url, attempt, at, False, None, failure, items))
             return False
-        log.info("webhook.callback.sent", url=url, attempt=attempt, status=response.status_code)
-        return response.is_success
+        status, success = response.status_code, response.is_success
+        log.info("webhook.callback.sent", url=url, attempt=attempt, status=status)
+        refused = None if success else f"o destino respondeu HTTP {status}"
+        self.history.append(CallbackAttempt(url, attempt, at, success, status, refused, items))
+        return success
