@@ -23,7 +23,7 @@ from shared.tenants import default_limits
 from tests.support.manifests import K8S, rendered
 
 # what is applied on its own, and the parts production is made of (not applied alone)
-OVERLAYS = ("dev", "production", "production/first-admin-key")
+OVERLAYS = ("dev", "local", "production", "production/first-admin-key")
 PARTS = ("production/platform", "production/data")
 KUBERNETES_VERSION = "1.31.0"
 SERVICES = ("upload", "converter", "boleto-sync", "notifier")
