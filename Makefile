@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: run observe test test-unit chaos lint typecheck bench bench-load k8s-render venv clean images
+.PHONY: deploy-local undeploy-local test-deploy
 
 venv: $(VENV)/.synced
 
@@ -28,7 +29,7 @@ observe: venv
 
 test: venv
 	$(PY) scripts/bootstrap.py
-	$(PY) -m pytest --ignore=tests/chaos $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/chaos --ignore=tests/deploy $(PYTEST_ARGS)
 
 # faults injected into a running system (docs/resilience.md); needs root for its tmpfs
 chaos: venv
@@ -65,6 +66,20 @@ k8s-render:
 # on this machine (root; local base images, no registry): scripts/images.py
 images:
 	$(PYTHON) scripts/images.py
+
+# the local overlay (dev plus podman's addresses) run with `podman kube play` on this machine,
+# backing services included, until every pod is ready; APIs on host ports 18000-18002
+# (scripts/deploy_local.py). Needs `make images`.
+deploy-local: venv
+	$(PY) scripts/deploy_local.py deploy
+
+# every pod, volume, secret and the network deploy-local created, and nothing else
+undeploy-local: venv
+	$(PY) scripts/deploy_local.py undeploy
+
+# black-box checks of the deployment deploy-local left running (tests/deploy)
+test-deploy: venv
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .data .pytest_cache
