@@ -105,7 +105,7 @@ async def test_a_callback_with_too_many_entries_is_413(api: httpx.AsyncClient) -
     entries = [{"codigoSolicitacao": "x", "situacao": "PAGO"}] * (CALLBACK_MAX_ENTRIES + 1)
     _refused(await api.post("/v1/inter/webhook", json=entries), 413, "too_large")
     accepted = await api.post("/v1/inter/webhook", json=entries[:CALLBACK_MAX_ENTRIES])
-    assert accepted.json() == {"received": CALLBACK_MAX_ENTRIES, "applied": 0}
+    assert accepted.json() == {"received": CALLBACK_MAX_ENTRIES, "to_check": 0}
 
 
 @pytest.mark.parametrize(

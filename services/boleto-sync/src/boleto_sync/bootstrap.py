@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 import httpx
 import structlog
 
+from boleto_sync.bank_checks import CHECK_EVERY_S, run_due_checks
 from boleto_sync.cache import boleto_cache
+from boleto_sync.check_repository import BankCheckRepository
 from boleto_sync.consumer import subscriptions
 from boleto_sync.fair_share import FairShareLimiter
 from boleto_sync.inter.client import InterClient, fetch_token
@@ -27,12 +29,28 @@ from shared.messaging import OutboxRelay
 from shared.messaging.broadcast import Broadcast
 from shared.ratelimit.gcra import GlobalRateLimiter, Limit
 from shared.ratelimit.repository import RateLimitRepository
+from shared.runtime import every
 from shared.service import Worker
 from shared.storage import ObjectStore
 from shared.telemetry import tracer
 
 log = structlog.get_logger()
 GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook")
+MIN_CALLBACK_SECRET = 16
+
+
+class NoCallbackSecret(RuntimeError):
+    """Production without ``BOLETO_WEBHOOK_TOKEN``: anyone could post the bank's callbacks."""
+
+
+def require_callback_secret(environment: str, token: str | None) -> None:
+    if environment == "production" and len((token or "").strip()) < MIN_CALLBACK_SECRET:
+        raise NoCallbackSecret(
+            "BOLETO_WEBHOOK_TOKEN must be set (at least 16 characters) when "
+            "ENVIRONMENT=production: without it anyone can post to /v1/inter/webhook. Set a "
+            "long random value in the boleto-sync-credentials Secret; the worker registers "
+            "it with the bank in the callback URL (docs/security.md, Bank callbacks)."
+        )
 
 
 @dataclass
@@ -54,11 +72,13 @@ class WorkerDeps:
 
 @asynccontextmanager
 async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
+    require_callback_secret(infra.settings.environment, settings.webhook_token)
     repo = await _repository(infra)
     cache = boleto_cache(repo.shown)
-    service = BoletoService(
-        repo, OutboxRelay(repo.outbox, infra.broker), infra.store, _limiter(infra, settings), cache
-    )
+    relay = OutboxRelay(repo.outbox, infra.broker)
+    limiter = _limiter(infra, settings)
+    checks = BankCheckRepository(infra.db)
+    service = BoletoService(repo, relay, infra.store, limiter, cache, checks)
     changes = Broadcast(infra.broker, cache.routing_keys, cache.on_event, on_gap=cache.clear)
     await changes.start()
     try:
@@ -68,6 +88,7 @@ async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
 
 
 async def worker(infra: Infra, settings: BoletoSettings) -> Worker:
+    require_callback_secret(infra.settings.environment, settings.webhook_token)
     repo = await _repository(infra)
     relay = OutboxRelay(repo.outbox, infra.broker)
     http = _inter_http(settings)
@@ -75,10 +96,14 @@ async def worker(infra: Infra, settings: BoletoSettings) -> Worker:
     deps = WorkerDeps(
         repo, relay, infra.store, inter, settings.processing_poll_s, settings.processing_timeout_s
     )
+    checks = BankCheckRepository(infra.db)
     return Worker(
         subscriptions(infra, deps, settings.prefetch),
         relays=[relay],
-        loops=[_register_webhook(inter, settings)],
+        loops=[
+            _register_webhook(inter, settings),
+            every(CHECK_EVERY_S, partial(run_due_checks, checks, deps), "boleto.bank_checks"),
+        ],
         closers=[http.aclose],
     )
 

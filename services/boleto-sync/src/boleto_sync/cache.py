@@ -2,8 +2,9 @@
 
 A boleto changes with an event when it is issued and when a PDF sync starts, ends or fails;
 each of those is written with ``updated_at`` after the event's time. Two changes carry no
-event: a failed issue and a status from a bank callback. The replica that applies a callback
-forgets its copy at once; other replicas show either within ``MAX_AGE_S``.
+event: a failed issue and a status the worker fetched from the bank after a callback (one
+that leaves a stored PDF outdated starts a re-sync, whose event does reach every replica).
+Replicas show either within ``MAX_AGE_S``.
 """
 
 from boleto_sync.schemas import render_boleto

@@ -163,12 +163,14 @@ async def inter_callback(
     request: Request, deps: Deps, token: Annotated[str | None, Query(max_length=256)] = None
 ) -> dict[str, int]:
     """Banco Inter's charge callbacks: a JSON array of status changes (at most
-    ``CALLBACK_MAX_ENTRIES`` in ``CALLBACK_MAX_BYTES``; larger bodies get `413 too_large`)."""
+    ``CALLBACK_MAX_ENTRIES`` in ``CALLBACK_MAX_BYTES``; larger bodies get `413 too_large`).
+    Hints only: ``to_check`` counts the charges the worker will fetch from the bank, whose
+    answer alone sets the status."""
     if deps.webhook_token and not _same(token or "", deps.webhook_token):
         raise Problem(401, "unauthorized", "unknown webhook token")
     items = _callbacks(await _json(request))
-    applied = await deps.boletos.apply_callbacks([item.model_dump() for item in items])
-    return {"received": len(items), "applied": applied}
+    to_check = await deps.boletos.apply_callbacks([item.model_dump() for item in items])
+    return {"received": len(items), "to_check": to_check}
 
 
 def _same(given: str, expected: str) -> bool:

@@ -93,14 +93,14 @@ async def _store_version(
     )
     pending = entry(synced)
     if await deps.repo.add_version(
-        boleto["_id"], event.job_id, version, _charge_fields(charge), pending
+        boleto["_id"], event.job_id, version, charge_fields(charge), pending
     ):
         await deps.relay.flush_or_defer(boleto["_id"], [pending])
     await deps.repo.set_job(event.job_id, "completed")
     log.info("boleto.synced", boleto_id=boleto["_id"], version=version_number, size=len(pdf))
 
 
-def _charge_fields(charge: dict[str, Any]) -> dict[str, Any]:
+def charge_fields(charge: dict[str, Any]) -> dict[str, Any]:
     """What the bank told us, without blanking what a partial answer leaves out."""
     cobranca, boleto, pix = charge["cobranca"], charge.get("boleto") or {}, charge.get("pix") or {}
     fields = {

@@ -1,5 +1,6 @@
 """Decisions behind the boleto API: accept a charge, serve a PDF or start its sync (at most one
-at a time), proposals, jobs and the bank's callbacks. It never calls the bank."""
+at a time), proposals, jobs and the bank's callbacks (hints the worker checks with the bank).
+It never calls the bank."""
 
 import secrets
 from collections.abc import AsyncIterator
@@ -8,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from boleto_sync.check_repository import BankCheckRepository
+from boleto_sync.hints import request_checks
 from boleto_sync.outbox import entry
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.schemas import BoletoCreate
@@ -42,6 +45,23 @@ def sync_job(tenant: str, boleto_id: str, job_id: str | None = None) -> dict[str
     }
 
 
+async def start_sync(
+    repo: BoletoRepository, relay: OutboxRelay, boleto: dict[str, Any]
+) -> str | None:
+    """A new sync job of an issued boleto, unless one is in flight: its id, or None."""
+    job = sync_job(boleto["tenant"], boleto["_id"])
+    await repo.add_job(job)
+    event = BoletoSyncRequested(
+        tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=job["_id"]
+    )
+    pending = entry(event)
+    if not await repo.claim_sync(boleto["_id"], job["_id"], pending):
+        await repo.remove_job(job["_id"])
+        return None
+    await relay.flush_or_defer(boleto["_id"], [pending])
+    return str(job["_id"])
+
+
 class NotIssued(Exception):
     """The charge was never issued (the bank refused it), so it has no PDF to sync."""
 
@@ -72,9 +92,10 @@ class BoletoService:
         store: ObjectStore,
         limiter: GlobalRateLimiter,
         cache: DocumentCache | None = None,
+        checks: BankCheckRepository | None = None,
     ) -> None:
         self._repo, self._relay, self._store, self._limiter = repo, relay, store, limiter
-        self._cache = cache
+        self._cache, self._checks = cache, checks
 
     async def create(self, tenant: str, request: BoletoCreate) -> dict[str, Any]:
         boleto_id = new_id("bol")
@@ -167,32 +188,10 @@ class BoletoService:
         }
 
     async def apply_callbacks(self, items: list[dict[str, Any]]) -> int:
-        """Inter's webhook array; returns how many entries concern a known charge."""
-        return sum([await self._apply_callback(item) for item in items])
-
-    async def _apply_callback(self, item: dict[str, Any]) -> bool:
-        """A changed situacao refreshes a stored PDF."""
-        boleto = await self._repo.by_codigo(item["codigoSolicitacao"])
-        if boleto is None:
-            return False
-        if boleto["status"] == item["situacao"]:
-            return True
-        changes = {
-            "status": item["situacao"],
-            "situacao_at": item.get("dataHoraSituacao") or now().isoformat(),
-        }
-        await self._repo.update(boleto["_id"], changes)
-        if self._cache is not None:
-            self._cache.forget(boleto["_id"])
-        if boleto["pdf"].get("current"):
-            await self._request_sync({**boleto, **changes})
-        log.info(
-            "boleto.status_from_bank",
-            tenant_id=boleto["tenant"],  # the bank's callback names no tenant; its boleto does
-            boleto_id=boleto["_id"],
-            situacao=item["situacao"],
-        )
-        return True
+        """Inter's webhook array, taken as hints only: a charge whose reported situacao differs
+        from ours is checked with the bank by the worker. Returns how many will be checked."""
+        assert self._checks is not None, "callbacks are received by the API, which checks them"
+        return await request_checks(self._repo, self._checks, items, "callback")
 
     async def _request_sync(self, boleto: dict[str, Any]) -> SyncTicket:
         """The sync in flight for this boleto, or a new one: never two at once."""
@@ -200,19 +199,12 @@ class BoletoService:
             return await self._ticket(boleto["pdf"]["sync_job_id"])
         if not boleto["inter"].get("codigo_solicitacao"):
             raise NotIssued(boleto["_id"], boleto.get("error"))
-        job = sync_job(boleto["tenant"], boleto["_id"])
-        await self._repo.add_job(job)
-        event = BoletoSyncRequested(
-            tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=job["_id"]
-        )
-        pending = entry(event)
-        if not await self._repo.claim_sync(boleto["_id"], job["_id"], pending):
-            await self._repo.remove_job(job["_id"])
+        job_id = await start_sync(self._repo, self._relay, boleto)
+        if job_id is None:
             current = await self._repo.by_id(boleto["_id"])
             assert current is not None
             return await self._request_sync(current)
-        await self._relay.flush_or_defer(boleto["_id"], [pending])
-        return await self._ticket(job["_id"])
+        return await self._ticket(job_id)
 
     async def _ticket(self, job_id: str) -> SyncTicket:
         queued = await self._repo.queued_syncs()
