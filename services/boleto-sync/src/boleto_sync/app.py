@@ -4,6 +4,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from boleto_sync.admin_endpoints import reconciliation_router
 from boleto_sync.admin_endpoints import router as admin_router
 from boleto_sync.bootstrap import api
 from boleto_sync.endpoints import router
@@ -18,7 +19,7 @@ def create_app(
     return service_app(
         "boleto-sync",
         "Banco Inter charges and boleto PDFs, within the bank's limits.",
-        [router, admin_router],
+        [router, admin_router, reconciliation_router],
         partial(api, settings=settings or BoletoSettings()),
         infra_settings,
     )

@@ -4,6 +4,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from urllib.parse import urlencode
 
@@ -20,6 +21,8 @@ from boleto_sync.inter.errors import InterError
 from boleto_sync.inter.metrics import LIMITER_WAIT
 from boleto_sync.inter.token import SharedToken
 from boleto_sync.inter.token_repository import TokenRepository
+from boleto_sync.reconciliation import POLL_S, Reconciler
+from boleto_sync.reconciliation_repository import ReconciliationRepository
 from boleto_sync.repository import BoletoRepository
 from boleto_sync.service import BoletoService
 from boleto_sync.settings import BoletoSettings
@@ -35,7 +38,7 @@ from shared.storage import ObjectStore
 from shared.telemetry import tracer
 
 log = structlog.get_logger()
-GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook")
+GROUPS = ("issue", "get", "list", "pdf", "cancel", "token", "webhook", "summary", "callbacks")
 MIN_CALLBACK_SECRET = 16
 
 
@@ -58,6 +61,7 @@ class ApiDeps:
     boletos: BoletoService
     webhook_token: str | None
     job_summary: JobSummaryRepository
+    reconciliation: ReconciliationRepository
 
 
 @dataclass
@@ -82,7 +86,9 @@ async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
     changes = Broadcast(infra.broker, cache.routing_keys, cache.on_event, on_gap=cache.clear)
     await changes.start()
     try:
-        yield ApiDeps(service, settings.webhook_token, repo.job_summary)
+        yield ApiDeps(
+            service, settings.webhook_token, repo.job_summary, ReconciliationRepository(infra.db)
+        )
     finally:
         await changes.stop()
 
@@ -97,12 +103,17 @@ async def worker(infra: Infra, settings: BoletoSettings) -> Worker:
         repo, relay, infra.store, inter, settings.processing_poll_s, settings.processing_timeout_s
     )
     checks = BankCheckRepository(infra.db)
+    runs = ReconciliationRepository(infra.db)
+    await runs.ensure()
+    every_run = timedelta(seconds=settings.reconcile_interval_s)
+    reconciler = Reconciler(runs, checks, deps, every_run)
     return Worker(
         subscriptions(infra, deps, settings.prefetch),
         relays=[relay],
         loops=[
             _register_webhook(inter, settings),
             every(CHECK_EVERY_S, partial(run_due_checks, checks, deps), "boleto.bank_checks"),
+            every(POLL_S, reconciler.run_if_due, "boleto.reconciliation"),
         ],
         closers=[http.aclose],
     )

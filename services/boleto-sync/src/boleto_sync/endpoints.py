@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from boleto_sync.bootstrap import ApiDeps
-from boleto_sync.schemas import Boleto, BoletoCreate, Job, SyncAccepted
+from boleto_sync.schemas import BankSummary, Boleto, BoletoCreate, Job, SyncAccepted
 from boleto_sync.service import BoletoService, NotIssued, StoredPdf, SyncTicket
 from shared.admin.audit import admin_key, audited
 from shared.auth import Principal, require_principal
@@ -47,6 +47,20 @@ async def create_boleto(body: BoletoCreate, principal: Auth, service: Service) -
         status_code=202,
         headers={"Location": f"/v1/boletos/{boleto.id}"},
     )
+
+
+@router.get("/v1/boletos/summary", tags=["admin"], response_model=BankSummary)
+async def bank_summary(
+    principal: Annotated[Principal, admin_key("boletos.summary")], deps: Deps
+) -> BankSummary:
+    """The bank's own count and amount of charges by situacao (issued in the last 30 days), as
+    the worker last read it (each reconciliation run; `POST /v1/admin/boletos/reconciliation`
+    asks for one). `404 no_summary` until the first run has read it."""
+    with audited(principal, "boletos.summary", "inter"):
+        state = await deps.reconciliation.state()
+    if not state or not state.get("bank_summary"):
+        raise Problem(404, "no_summary", "the bank's summary has not been read yet")
+    return BankSummary.model_validate(state["bank_summary"])
 
 
 @router.get(

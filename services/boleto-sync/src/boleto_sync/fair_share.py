@@ -6,8 +6,9 @@ bank's, and only then reserves its slot of the bank's group. A tenant flooding t
 reserves the shared slots no faster than its share: the shared group's queue stays short, and
 another tenant's call waits for at most a few slots instead of behind the whole flood. One
 more atomic update per call (the tenant's reservation). The share is a ceiling, not a
-reservation: a tenant alone uses only its share of the bank's rate. The OAuth token and the
-webhook registration serve every tenant and take no share.
+reservation: a tenant alone uses only its share of the bank's rate. The OAuth token, the
+webhook registration, the summary and the callback history serve every tenant and take no
+share.
 """
 
 import asyncio
@@ -20,7 +21,7 @@ from shared.tenants import TenantLimits
 
 # the tenant whose event the current task handles (each delivery runs in its own task)
 _ON_BEHALF_OF: ContextVar[str | None] = ContextVar("bank_tenant", default=None)
-SHARED_GROUPS = frozenset({"token", "webhook"})
+SHARED_GROUPS = frozenset({"token", "webhook", "summary", "callbacks"})
 
 
 def on_behalf_of(tenant: str) -> None:

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from boleto_sync.bank_reports import listed_charges
 from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
@@ -70,19 +71,24 @@ async def _not_found_yet(boleto: dict[str, Any]) -> str:
 
 
 async def _lookup_issued(boleto: dict[str, Any], inter: InterClient) -> str | None:
-    created: datetime = boleto["created_at"]
-    params = {
-        "dataInicial": (created.date() - timedelta(days=1)).isoformat(),
-        "dataFinal": (date.today() + timedelta(days=1)).isoformat(),
-        "filtrarDataPor": "EMISSAO",
-        "paginacao.itensPorPagina": 1000,
-    }
-    page = await inter.list(params)
-    for charge in page.get("cobrancas") or []:
-        found = charge.get("cobranca", charge)
+    """The charge an earlier attempt made, found by its seuNumero among every page the bank
+    lists for the days since the boleto was created."""
+    async for found in listed_charges(
+        inter, issued_since(boleto["created_at"], boleto["charge"]["seuNumero"])
+    ):
         if found.get("seuNumero") == boleto["charge"]["seuNumero"]:
             return str(found["codigoSolicitacao"])
     return None
+
+
+def issued_since(created: datetime, seu_numero: str | None = None) -> dict[str, Any]:
+    """The list filters of charges issued from the day before ``created`` on."""
+    params: dict[str, Any] = {
+        "dataInicial": (created.date() - timedelta(days=1)).isoformat(),
+        "dataFinal": (date.today() + timedelta(days=1)).isoformat(),
+        "filtrarDataPor": "EMISSAO",
+    }
+    return params | ({"seuNumero": seu_numero} if seu_numero else {})
 
 
 async def _issue_refused(boleto: dict[str, Any], exc: InterRejected, deps: "WorkerDeps") -> None:

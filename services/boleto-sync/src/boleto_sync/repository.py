@@ -4,6 +4,7 @@ Every event leaves through the boleto document it concerns, written in the same 
 the state change it announces.
 """
 
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -158,3 +159,52 @@ class BoletoRepository:
         return await self._jobs.count_documents(
             {"kind": "pdf_sync", "status": {"$in": ["queued", "running"]}}
         )
+
+    # reconciliation
+
+    async def lost_issues(self, since: datetime) -> list[dict[str, Any]]:
+        """Boletos whose issue ran out of attempts with no charge known, oldest first: the
+        bank may hold a charge an attempt made whose answer was lost."""
+        cursor = self._boletos.find(
+            {
+                "status": "FAILED",
+                "error.code": "issue_failed",
+                "inter.codigo_solicitacao": None,
+                "created_at": {"$gte": since},
+            },
+            {"outbox": 0},
+        ).sort("created_at", ASCENDING)
+        return await cursor.to_list(10_000)
+
+    async def creation_job(self, boleto_id: str) -> dict[str, Any] | None:
+        """The PDF sync job the boleto's creation started (the first of its sync jobs)."""
+        cursor = self._jobs.find({"boleto_ids": boleto_id, "kind": "pdf_sync"})
+        jobs = await cursor.sort("created_at", ASCENDING).to_list(1)
+        return jobs[0] if jobs else None
+
+    async def adopt(
+        self, boleto_id: str, codigo: str, situacao: str, job_id: str, entries: list[dict[str, Any]]
+    ) -> bool:
+        """The bank's charge becomes the boleto's and ``job_id`` syncs its PDF, unless the
+        boleto is no longer a lost issue (a replayed issue request got there first)."""
+        adopted = await self._boletos.update_one(
+            {
+                "_id": boleto_id,
+                "status": "FAILED",
+                "error.code": "issue_failed",
+                "inter.codigo_solicitacao": None,
+            },
+            {
+                "$set": {
+                    "inter.codigo_solicitacao": codigo,
+                    "status": situacao,
+                    "error": None,
+                    "pdf.sync_job_id": job_id,
+                    "updated_at": now(),
+                },
+                "$push": {"outbox": {"$each": entries}},
+            },
+        )
+        if adopted.modified_count:
+            await self.set_job(job_id, "queued")
+        return adopted.modified_count == 1

@@ -214,3 +214,15 @@ class Job(BaseModel):
     error: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class SituacaoTotal(BaseModel):
+    situacao: str
+    quantidade: int
+    valor: float
+
+
+class BankSummary(BaseModel):
+    as_of: datetime = Field(description="when the worker read it from the bank")
+    filters: dict[str, str] = Field(description="the bank's filters it was read with")
+    situacoes: list[SituacaoTotal]

@@ -29,9 +29,13 @@ class BoletoSettings(ServiceSettings):
     limit_cancel: int = 120
     limit_token: int = 5
     limit_webhook: int = 5
+    limit_summary: int = 120  # the bank's limit on its summary of charges by situacao
+    limit_callbacks: int = 5  # the bank's limit on its callback history (as webhook)
     limit_window_s: float = 60.0
     limit_utilisation: float = Field(default=0.97, gt=0, le=1)
     processing_poll_s: float = 2.0
     processing_timeout_s: float = 300.0
     webhook_url: str | None = None  # where the bank sends callbacks; registered at worker start
-    webhook_token: str | None = Field(default=None, repr=False)
+    webhook_token: str | None = Field(default=None, repr=False)  # required in production
+    # how often the worker reconciles with the bank (lost issues, missed callbacks, summary)
+    reconcile_interval_s: float = Field(default=900.0, gt=0)
