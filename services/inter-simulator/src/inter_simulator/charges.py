@@ -3,10 +3,17 @@ callback history, and the sandbox's pay."""
 
 import base64
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from inter_simulator.codes import (
+    SITUACOES,
+    FiltrarDataPor,
+    OrdenarPor,
+    TipoCobranca,
+    TipoOrdenacao,
+)
 from inter_simulator.deps import Reader, Sim, Writer
 from inter_simulator.pdf import boleto_pdf
 from inter_simulator.problems import InterError, violation
@@ -19,13 +26,12 @@ from inter_simulator.render import (
 )
 from inter_simulator.schemas import (
     BRASILIA,
-    SITUACOES,
     CancelRequest,
     ChargeRequest,
     PayRequest,
     WebhookRequest,
 )
-from inter_simulator.store import ChargeFilter
+from inter_simulator.store import ChargeFilter, ordered
 
 router = APIRouter(prefix="/cobranca/v3/cobrancas", tags=["cobrancas"])
 
@@ -55,19 +61,26 @@ async def issue(sim: Sim, _: Writer, body: ChargeRequest) -> dict[str, str]:
 def charge_filter(
     data_inicial: Annotated[date, Query(alias="dataInicial")],
     data_final: Annotated[date, Query(alias="dataFinal")],
-    filtrar_por: Annotated[
-        Literal["VENCIMENTO", "EMISSAO", "PAGAMENTO"], Query(alias="filtrarDataPor")
-    ] = "VENCIMENTO",
+    filtrar_por: Annotated[FiltrarDataPor, Query(alias="filtrarDataPor")] = "VENCIMENTO",
     situacao: Annotated[list[str] | None, Query()] = None,
     seu_numero: Annotated[str | None, Query(alias="seuNumero")] = None,
     cpf_cnpj: Annotated[str | None, Query(alias="cpfCnpjPessoaPagadora")] = None,
+    pessoa_pagadora: Annotated[str | None, Query(alias="pessoaPagadora")] = None,
+    tipo_cobranca: Annotated[TipoCobranca | None, Query(alias="tipoCobranca")] = None,
 ) -> ChargeFilter:
     """The filters the list and the summary share."""
     if data_inicial > data_final:
         reason = "dataInicial deve ser anterior ou igual a dataFinal"
         raise InterError(400, "Período inválido", [violation(reason, "dataInicial", data_inicial)])
     return ChargeFilter(
-        data_inicial, data_final, filtrar_por, _situacoes(situacao), seu_numero, cpf_cnpj
+        data_inicial,
+        data_final,
+        filtrar_por,
+        _situacoes(situacao),
+        seu_numero,
+        cpf_cnpj,
+        pessoa_pagadora,
+        tipo_cobranca,
     )
 
 
@@ -81,8 +94,11 @@ async def search(
     wanted: Filtered,
     size: Annotated[int, Query(alias="paginacao.itensPorPagina", ge=1, le=1000)] = 100,
     page: Annotated[int, Query(alias="paginacao.paginaAtual", ge=0)] = 0,
+    ordenar_por: Annotated[OrdenarPor | None, Query(alias="ordenarPor")] = None,
+    tipo_ordenacao: Annotated[TipoOrdenacao, Query(alias="tipoOrdenacao")] = "ASC",
 ) -> dict[str, Any]:
-    return page_view(sim.store.search(wanted), page, size)
+    charges = ordered(sim.store.search(wanted), ordenar_por, tipo_ordenacao)
+    return page_view(charges, page, size)
 
 
 @router.get("/sumario")

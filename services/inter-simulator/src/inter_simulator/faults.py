@@ -24,7 +24,7 @@ class FaultConfig(Faults):
     @model_validator(mode="after")
     def _known_groups(self) -> "FaultConfig":
         if unknown := set(self.groups) - set(GROUPS):
-            raise ValueError(f"unknown endpoint groups {sorted(unknown)}; known: {GROUPS}")
+            raise ValueError(f"grupos desconhecidos {sorted(unknown)}; os grupos são {GROUPS}")
         return self
 
     @classmethod

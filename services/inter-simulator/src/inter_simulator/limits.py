@@ -38,7 +38,7 @@ class LimitConfig:
 
     def update_limits(self, limits: dict[str, int | None]) -> None:
         if unknown := set(limits) - set(GROUPS):
-            raise ValueError(f"unknown endpoint groups {sorted(unknown)}; known: {GROUPS}")
+            raise ValueError(f"grupos desconhecidos {sorted(unknown)}; os grupos são {GROUPS}")
         self.limits.update(limits)
 
 

@@ -19,18 +19,23 @@ def boleto_pdf(charge: Charge) -> bytes:
 def boleto_lines(charge: Charge) -> list[str]:
     request, numbers = charge.request, charge.numbers
     assert numbers is not None, "a PDF exists only once the charge is issued"
-    return [
+    lines = [
         "Banco Inter S.A. - 077 - Boleto de cobranca (simulador)",
         f"Beneficiario: SIMULADOR INTER   Seu numero: {request.seu_numero}",
+    ]
+    if final := request.beneficiario_final:
+        lines.append(f"Beneficiario final: {final.nome} ({final.cpf_cnpj})")
+    lines += [
         f"Pagador: {request.pagador.nome} ({request.pagador.cpf_cnpj})",
         f"Vencimento: {request.data_vencimento.isoformat()}   "
         f"Valor: R$ {amount_text(request.valor_nominal)}",
         f"Nosso numero: {numbers.nosso_numero}",
         f"Linha digitavel: {numbers.linha_digitavel}",
         f"Codigo de barras: {numbers.codigo_barras}",
-        "Pix copia e cola:",
-        *textwrap.wrap(numbers.pix_copia_e_cola, 80),
     ]
+    if request.with_pix:
+        lines += ["Pix copia e cola:", *textwrap.wrap(numbers.pix_copia_e_cola, 80)]
+    return lines
 
 
 def render_pdf(lines: list[str]) -> bytes:

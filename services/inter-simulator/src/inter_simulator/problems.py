@@ -3,11 +3,12 @@
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core import core_schema
 from starlette.exceptions import HTTPException
 
 from inter_simulator.schemas import BRASILIA
@@ -25,19 +26,52 @@ TITLES = {
     503: "Serviço indisponível",
     504: "Tempo de resposta esgotado",
 }
+# pydantic's error types in Portuguese; any type missing here gets the generic reason, so
+# no library text in English reaches a client
 _REASONS = {
     "missing": "campo obrigatório",
     "json_invalid": "JSON inválido",
+    "json_type": "deve ser JSON",
+    "extra_forbidden": "campo não permitido",
+    "model_type": "deve ser um objeto",
+    "model_attributes_type": "deve ser um objeto",
+    "dict_type": "deve ser um objeto",
+    "list_type": "deve ser uma lista",
+    "string_type": "deve ser um texto",
+    "int_type": "deve ser um número inteiro",
+    "int_parsing": "deve ser um número inteiro",
+    "int_from_float": "deve ser um número inteiro",
+    "float_type": "deve ser um número",
+    "float_parsing": "deve ser um número",
+    "finite_number": "deve ser um número finito",
+    "decimal_type": "deve ser um número",
+    "decimal_parsing": "deve ser um número",
+    "decimal_max_digits": "deve ter no máximo {max_digits} dígitos",
+    "decimal_whole_digits": "deve ter no máximo {whole_digits} dígitos antes da vírgula",
+    "decimal_max_places": "deve ter no máximo {decimal_places} casas decimais",
+    "bool_type": "deve ser true ou false",
+    "bool_parsing": "deve ser true ou false",
     "greater_than": "deve ser maior que {gt}",
     "greater_than_equal": "deve ser maior ou igual a {ge}",
+    "less_than": "deve ser menor que {lt}",
     "less_than_equal": "deve ser menor ou igual a {le}",
     "string_too_short": "deve ter no mínimo {min_length} caracteres",
     "string_too_long": "deve ter no máximo {max_length} caracteres",
-    "decimal_max_places": "deve ter no máximo {decimal_places} casas decimais",
+    "string_pattern_mismatch": "formato inválido",
+    "too_short": "deve ter no mínimo {min_length} itens",
+    "too_long": "deve ter no máximo {max_length} itens",
     "literal_error": "deve ser um de {expected}",
-    "date_from_datetime_parsing": "data inválida, use AAAA-MM-DD",
+    "enum": "deve ser um de {expected}",
+    "date_type": "data inválida, use AAAA-MM-DD",
     "date_parsing": "data inválida, use AAAA-MM-DD",
+    "date_from_datetime_parsing": "data inválida, use AAAA-MM-DD",
+    "date_from_datetime_inexact": "data inválida, use AAAA-MM-DD",
+    "datetime_type": "data e hora inválidas, use AAAA-MM-DDTHH:MM:SS",
+    "datetime_parsing": "data e hora inválidas, use AAAA-MM-DDTHH:MM:SS",
+    "datetime_from_date_parsing": "data e hora inválidas, use AAAA-MM-DDTHH:MM:SS",
 }
+_GENERIC_REASON = "valor inválido"
+_PYDANTIC_TYPES = frozenset(get_args(core_schema.ErrorType))
 _SOURCES = ("body", "query", "path", "header")
 
 
@@ -85,11 +119,21 @@ def violations(errors: Sequence[Any]) -> list[dict[str, Any]]:
     found = []
     for error in errors:
         path = [str(part) for part in error["loc"] if part not in _SOURCES]
-        template = _REASONS.get(error["type"])
-        reason = template.format(**error.get("ctx", {})) if template else error["msg"]
         value = None if error["type"] == "missing" else error.get("input")
-        found.append(violation(reason, ".".join(path) or "corpo", value))
+        found.append(violation(_reason(error), ".".join(path) or "corpo", value))
     return found
+
+
+def _reason(error: Any) -> str:
+    context = error.get("ctx", {})
+    if error["type"] == "value_error":  # our own validators raise in Portuguese
+        return str(context.get("error") or _GENERIC_REASON)
+    template = _REASONS.get(error["type"])
+    if template is None:  # our PydanticCustomErrors carry Portuguese; pydantic's own do not
+        custom = error["type"] not in _PYDANTIC_TYPES
+        return str(error["msg"]) if custom else _GENERIC_REASON
+    words = {name: str(value).replace("' or '", "' ou '") for name, value in context.items()}
+    return template.format(**words)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -103,7 +147,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        # Starlette's details ("Not Found", "Method Not Allowed") are English phrases
+        detail = TITLES.get(exc.status_code, "Erro")
+        return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
 def _text(value: Any) -> str | None:

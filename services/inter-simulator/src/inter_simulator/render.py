@@ -2,14 +2,16 @@
 
 The bank mixes number and string amounts (``valorNominal: 100.5`` next to
 ``valorTotalRecebido: "0"``); the mix is reproduced on purpose so clients must take both.
+Each field keeps one type everywhere it appears: ``valorNominal`` and the ``taxa``/``valor``
+of discounts, fines and interest are numbers; ``valorTotalRecebido`` is a string.
 """
 
 import math
 from decimal import Decimal
 from typing import Any
 
-from inter_simulator.schemas import SITUACOES
-from inter_simulator.store import Charge
+from inter_simulator.codes import SITUACOES
+from inter_simulator.store import TIPO_COBRANCA, Charge
 from inter_simulator.webhooks import CallbackAttempt
 
 
@@ -29,7 +31,8 @@ def charge_view(charge: Charge) -> dict[str, Any]:
             "codigoBarras": numbers.codigo_barras,
             "linhaDigitavel": numbers.linha_digitavel,
         }
-        view["pix"] = {"txid": numbers.txid, "pixCopiaECola": numbers.pix_copia_e_cola}
+        if charge.request.with_pix:
+            view["pix"] = {"txid": numbers.txid, "pixCopiaECola": numbers.pix_copia_e_cola}
     return view
 
 
@@ -40,7 +43,7 @@ def callback_item(charge: Charge) -> dict[str, Any]:
         "seuNumero": charge.request.seu_numero,
         "situacao": charge.situacao,
         "dataHoraSituacao": charge.changed.isoformat(timespec="milliseconds"),
-        "valorNominal": amount_text(charge.request.valor_nominal),
+        "valorNominal": amount_number(charge.request.valor_nominal),
         "valorTotalRecebido": amount_text(charge.received),
         "origemRecebimento": charge.origem,
     }
@@ -51,9 +54,9 @@ def callback_item(charge: Charge) -> dict[str, Any]:
             "nossoNumero": numbers.nosso_numero,
             "codigoBarras": numbers.codigo_barras,
             "linhaDigitavel": numbers.linha_digitavel,
-            "txid": numbers.txid,
-            "pixCopiaECola": numbers.pix_copia_e_cola,
         }
+        if charge.request.with_pix:
+            item |= {"txid": numbers.txid, "pixCopiaECola": numbers.pix_copia_e_cola}
     return item
 
 
@@ -104,7 +107,7 @@ def _cobranca(charge: Charge) -> dict[str, Any]:
         "dataEmissao": charge.created.date().isoformat(),
         "dataVencimento": request.data_vencimento.isoformat(),
         "valorNominal": amount_number(request.valor_nominal),
-        "tipoCobranca": "SIMPLES",
+        "tipoCobranca": TIPO_COBRANCA,
         "situacao": charge.situacao,
         "dataSituacao": charge.changed.date().isoformat(),
         "valorTotalRecebido": amount_text(charge.received),
@@ -116,8 +119,12 @@ def _cobranca(charge: Charge) -> dict[str, Any]:
     if charge.motivo_cancelamento:
         cobranca["motivoCancelamento"] = charge.motivo_cancelamento
     extras = request.model_dump(
-        mode="json", by_alias=True, exclude_none=True, include={"mensagem", "multa", "mora"}
+        mode="json",
+        by_alias=True,
+        exclude_none=True,
+        include={"mensagem", "multa", "mora", "beneficiario_final"},
     )
     if request.desconto:
-        extras["descontos"] = [request.desconto.model_dump(mode="json", by_alias=True)]
+        discount = request.desconto.model_dump(mode="json", by_alias=True, exclude_none=True)
+        extras["descontos"] = [discount]
     return cobranca | extras

@@ -2,53 +2,38 @@
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from inter_simulator.codes import (
+    CodigoDesconto,
+    CodigoMora,
+    CodigoMulta,
+    FormaRecebimento,
+    TipoPessoa,
+)
 from inter_simulator.documents import UFS, valid_cep, valid_cnpj, valid_cpf
 
 BRASILIA = timezone(timedelta(hours=-3), "BRT")
 
-# The bank's fixed lists, as the official SDK parses them: inter-co/pj-sdk-python, commit
-# 594744c (2025-02-11), inter_sdk_python/billing/enums/*.py and banking/enums/DiscountCode.py.
-# A value outside them makes the SDK fail to read the charge, so none is accepted here.
-SITUACOES = (
-    "RECEBIDO",
-    "A_RECEBER",
-    "MARCADO_RECEBIDO",
-    "ATRASADO",
-    "CANCELADO",
-    "EXPIRADO",
-    "FALHA_EMISSAO",
-    "EM_PROCESSAMENTO",
-    "PROTESTO",
-)
-TIPOS_COBRANCA = ("SIMPLES", "PARCELADO", "RECORRENTE")
-ORDENAR_POR = (
-    "PESSOA_PAGADORA",
-    "TIPO_COBRANCA",
-    "CODIGO_COBRANCA",
-    "IDENTIFICADOR",
-    "DATA_EMISSAO",
-    "DATA_VENCIMENTO",
-    "VALOR",
-    "STATUS",
-)
-TIPOS_ORDENACAO = ("ASC", "DESC")
-CODIGOS_DESCONTO = (
-    "NAOTEMDESCONTO",
-    "VALORFIXODATAINFORMADA",
-    "PERCENTUALDATAINFORMADA",
-    "VALORANTECIPACAODIAUTIL",
-    "PERCENTUALVALORNOMINALDIACORRIDO",
-    "PERCENTUALVALORNOMINALDIAUTIL",
-)
-CODIGOS_MULTA = ("NAOTEMMULTA", "VALORFIXO", "PERCENTUAL")
-CODIGOS_MORA = ("VALORDIA", "TAXAMENSAL", "ISENTO", "CONTROLEDOBANCO")
-Amount = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)]
+# sent as JSON numbers and shown back as numbers, never as strings
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("99999999.99"), decimal_places=2),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+# the SDK sends every key, so an amount the code does not use arrives as null
+OptionalAmount = Annotated[Amount | None, Field(default=None, validate_default=True)]
 
 
 def today() -> date:
@@ -61,9 +46,11 @@ class InterModel(BaseModel):
     )
 
 
-class Pagador(InterModel):
+class Pessoa(InterModel):
+    """The payer (``pagador``) and the final beneficiary (``beneficiarioFinal``) alike."""
+
     cpf_cnpj: str
-    tipo_pessoa: Literal["FISICA", "JURIDICA"]
+    tipo_pessoa: TipoPessoa
     nome: str = Field(min_length=1, max_length=100)
     endereco: str = Field(min_length=1, max_length=100)
     numero: str | None = Field(default=None, max_length=10)
@@ -114,23 +101,51 @@ class Mensagem(InterModel):
     linha5: str | None = Field(default=None, max_length=78)
 
 
-class Desconto(InterModel):
-    codigo: str = Field(min_length=1, max_length=40)
-    taxa: Amount = Decimal(0)
-    valor: Amount = Decimal(0)
-    quantidade_dias: int = Field(default=0, ge=0)
+class Encargo(InterModel):
+    """A discount, fine or interest: its code says whether ``taxa`` or ``valor`` is due.
+
+    Each subclass declares ``codigo`` before the amounts, so the check can read it.
+    """
+
+    @field_validator("taxa", "valor", check_fields=False)
+    @classmethod
+    def _required_by_code(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        codigo = info.data.get("codigo")
+        if codigo and info.field_name == _amount_needed(codigo) and not value:
+            raise PydanticCustomError(
+                "required_by_code",
+                "{campo} deve ser informado e maior que zero para o código {codigo}",
+                {"campo": info.field_name, "codigo": codigo},
+            )
+        return value
 
 
-class Multa(InterModel):
-    codigo: Literal["NAOTEMMULTA", "VALORFIXO", "PERCENTUAL"]
-    taxa: Amount = Decimal(0)
-    valor: Amount = Decimal(0)
+def _amount_needed(codigo: str) -> str | None:
+    """``taxa`` for percentages and monthly rates, ``valor`` for fixed amounts, else none."""
+    if codigo.startswith(("PERCENTUAL", "TAXA")):
+        return "taxa"
+    if codigo.startswith("VALOR"):
+        return "valor"
+    return None
 
 
-class Mora(InterModel):
-    codigo: Literal["ISENTO", "CONTROLEDOBANCO", "TAXAMENSAL", "VALORDIA"]
-    taxa: Amount = Decimal(0)
-    valor: Amount = Decimal(0)
+class Desconto(Encargo):
+    codigo: CodigoDesconto
+    quantidade_dias: int | None = Field(default=None, ge=0)
+    taxa: OptionalAmount
+    valor: OptionalAmount
+
+
+class Multa(Encargo):
+    codigo: CodigoMulta
+    taxa: OptionalAmount
+    valor: OptionalAmount
+
+
+class Mora(Encargo):
+    codigo: CodigoMora
+    taxa: OptionalAmount
+    valor: OptionalAmount
 
 
 class ChargeRequest(InterModel):
@@ -138,12 +153,18 @@ class ChargeRequest(InterModel):
     valor_nominal: Decimal = Field(ge=Decimal("2.5"), le=Decimal("99999999.99"), decimal_places=2)
     data_vencimento: date
     num_dias_agenda: int = Field(ge=0, le=60)
-    pagador: Pagador
+    pagador: Pessoa
     mensagem: Mensagem | None = None
     desconto: Desconto | None = None
     multa: Multa | None = None
     mora: Mora | None = None
-    formas_recebimento: list[Literal["BOLETO", "PIX"]] | None = None
+    beneficiario_final: Pessoa | None = None
+    formas_recebimento: list[FormaRecebimento] | None = Field(default=None, min_length=1)
+
+    @property
+    def with_pix(self) -> bool:
+        """Pix data exists unless ``formasRecebimento`` leaves PIX out."""
+        return self.formas_recebimento is None or "PIX" in self.formas_recebimento
 
     @field_validator("data_vencimento")
     @classmethod
@@ -162,5 +183,5 @@ class WebhookRequest(InterModel):
 
 
 class PayRequest(InterModel):
-    pagar_com: Literal["BOLETO", "PIX"] = "BOLETO"
+    pagar_com: FormaRecebimento = "BOLETO"
     valor_pagar: Decimal | None = Field(default=None, gt=0)

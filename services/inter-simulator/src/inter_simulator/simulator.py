@@ -39,7 +39,7 @@ class ConfigPatch(BaseModel):
     @classmethod
     def _known_groups(cls, limits: dict[str, int | None] | None) -> dict[str, int | None] | None:
         if limits and (unknown := set(limits) - set(GROUPS)):
-            raise ValueError(f"unknown endpoint groups {sorted(unknown)}; known: {GROUPS}")
+            raise ValueError(f"grupos desconhecidos {sorted(unknown)}; os grupos são {GROUPS}")
         return limits
 
 

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from typing import Any
 
 from inter_simulator.boleto import IssuedNumbers, issue_numbers
 from inter_simulator.problems import InterError
 from inter_simulator.schemas import BRASILIA, ChargeRequest, PayRequest, today
 
 BENEFICIARY = "SIMULADOR INTER"
+TIPO_COBRANCA = "SIMPLES"  # the simulator issues single charges only
 OPEN = ("A_RECEBER", "ATRASADO")
 DuplicateKey = tuple[str, Decimal, date, str]
 
@@ -51,6 +53,8 @@ class ChargeFilter:
     situacoes: frozenset[str] = frozenset()
     seu_numero: str | None = None
     cpf_cnpj: str | None = None
+    pessoa_pagadora: str | None = None
+    tipo_cobranca: str | None = None
 
     def matches(self, charge: Charge) -> bool:
         day = {
@@ -64,7 +68,33 @@ class ChargeFilter:
             and (not self.situacoes or charge.situacao in self.situacoes)
             and self.seu_numero in (None, charge.request.seu_numero)
             and self.cpf_cnpj in (None, charge.request.pagador.cpf_cnpj)
+            and self._payer_named(charge.request.pagador.nome)
+            and self.tipo_cobranca in (None, TIPO_COBRANCA)
         )
+
+    def _payer_named(self, nome: str) -> bool:
+        """``pessoaPagadora`` is part of the payer's name, in any case."""
+        wanted = self.pessoa_pagadora
+        return wanted is None or wanted.casefold() in nome.casefold()
+
+
+_SORT_KEYS: dict[str, Callable[[Charge], Any]] = {
+    "PESSOA_PAGADORA": lambda charge: charge.request.pagador.nome.casefold(),
+    "TIPO_COBRANCA": lambda charge: TIPO_COBRANCA,
+    "CODIGO_COBRANCA": lambda charge: charge.codigo,
+    "IDENTIFICADOR": lambda charge: charge.request.seu_numero,
+    "DATA_EMISSAO": lambda charge: charge.created,
+    "DATA_VENCIMENTO": lambda charge: charge.request.data_vencimento,
+    "VALOR": lambda charge: charge.request.valor_nominal,
+    "STATUS": lambda charge: charge.situacao,
+}
+
+
+def ordered(charges: list[Charge], ordenar_por: str | None, tipo: str) -> list[Charge]:
+    """Sorted by ``ordenarPor`` (creation order without it), ties in creation order."""
+    key = _SORT_KEYS.get(ordenar_por or "DATA_EMISSAO", _SORT_KEYS["DATA_EMISSAO"])
+    by_creation = sorted(charges, key=lambda charge: charge.sequence)
+    return sorted(by_creation, key=key, reverse=tipo == "DESC")
 
 
 class ChargeStore:
@@ -118,6 +148,8 @@ class ChargeStore:
 
     def pay(self, codigo: str, payment: PayRequest) -> Charge:
         charge = self._open(codigo, "paga")
+        if payment.pagar_com == "PIX" and not charge.request.with_pix:
+            raise InterError(400, "Cobrança emitida sem PIX em formasRecebimento")
         charge.received = payment.valor_pagar or charge.request.valor_nominal
         charge.origem, charge.paid_on = payment.pagar_com, today()
         charge.move("RECEBIDO")
