@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -241,8 +242,25 @@ def undeploy(quiet: bool = False) -> None:
         "pod", "ls", "--filter", "label=schedule-platform-local=true", "--format", "{{.Name}}"
     ).stdout
     pods.update(p for p in listed.split() if p)
-    for pod in sorted(pods):
-        podman("pod", "rm", "--force", "--time", "10", pod, check=False)
+    existing = set(podman("pod", "ls", "--format", "{{.Name}}").stdout.split())
+    backing = set(
+        podman(
+            "pod",
+            "ls",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            "label=app.kubernetes.io/component=dev-backing-service",
+        ).stdout.split()
+    )
+    # The services first, while the broker and the database they drain to are still there
+    # (without them a service's shutdown waits out its 10 s in reconnection attempts).
+    for group in (pods & existing - backing, pods & existing & backing):
+        # one podman per pod: a single `pod rm` of many removes them one after the other
+        with ThreadPoolExecutor(max_workers=len(group) or 1) as pool:
+            list(
+                pool.map(lambda pod: podman("pod", "rm", "-f", "-t", "10", pod, check=False), group)
+            )
     volumes = set(state.get("volumes", []))
     listed = podman("volume", "ls", "--format", "{{.Name}}").stdout
     volumes.update(v for v in listed.split() if v.startswith(VOLUME_PREFIX + "-"))
@@ -309,29 +327,35 @@ def deploy() -> None:
             path = Path(folder) / f"{name}.json"
             path.write_text(json.dumps(data))
             podman("secret", "create", name, str(path))
-        manifest = Path(folder) / "pods.yaml"
-        manifest.write_text(yaml.safe_dump_all(plan["pods"], sort_keys=False))
-        (STATE_DIR / "pods.yaml").write_text(manifest.read_text())
+        for pod in plan["pods"]:
+            name = pod["metadata"]["name"]
+            for container in pod["spec"]["containers"]:
+                state["containers"][f"{name}-{container['name']}"] = {
+                    "pod": name,
+                    "ports": {
+                        p.get("name", str(p["containerPort"])): p["hostPort"]
+                        for p in container.get("ports", [])
+                    },
+                    "readiness": _readiness(container),
+                }
+        STATE.write_text(json.dumps(state, indent=2))
+        (STATE_DIR / "pods.yaml").write_text(yaml.safe_dump_all(plan["pods"], sort_keys=False))
         for volume in state["volumes"]:
             podman("volume", "create", "--label", "schedule-platform-local=true", volume)
-        podman("kube", "play", "--network", NETWORK, str(manifest))
-    for pod in plan["pods"]:
-        name = pod["metadata"]["name"]
-        for container in pod["spec"]["containers"]:
-            state["containers"][f"{name}-{container['name']}"] = {
-                "pod": name,
-                "ports": {
-                    p.get("name", str(p["containerPort"])): p["hostPort"]
-                    for p in container.get("ports", [])
-                },
-                "readiness": _readiness(container),
-            }
-    STATE.write_text(json.dumps(state, indent=2))
-    print(
-        f"deploy-local: {len(plan['pods'])} pods started in "
-        f"{time.monotonic() - started:.0f} s; waiting until ready"
-    )
-    wait_ready(state)
+        # The backing services first: the services would otherwise exit until the broker
+        # answers and be restarted by podman (as by the kubelet), slower and noisier.
+        backing = [p for p in plan["pods"] if _is_backing(p)]
+        services = [p for p in plan["pods"] if not _is_backing(p)]
+        for group, what in ((backing, "backing services"), (services, "services")):
+            manifest = Path(folder) / f"{what.replace(' ', '-')}.yaml"
+            manifest.write_text(yaml.safe_dump_all(group, sort_keys=False))
+            podman("kube", "play", "--network", NETWORK, str(manifest))
+            names = {p["metadata"]["name"] for p in group}
+            print(
+                f"deploy-local: {len(group)} pods of the {what} started "
+                f"({time.monotonic() - started:.0f} s); waiting until ready"
+            )
+            wait_ready(state, names)
     print(f"deploy-local: every pod ready after {time.monotonic() - started:.0f} s; ports:")
     for container, info in sorted(state["containers"].items()):
         ports = ", ".join(f"{k} {v}" for k, v in info["ports"].items())
@@ -371,9 +395,18 @@ def probe(readiness: dict[str, Any]) -> str | None:
         return str(error)
 
 
-def wait_ready(state: dict[str, Any], timeout: float = READY_TIMEOUT_S) -> None:
+def _is_backing(pod: dict[str, Any]) -> bool:
+    labels = pod["metadata"]["labels"]
+    return labels.get("app.kubernetes.io/component") == "dev-backing-service"
+
+
+def wait_ready(state: dict[str, Any], pods: set[str], timeout: float = READY_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
-    pending = {c: i["readiness"] for c, i in state["containers"].items() if i["readiness"]}
+    pending = {
+        c: i["readiness"]
+        for c, i in state["containers"].items()
+        if i["readiness"] and i["pod"] in pods
+    }
     why: dict[str, str] = {}
     while pending and time.monotonic() < deadline:
         for container, readiness in list(pending.items()):
