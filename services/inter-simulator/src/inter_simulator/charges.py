@@ -58,7 +58,7 @@ async def issue(sim: Sim, _: Writer, body: ChargeRequest) -> dict[str, str]:
     return {"codigoSolicitacao": sim.store.issue(body).codigo}
 
 
-def charge_filter(
+async def charge_filter(
     data_inicial: Annotated[date, Query(alias="dataInicial")],
     data_final: Annotated[date, Query(alias="dataFinal")],
     filtrar_por: Annotated[FiltrarDataPor, Query(alias="filtrarDataPor")] = "VENCIMENTO",
