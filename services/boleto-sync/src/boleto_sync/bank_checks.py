@@ -15,6 +15,7 @@ from boleto_sync.pdf_sync import charge_fields
 from boleto_sync.service import start_sync
 from shared.clock import now
 from shared.ratelimit.gcra import TooLongAWait
+from shared.telemetry import tracer
 
 if TYPE_CHECKING:
     from boleto_sync.bootstrap import WorkerDeps
@@ -28,16 +29,22 @@ RETRY_IN = timedelta(seconds=30)
 async def run_due_checks(checks: BankCheckRepository, deps: "WorkerDeps") -> None:
     """Every due check, one after another, until none is left."""
     while (boleto_id := await checks.claim(LEASE)) is not None:
-        asked_at = now()  # the bank's answer is at least this recent
-        try:
-            await check_charge(boleto_id, deps)
-        except InterNotFound:
-            log.warning("boleto.check_unknown_at_bank", boleto_id=boleto_id)
-        except (InterError, TooLongAWait) as exc:
-            log.warning("boleto.check_failed", boleto_id=boleto_id, error=str(exc))
-            await checks.retry_at(boleto_id, now() + RETRY_IN)
-            continue
-        await checks.done(boleto_id, asked_at)
+        # one trace per check: the token, the limiter's waits and the GET, and any re-sync
+        with tracer.start_as_current_span("check charge"):
+            await _check_one(checks, boleto_id, deps)
+
+
+async def _check_one(checks: BankCheckRepository, boleto_id: str, deps: "WorkerDeps") -> None:
+    asked_at = now()  # the bank's answer is at least this recent
+    try:
+        await check_charge(boleto_id, deps)
+    except InterNotFound:
+        log.warning("boleto.check_unknown_at_bank", boleto_id=boleto_id)
+    except (InterError, TooLongAWait) as exc:
+        log.warning("boleto.check_failed", boleto_id=boleto_id, error=str(exc))
+        await checks.retry_at(boleto_id, now() + RETRY_IN)
+        return
+    await checks.done(boleto_id, asked_at)
 
 
 async def check_charge(boleto_id: str, deps: "WorkerDeps") -> None:

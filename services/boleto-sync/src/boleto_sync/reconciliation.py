@@ -28,6 +28,7 @@ from boleto_sync.service import sync_job
 from shared.clock import now
 from shared.events import BoletoSyncRequested, ChargeIssued
 from shared.ratelimit.gcra import TooLongAWait
+from shared.telemetry import tracer
 
 if TYPE_CHECKING:
     from boleto_sync.bootstrap import WorkerDeps
@@ -52,6 +53,10 @@ class Reconciler:
         state = await self.runs.claim(self.every, LEASE)
         if state is None:
             return
+        with tracer.start_as_current_span("reconcile with the bank"):
+            await self._run(state)
+
+    async def _run(self, state: dict[str, Any]) -> None:
         report: dict[str, Any] = {"started_at": now(), "errors": []}
         until = await self._attempt(report, self._history(report, state.get("callbacks_until")))
         await self._attempt(report, self._adopt(report))
