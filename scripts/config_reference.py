@@ -385,7 +385,8 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "BoletoSettings.webhook_token": (
         "Token the bank's callbacks must carry (?token=, added to BOLETO_WEBHOOK_URL when "
-        "registering); unset, callbacks are not checked"
+        "registering), at least 16 characters; required in production (the API and the "
+        "worker refuse to start without it), unset elsewhere: callbacks are not checked"
     ),
     # notifier
     "NotifierSettings.allow_http": (
