@@ -4,6 +4,8 @@ validates them against the bank's lists, and answers with one shape and in Portu
 import asyncio
 import base64
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -102,13 +104,22 @@ async def test_amounts_are_numbers_in_every_view(
     assert page.json()["cobrancas"][0]["cobranca"]["multa"] == cobranca["multa"]
 
 
-async def test_valor_nominal_is_a_number_in_callbacks_as_in_get() -> None:
+@asynccontextmanager
+async def simulator_with_webhook() -> AsyncIterator[
+    tuple[httpx.AsyncClient, dict[str, str], asyncio.Queue[Any]]
+]:
+    """A fresh simulator with a token, its callbacks registered to a receiver (the queue)."""
     async with (
         simulator_client(processing_delay_seconds=0, allow_http_webhooks=True) as sim,
         callback_receiver([]) as (url, received),
     ):
         auth = await token(sim)
         await sim.put(f"{CHARGES}/webhook", json={"webhookUrl": url}, headers=auth)
+        yield sim, auth, received
+
+
+async def test_valor_nominal_is_a_number_in_callbacks_as_in_get() -> None:
+    async with simulator_with_webhook() as (sim, auth, received):
         codigo = await issued(sim, auth, valorNominal=100)
         got = (await wait_situacao(sim, auth, codigo, "A_RECEBER"))["cobranca"]
         await sim.post(f"{CHARGES}/{codigo}/pagar", headers=auth)
@@ -201,12 +212,7 @@ async def test_beneficiario_final_is_validated_stored_echoed_and_printed(
 
 
 async def test_without_pix_in_formas_recebimento_there_is_no_pix() -> None:
-    async with (
-        simulator_client(processing_delay_seconds=0, allow_http_webhooks=True) as sim,
-        callback_receiver([]) as (url, received),
-    ):
-        auth = await token(sim)
-        await sim.put(f"{CHARGES}/webhook", json={"webhookUrl": url}, headers=auth)
+    async with simulator_with_webhook() as (sim, auth, received):
         only_boleto = await view(sim, auth, sdk_body(formasRecebimento=["BOLETO"]))
         assert "pix" not in only_boleto and only_boleto["boleto"]["linhaDigitavel"]
         codigo = only_boleto["cobranca"]["codigoSolicitacao"]
