@@ -39,21 +39,27 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
     except InterRejected as exc:
         await _issue_refused(boleto, exc, deps)
         return
-    sync_job = boleto["pdf"]["sync_job_id"]
-    issued = ChargeIssued(
-        tenant_id=boleto["tenant"],
-        boleto_id=boleto["_id"],
-        proposal_id=boleto.get("proposal_id"),
-        codigo_solicitacao=codigo,
-        situacao=PROCESSING,
-    )
-    sync = BoletoSyncRequested(tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=sync_job)
-    entries = [entry(issued), entry(sync)]
+    entries = issued_entries(boleto, codigo, PROCESSING, boleto["pdf"]["sync_job_id"])
     await deps.repo.update(
         boleto["_id"], {"inter.codigo_solicitacao": codigo, "status": PROCESSING}, entries
     )
     await deps.relay.flush_or_defer(boleto["_id"], entries)
     log.info("boleto.issued", boleto_id=boleto["_id"], codigo=codigo)
+
+
+def issued_entries(
+    boleto: dict[str, Any], codigo: str, situacao: str, sync_job: str
+) -> list[dict[str, Any]]:
+    """The outbox entries of a charge the bank holds: ChargeIssued, then its PDF's sync."""
+    issued = ChargeIssued(
+        tenant_id=boleto["tenant"],
+        boleto_id=boleto["_id"],
+        proposal_id=boleto.get("proposal_id"),
+        codigo_solicitacao=codigo,
+        situacao=situacao,
+    )
+    sync = BoletoSyncRequested(tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=sync_job)
+    return [entry(issued), entry(sync)]
 
 
 async def _issue_once(boleto: dict[str, Any], inter: InterClient) -> str:

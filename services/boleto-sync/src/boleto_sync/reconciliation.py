@@ -21,12 +21,10 @@ from boleto_sync.check_repository import BankCheckRepository
 from boleto_sync.hints import request_checks
 from boleto_sync.inter.client import PROCESSING
 from boleto_sync.inter.errors import InterError
-from boleto_sync.issuing import issued_since
-from boleto_sync.outbox import entry
+from boleto_sync.issuing import issued_entries, issued_since
 from boleto_sync.reconciliation_repository import ReconciliationRepository
 from boleto_sync.service import sync_job
 from shared.clock import now
-from shared.events import BoletoSyncRequested, ChargeIssued
 from shared.ratelimit.gcra import TooLongAWait
 from shared.telemetry import tracer
 
@@ -114,17 +112,7 @@ class Reconciler:
             job = sync_job(boleto["tenant"], boleto["_id"])
             await repo.add_job(job)
         situacao = str(charge.get("situacao") or PROCESSING)
-        issued = ChargeIssued(
-            tenant_id=boleto["tenant"],
-            boleto_id=boleto["_id"],
-            proposal_id=boleto.get("proposal_id"),
-            codigo_solicitacao=codigo,
-            situacao=situacao,
-        )
-        sync = BoletoSyncRequested(
-            tenant_id=boleto["tenant"], boleto_id=boleto["_id"], job_id=job["_id"]
-        )
-        entries = [entry(issued), entry(sync)]
+        entries = issued_entries(boleto, codigo, situacao, job["_id"])
         if not await repo.adopt(boleto["_id"], codigo, situacao, job["_id"], entries):
             return False
         await self.deps.relay.flush_or_defer(boleto["_id"], entries)
