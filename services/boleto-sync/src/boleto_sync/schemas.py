@@ -13,10 +13,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from boleto_sync.charge_codes import CodigoDesconto, CodigoMora, CodigoMulta, field_needed
 from boleto_sync.validation import digits, valid_cep, valid_cnpj, valid_cpf
 
 
@@ -91,25 +94,45 @@ class Mensagem(BankFields):
     linha5: Line | None = None
 
 
-class Desconto(BankFields):
-    # the bank's codes are upper-case words (PERCENTUALDATAINFORMADA, VALORFIXODATAINFORMADA,
-    # ...); the list has changed between versions, so the shape is checked, not the word
-    codigo: str = Field(pattern=r"^[A-Z_]{1,40}$")
+class Encargo(BankFields):
+    """A discount, fine or interest: its code says whether ``taxa`` or ``valor`` must be above
+    zero, and the bank refuses the charge otherwise. Subclasses declare ``codigo`` first, so
+    the check can read it."""
+
+    @field_validator("taxa", "valor", check_fields=False)
+    @classmethod
+    def _required_by_code(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        codigo = info.data.get("codigo")
+        if codigo and info.field_name == field_needed(codigo) and not value:
+            raise PydanticCustomError(
+                "required_by_code",
+                "{field} must be given and above zero for codigo {codigo}",
+                {"field": info.field_name, "codigo": codigo},
+            )
+        return value
+
+
+# an amount the code needs may be left out, so the check runs on the default too
+CodeAmount = Annotated[Amount | None, Field(default=None, validate_default=True)]
+
+
+class Desconto(Encargo):
+    codigo: CodigoDesconto
     quantidadeDias: int | None = Field(default=None, ge=0, le=3650)
-    taxa: Amount | None = None
-    valor: Amount | None = None
+    taxa: CodeAmount
+    valor: CodeAmount
 
 
-class Multa(BankFields):
-    codigo: Literal["NAOTEMMULTA", "VALORFIXO", "PERCENTUAL"]
-    taxa: Amount | None = None
-    valor: Amount | None = None
+class Multa(Encargo):
+    codigo: CodigoMulta
+    taxa: CodeAmount
+    valor: CodeAmount
 
 
-class Mora(BankFields):
-    codigo: Literal["ISENTO", "CONTROLEDOBANCO", "TAXAMENSAL", "VALORDIA"]
-    taxa: Amount | None = None
-    valor: Amount | None = None
+class Mora(Encargo):
+    codigo: CodigoMora
+    taxa: CodeAmount
+    valor: CodeAmount
 
 
 class BoletoCreate(BaseModel):
