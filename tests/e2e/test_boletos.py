@@ -10,14 +10,11 @@ import httpx
 import pytest
 from system import System
 
+from tests.support import boleto
 from tests.support.api import api_client
 from tests.support.inter import charge_body, pdf_ready
 
-
-@pytest.fixture
-async def boletos(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(system.boleto_url, system.api_key, timeout=30) as c:
-        yield c
+boletos = boleto.api  # fixture: boleto-sync's API as the tenant
 
 
 @pytest.fixture

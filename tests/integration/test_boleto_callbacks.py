@@ -17,12 +17,14 @@ from boleto_sync.bootstrap import NoCallbackSecret, worker
 from boleto_sync.settings import BoletoSettings
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
+from tests.support import boleto
 from tests.support.api import api_client
 from tests.support.infra import system_of_components
 from tests.support.inter import charge_body, configure, pdf_ready, stats, token
 
 pytestmark = pytest.mark.timeout(180)
 SECRET = f"cb-{uuid.uuid4().hex}"
+api = boleto.api  # fixture: boleto-sync's API as the tenant
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +38,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         BOLETO_PROCESSING_POLL_S="0.1",
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(system.boleto_url, system.api_key, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture

@@ -13,12 +13,14 @@ import httpx
 import pytest
 from system import System
 
+from tests.support import boleto
 from tests.support.api import api_client
 from tests.support.infra import system_of_components
 from tests.support.inter import CHARGES, charge_body, configure, pdf_ready, stats, token
 
 pytestmark = pytest.mark.timeout(240)
 SECRET = f"cb-{uuid.uuid4().hex}"
+api, admin = boleto.api, boleto.admin  # fixtures: boleto-sync's API as tenant, as admin
 NO_FAULTS = {"error_rate": 0, "timeout_rate": 0, "malformed_rate": 0, "groups": {}}
 
 
@@ -39,18 +41,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         RETRY_BASE_DELAY_MS="200",
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(system.boleto_url, system.api_key, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def admin(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(system.boleto_url, system.admin_key, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture
