@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
-from shared.tenants import TenantLimits
+from shared.tenants import TenantLimits, TenantPrice
 from upload.app import create_app
 from upload.settings import UploadSettings
 
@@ -19,6 +19,7 @@ TENANT_KEY = f"sk_tenant_{uuid.uuid4().hex}"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 TENANT = {"Authorization": f"Bearer {TENANT_KEY}"}
 DEFAULTS = TenantLimits().model_dump()
+FREE = TenantPrice().model_dump()
 
 
 @pytest.fixture
@@ -38,14 +39,14 @@ async def api(infra_settings: InfraSettings, infra: Infra) -> AsyncIterator[http
 async def test_get_reads_the_defaults_and_patch_merges(api: httpx.AsyncClient) -> None:
     fresh = await api.get("/v1/admin/tenants/acme", headers=ADMIN)
     assert fresh.status_code == 200
-    assert fresh.json() == {"tenant": "acme", "limits": DEFAULTS}
+    assert fresh.json() == {"tenant": "acme", "limits": DEFAULTS, **FREE}
     first = await api.patch(
         "/v1/admin/tenants/acme", json={"limits": {"requests_per_s": 2.5}}, headers=ADMIN
     )
     second = await api.patch("/v1/admin/tenants/acme", json={"limits": {"burst": 5}}, headers=ADMIN)
     assert first.status_code == second.status_code == 200
     expected = {**DEFAULTS, "requests_per_s": 2.5, "burst": 5}
-    assert second.json() == {"tenant": "acme", "limits": expected}
+    assert second.json() == {"tenant": "acme", "limits": expected, **FREE}
     assert (await api.get("/v1/admin/tenants/acme", headers=ADMIN)).json()["limits"] == expected
     reset = await api.patch(
         "/v1/admin/tenants/acme", json={"limits": {"requests_per_s": None}}, headers=ADMIN

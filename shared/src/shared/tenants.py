@@ -1,6 +1,7 @@
-"""Each tenant's limits: documented defaults (``TENANT_DEFAULT_<FIELD>``) with an admin's
-overrides on top, stored in ``tenant_settings`` (``{_id: tenant, limits: {...}, updated_at}``;
-other siblings of ``limits`` belong to other features and are left alone).
+"""Each tenant's limits and price: documented defaults (``TENANT_DEFAULT_<FIELD>`` for the
+limits; a price is free unless an admin sets one) with an admin's overrides on top, stored in
+``tenant_settings`` (``{_id: tenant, limits: {...}, price: {...}, updated_at}``; other
+siblings belong to other features and are left alone).
 
 Every process keeps all overrides in memory and reloads them, in one query, at most every
 ``refresh_s``: a lookup costs no database operation, and a change lands on every replica
@@ -14,7 +15,7 @@ import time
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.tenant_repository import TenantRepository
@@ -67,6 +68,57 @@ class TenantLimits(BaseModel):
 
 LIMIT_FIELDS = tuple(TenantLimits.model_fields)
 
+MAX_PRICE_CENTS = 9_999_999_999  # R$ 99.999.999,99: the largest charge Banco Inter issues
+CURRENCY = "BRL"
+
+
+class TenantPrice(BaseModel):
+    """What one conversion costs the tenant. Free when ``price_cents`` is 0 (the default):
+    the one rule, whatever the other fields say."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price_cents: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_PRICE_CENTS,
+        description="price per conversion in centavos; 0 means free",
+    )
+    currency: str = Field(
+        default=CURRENCY,
+        description="only BRL: Banco Inter charges in reais",
+        json_schema_extra={"enum": [CURRENCY]},
+    )
+    # at least a day to pay (a charge due today could expire before the payer sees it), at
+    # most 60 so a result is not held locked, nor a charge left open, for months
+    due_days: int = Field(
+        default=3, ge=1, le=60, description="days from the charge to its due date"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _in_reais(cls, currency: str) -> str:
+        if currency != CURRENCY:
+            raise ValueError("only BRL is accepted: Banco Inter charges in reais")
+        return currency
+
+    @property
+    def free(self) -> bool:
+        return self.price_cents == 0
+
+
+PRICE_FIELDS = tuple(TenantPrice.model_fields)
+FREE = TenantPrice()
+
+
+class TenantConfig(BaseModel):
+    """A tenant's limits and price in force."""
+
+    model_config = ConfigDict(frozen=True)
+
+    limits: TenantLimits
+    price: TenantPrice
+
 
 def default_limits() -> TenantLimits:
     """The model's defaults, each replaced by ``TENANT_DEFAULT_<FIELD>`` when set (a bad value
@@ -87,6 +139,14 @@ class UnknownLimit(ValueError):
         self.names = names
 
 
+class InvalidPrice(ValueError):
+    """A price change out of range or of the wrong type (pydantic's errors in ``errors``)."""
+
+    def __init__(self, invalid: ValidationError) -> None:
+        super().__init__("invalid price")
+        self.errors = invalid.errors(include_url=False, include_context=False)
+
+
 class TenantSettings:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], refresh_s: float = 2.0) -> None:
         self._repository = TenantRepository(db)
@@ -94,38 +154,60 @@ class TenantSettings:
         self.defaults = default_limits()
         self._overrides: dict[str, dict[str, Any]] = {}
         self._merged: dict[str, TenantLimits] = {}
+        self._prices: dict[str, TenantPrice] = {}
         self._loaded_at: float | None = None
         self._loading: asyncio.Task[None] | None = None
 
     async def limits(self, tenant: str) -> TenantLimits:
         """The tenant's limits. Only the first call of a process waits for the overrides
         (briefly); later ones answer from memory and refresh it in the background."""
-        if self._loaded_at is None:
-            await self._refresh()
-        elif time.monotonic() - self._loaded_at >= self.refresh_s:
-            self._refresh_soon()
+        await self._fresh()
         return self._limits_of(tenant)
+
+    async def price(self, tenant: str) -> TenantPrice:
+        """The tenant's price, from the same cache and refresh as its limits."""
+        await self._fresh()
+        return self._prices.get(tenant, FREE)
 
     async def read(self, tenant: str) -> TenantLimits:
         """The tenant's limits as stored now (one read, not the cache): for admins."""
-        return self._merged_or_defaults(
-            tenant, _valid({tenant: await self._stored(tenant)})[tenant]
+        return (await self.read_config(tenant)).limits
+
+    async def read_config(self, tenant: str) -> TenantConfig:
+        """The tenant's limits and price as stored now (one read, not the cache)."""
+        stored = await self._repository.settings(tenant)
+        limits = _valid({tenant: stored["limits"]})[tenant]
+        return TenantConfig(
+            limits=self._merged_or_defaults(tenant, limits),
+            price=_price_or_free(tenant, stored["price"]),
         )
 
     async def update(self, tenant: str, changes: dict[str, Any]) -> TenantLimits:
-        """Merge-patch the tenant's limits: the given fields change, a ``None`` goes back to
-        the default, the others stay. Raises ``UnknownLimit`` or pydantic's
-        ``ValidationError`` (nothing is written then)."""
-        if unknown := sorted(set(changes) - set(LIMIT_FIELDS)):
+        """Merge-patch the tenant's limits (see ``patch``)."""
+        return (await self.patch(tenant, changes)).limits
+
+    async def patch(
+        self, tenant: str, limits: dict[str, Any], price: dict[str, Any] | None = None
+    ) -> TenantConfig:
+        """Merge-patch the tenant's limits and price: the given fields change, a ``None``
+        goes back to the default, the others stay. Raises ``UnknownLimit``, pydantic's
+        ``ValidationError`` (limits) or ``InvalidPrice``; nothing is written then."""
+        price = price or {}
+        if unknown := sorted(set(limits) - set(LIMIT_FIELDS)):
             raise UnknownLimit(unknown)
-        current = await self._stored(tenant)
-        merged = {**current, **changes}
-        overrides = {name: value for name, value in merged.items() if value is not None}
-        limits = self._merge(overrides, strict=True)  # before anything is written
-        await self._write(tenant, changes, limits)
-        self._overrides[tenant] = {k: getattr(limits, k) for k in overrides}
+        stored = await self._repository.settings(tenant)
+        limit_overrides = _overrides(stored["limits"], limits)
+        price_overrides = _overrides(stored["price"], price)
+        merged = self._merge(limit_overrides, strict=True)  # before anything is written
+        try:
+            new_price = TenantPrice.model_validate(price_overrides, strict=True)
+        except ValidationError as invalid:
+            raise InvalidPrice(invalid) from None
+        await self._write(tenant, {"limits": (limits, merged), "price": (price, new_price)})
+        self._overrides[tenant] = {k: getattr(merged, k) for k in limit_overrides}
         self._merged.pop(tenant, None)
-        return limits
+        self._prices[tenant] = new_price
+        return TenantConfig(limits=merged, price=new_price)
 
     def _limits_of(self, tenant: str) -> TenantLimits:
         if tenant not in self._overrides:
@@ -146,13 +228,23 @@ class TenantSettings:
         merged = {**self.defaults.model_dump(), **overrides}
         return TenantLimits.model_validate(merged, strict=strict)
 
-    async def _stored(self, tenant: str) -> dict[str, Any]:
-        return await self._repository.limits(tenant)
-
-    async def _write(self, tenant: str, changes: dict[str, Any], limits: TenantLimits) -> None:
-        sets = {k: getattr(limits, k) for k, v in changes.items() if v is not None}
-        unsets = [k for k, v in changes.items() if v is None]
+    async def _write(
+        self, tenant: str, sections: dict[str, tuple[dict[str, Any], BaseModel]]
+    ) -> None:
+        sets, unsets = {}, []
+        for section, (changes, validated) in sections.items():
+            for name, value in changes.items():
+                if value is None:
+                    unsets.append(f"{section}.{name}")
+                else:
+                    sets[f"{section}.{name}"] = getattr(validated, name)
         await self._repository.change(tenant, sets, unsets)
+
+    async def _fresh(self) -> None:
+        if self._loaded_at is None:
+            await self._refresh()
+        elif time.monotonic() - self._loaded_at >= self.refresh_s:
+            self._refresh_soon()
 
     def _refresh_soon(self) -> None:
         if self._loading is None or self._loading.done():
@@ -163,12 +255,18 @@ class TenantSettings:
         started = time.monotonic()
         try:
             async with asyncio.timeout(READ_TIMEOUT_S):
-                loaded = await self._repository.all_limits()
+                loaded = await self._repository.all_settings()
         except Exception as exc:  # an outage must never fail the request that asked
             log.warning("tenant_settings.refresh_failed", error=type(exc).__name__)
             self._loaded_at = started
             return
-        self._overrides, self._merged, self._loaded_at = _valid(loaded), {}, started
+        self._overrides = _valid({tenant: stored["limits"] for tenant, stored in loaded.items()})
+        self._prices = {
+            tenant: _price_or_free(tenant, stored["price"])
+            for tenant, stored in loaded.items()
+            if stored["price"]
+        }
+        self._merged, self._loaded_at = {}, started
 
 
 def _valid(loaded: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -178,3 +276,18 @@ def _valid(loaded: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         tenant: {k: v for k, v in limits.items() if k in LIMIT_FIELDS}
         for tenant, limits in loaded.items()
     }
+
+
+def _overrides(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = {**stored, **changes}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
+def _price_or_free(tenant: str, stored: dict[str, Any]) -> TenantPrice:
+    """A stored price written by hand and out of range is served as free, never as an
+    error, like an invalid limit (logged, so an operator sees it)."""
+    try:
+        return TenantPrice.model_validate({k: v for k, v in stored.items() if k in PRICE_FIELDS})
+    except ValidationError:
+        log.warning("tenant_settings.invalid_price", tenant=tenant)
+        return FREE
