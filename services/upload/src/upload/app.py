@@ -14,6 +14,7 @@ from upload.admin_endpoints import router as conversions_admin_router
 from upload.endpoints import refused, router
 from upload.errors import Refused
 from upload.settings import UploadSettings
+from upload.web import add_page
 
 
 def create_app(
@@ -28,4 +29,5 @@ def create_app(
         infra_settings,
     )
     app.add_exception_handler(Refused, refused)
+    add_page(app)
     return app
