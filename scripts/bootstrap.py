@@ -146,6 +146,22 @@ def ensure_monitoring_tools() -> dict[str, str]:
     return {tool: str(path) for tool, path in paths.items()}
 
 
+# the headless browser of the web page's tests, with the driver Selenium talks to
+BROWSER_TOOLS = {"chromium": "chromium", "chromedriver": "chromium-driver"}
+
+
+def ensure_chromium() -> dict[str, str]:
+    """Debian's Chromium and its driver, installed when missing: the paths, by name."""
+    missing = sorted({pkg for tool, pkg in BROWSER_TOOLS.items() if not _binary(tool)})
+    if missing:
+        install_packages(missing, "The web page's browser tests")
+    paths = {tool: _binary(tool) for tool in BROWSER_TOOLS}
+    absent = [tool for tool, path in paths.items() if not path]
+    if absent:
+        raise BootstrapError(f"{', '.join(absent)} still missing after installing {missing}")
+    return {tool: str(path) for tool, path in paths.items()}
+
+
 def _binary(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
 
