@@ -148,6 +148,7 @@ def _no_addon(system: System, data_dir: Path) -> AbstractContextManager[Extras]:
 def _banner(ports: Ports, api_key: str, admin_key: str, data_dir: Path, extra: str) -> None:
     print(
         f"""
+  Web page         http://127.0.0.1:{ports.upload}/   (sign in with the API key below)
   Conversion API   http://127.0.0.1:{ports.upload}   (OpenAPI: http://127.0.0.1:{ports.upload}/docs)
   Boleto API       http://127.0.0.1:{ports.boleto}   (OpenAPI: http://127.0.0.1:{ports.boleto}/docs)
   Notifier API     http://127.0.0.1:{ports.notifier}   (webhooks, SSE: /v1/events/stream)
