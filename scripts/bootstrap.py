@@ -136,14 +136,7 @@ MONITORING_TOOLS = {
 def ensure_monitoring_tools() -> dict[str, str]:
     """Prometheus, promtool and Alertmanager, installed from Debian when missing: the paths
     of the binaries, by name (``MONITORING_TOOLS``)."""
-    missing = sorted({pkg for tool, pkg in MONITORING_TOOLS.items() if not _binary(tool)})
-    if missing:
-        install_packages(missing, "Monitoring (make observe, the alert rules' tests)")
-    paths = {tool: _binary(tool) for tool in MONITORING_TOOLS}
-    absent = [tool for tool, path in paths.items() if not path]
-    if absent:
-        raise BootstrapError(f"{', '.join(absent)} still missing after installing {missing}")
-    return {tool: str(path) for tool, path in paths.items()}
+    return _ensure_tools(MONITORING_TOOLS, "Monitoring (make observe, the alert rules' tests)")
 
 
 # the headless browser of the web page's tests, with the driver Selenium talks to
@@ -152,10 +145,16 @@ BROWSER_TOOLS = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 
 def ensure_chromium() -> dict[str, str]:
     """Debian's Chromium and its driver, installed when missing: the paths, by name."""
-    missing = sorted({pkg for tool, pkg in BROWSER_TOOLS.items() if not _binary(tool)})
+    return _ensure_tools(BROWSER_TOOLS, "The web page's browser tests")
+
+
+def _ensure_tools(tools: dict[str, str], needed_by: str) -> dict[str, str]:
+    """The binaries ``tools`` names (binary: its Debian package), the packages of those
+    missing installed first: the paths, by name."""
+    missing = sorted({pkg for tool, pkg in tools.items() if not _binary(tool)})
     if missing:
-        install_packages(missing, "The web page's browser tests")
-    paths = {tool: _binary(tool) for tool in BROWSER_TOOLS}
+        install_packages(missing, needed_by)
+    paths = {tool: _binary(tool) for tool in tools}
     absent = [tool for tool, path in paths.items() if not path]
     if absent:
         raise BootstrapError(f"{', '.join(absent)} still missing after installing {missing}")
@@ -333,5 +332,6 @@ if __name__ == "__main__":
     try:
         ensure_rabbitmq()
         ensure_monitoring_tools()
+        ensure_chromium()
     except (BootstrapError, subprocess.CalledProcessError) as exc:
         sys.exit(f"[bootstrap] {exc}")

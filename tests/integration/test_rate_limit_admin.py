@@ -11,8 +11,7 @@ from structlog.testing import capture_logs
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
 from shared.tenants import TenantLimits, TenantPrice
-from upload.app import create_app
-from upload.settings import UploadSettings
+from tests.support.upload_api import served_upload_api
 
 ADMIN_KEY = f"sk_admin_{uuid.uuid4().hex}"
 TENANT_KEY = f"sk_tenant_{uuid.uuid4().hex}"
@@ -24,15 +23,9 @@ FREE = TenantPrice().model_dump()
 
 @pytest.fixture
 async def api(infra_settings: InfraSettings, infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
-    settings = infra_settings.model_copy(
-        update={"dev_admin_key": ADMIN_KEY, "dev_api_key": TENANT_KEY}
-    )
-    app = create_app(settings, UploadSettings())
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
-    ):
+    async with served_upload_api(
+        infra_settings, dev_admin_key=ADMIN_KEY, dev_api_key=TENANT_KEY
+    ) as client:
         yield client
 
 

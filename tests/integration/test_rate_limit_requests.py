@@ -16,8 +16,7 @@ from shared.ratelimit.lease_repository import KeyBuckets, Lease
 from shared.ratelimit.requests import RequestRateLimits
 from shared.settings import InfraSettings
 from shared.tenants import TenantSettings
-from upload.app import create_app
-from upload.settings import UploadSettings
+from tests.support.upload_api import served_upload_api
 
 ADMIN_KEY = f"sk_admin_{uuid.uuid4().hex}"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -33,14 +32,7 @@ class CountingBuckets(KeyBuckets):
 
 @pytest.fixture
 async def api(infra_settings: InfraSettings, infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        infra_settings.model_copy(update={"dev_admin_key": ADMIN_KEY}), UploadSettings()
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
-    ):
+    async with served_upload_api(infra_settings, dev_admin_key=ADMIN_KEY) as client:
         yield client
 
 

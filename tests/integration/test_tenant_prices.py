@@ -14,8 +14,7 @@ from shared.bootstrap import Infra
 from shared.settings import InfraSettings
 from shared.tenant_repository import COLLECTION
 from shared.tenants import MAX_PRICE_CENTS, TenantLimits, TenantPrice, TenantSettings
-from upload.app import create_app
-from upload.settings import UploadSettings
+from tests.support.upload_api import served_upload_api
 
 ADMIN_KEY = f"sk_admin_{uuid.uuid4().hex}"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -25,14 +24,7 @@ FREE = {"price_cents": 0, "currency": "BRL", "due_days": 3}
 
 @pytest.fixture
 async def api(infra_settings: InfraSettings, infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        infra_settings.model_copy(update={"dev_admin_key": ADMIN_KEY}), UploadSettings()
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
-    ):
+    async with served_upload_api(infra_settings, dev_admin_key=ADMIN_KEY) as client:
         yield client
 
 

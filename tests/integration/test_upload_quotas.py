@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
-from upload.app import create_app
+from tests.support.upload_api import served_upload_api
 from upload.model import ACTIVE
 from upload.quota_repository import Lease, QuotaRepository
 from upload.quotas import FULL_RECHECK_S
@@ -73,14 +72,9 @@ async def _upload(client: httpx.AsyncClient, key: str, content: bytes = SCHEDULE
 async def _served(
     infra_settings: InfraSettings, **settings: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(
-        infra_settings.model_copy(update={"dev_admin_key": ADMIN_KEY}), UploadSettings(**settings)
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api.test", timeout=30) as client,
-    ):
+    async with served_upload_api(
+        infra_settings, UploadSettings(**settings), dev_admin_key=ADMIN_KEY
+    ) as client:
         yield client
 
 
