@@ -17,6 +17,10 @@ PUBLIC = {
     "/v1/webhooks": "notifier",
     "/v1/email": "notifier",
     "/v1/events": "notifier",
+    # the web page, served by upload on the same host as the API (Exact "/": not a catch-all)
+    "/": "upload",
+    "/web": "upload",
+    "/web-config.json": "upload",
 }
 NGINX = "nginx.ingress.kubernetes.io/"
 
@@ -40,7 +44,15 @@ def test_the_ingress_routes_public_paths_only(overlay: str) -> None:
         routes.update(_routes(ingress))
     assert routes == PUBLIC
     private = ("/v1/admin", "/metrics", "/healthz", "/readyz")
-    assert [p for p in routes if p.rstrip("/") in {"", "/v1"} or p.startswith(private)] == []
+    assert [p for p in routes if p.startswith(private)] == []
+    catch_alls = [
+        (path["path"], path["pathType"])
+        for ingress in _ingresses(overlay)
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+        if path["path"].rstrip("/") in {"", "/v1"} and path["pathType"] != "Exact"
+    ]
+    assert catch_alls == []  # a Prefix "/" would route the admin and ops paths too
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
