@@ -55,12 +55,13 @@ async def test_sliding_window_never_holds_more_than_the_limit(
 ) -> None:
     limit, window = 10, 0.5
     await configure(sim, window_seconds=window, limits={"get": limit})
-    accepted_at: list[float] = []
+    accepted: list[tuple[float, float]] = []  # (sent, answered) of each request let through
 
     async def one() -> None:
+        sent = time.monotonic()
         response = await sim.get(f"{CHARGES}/x", headers=auth)
         if response.status_code != 429:
-            accepted_at.append(time.monotonic())
+            accepted.append((sent, time.monotonic()))
 
     started, sent = time.monotonic(), 0
     while time.monotonic() - started < 2.0:  # bursts straddling window boundaries
@@ -72,10 +73,12 @@ async def test_sliding_window_never_holds_more_than_the_limit(
     assert counters["accepted"] + counters["throttled"] == sent
     assert counters["max_in_window"] == limit
     assert counters["accepted"] >= limit * 4  # the limit was used, not starved
-    assert counters["accepted"] == len(accepted_at)
-    # seen from the client too, with a little slack for the time a response takes
-    for i, at in enumerate(accepted_at):
-        assert sum(at <= later < at + window * 0.9 for later in accepted_at[i:]) <= limit
+    assert counters["accepted"] == len(accepted)
+    # seen from the client too: the requests sent and answered within one window's span were
+    # let through within it (when an answer arrives depends on the client, not the limit)
+    for start, _ in accepted:
+        inside = sum(start <= sent and answered < start + window for sent, answered in accepted)
+        assert inside <= limit
 
 
 async def test_original_profile_allows_five_requests_a_second_overall(

@@ -111,8 +111,12 @@ class Dispatcher:
             self._release_timers()
             self._start_ready()
             self._wake.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the wake-up instead
+            # of raising when the task is cancelled as the event is set, and the loop then ran
+            # on, holding its worker's shutdown (seen once in a test's teardown)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_s(next_sweep))
+                async with asyncio.timeout(self._idle_s(next_sweep)):
+                    await self._wake.wait()
 
     async def _sweep(self) -> None:
         try:
