@@ -4,6 +4,7 @@ Every event carries ``tenant_id``. The CloudEvents ``type`` equals the routing k
 (e.g. ``conversion.completed.v1``), so a subscriber binds to exactly what it reads.
 """
 
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,6 +79,9 @@ class ConversionRequested(Event):
     password_key: str | None = Field(
         default=None, description="object holding the read password; never the password itself"
     )
+    payment_required: bool = Field(
+        default=False, description="the tenant charges for it: the result is released on payment"
+    )
 
 
 class ConversionStarted(Event):
@@ -97,6 +101,10 @@ class ConversionCompleted(Event):
     sha256: str
     media_type: str
     manifest: Manifest
+    payment_required: bool = Field(
+        default=False,
+        description="the result stays locked until its charge is paid (payment.pending follows)",
+    )
 
 
 class ConversionDeleted(Event):
@@ -163,6 +171,79 @@ class BoletoSyncFailed(Event):
 
     boleto_id: str
     job_id: str
+    code: str
+    message: str
+
+
+class PaymentRequested(Event):
+    """A paid conversion completed and its payer is known: boleto-sync issues its charge (one
+    per job, however often this is delivered). Carries the payer's data, so it is never
+    delivered to webhooks or streams."""
+
+    name = "payment.requested"
+    subject_field = "job_id"
+
+    job_id: str
+    attempt: int = Field(
+        default=1, ge=1, description="a new payer after a failed charge asks for another"
+    )
+    amount_cents: int = Field(gt=0)
+    currency: Literal["BRL"] = "BRL"
+    due_date: date
+    payer: dict[str, Any] = Field(description="shared.payer.Payer, in the bank's field names")
+
+
+class PaymentPending(Event):
+    """The charge of a paid conversion is issued and its boleto PDF stored: how to pay it."""
+
+    name = "payment.pending"
+    subject_field = "job_id"
+
+    job_id: str
+    boleto_id: str
+    charge_id: str = Field(description="the bank's codigoSolicitacao")
+    amount_cents: int
+    currency: Literal["BRL"] = "BRL"
+    due_date: date
+    pix_copia_e_cola: str | None = None
+    linha_digitavel: str | None = None
+    pdf_key: str = Field(description="the boleto PDF's object in the platform's store")
+
+
+class ChargePaid(Event):
+    """The bank confirmed a charge as paid (its own answer, never a callback's word alone)."""
+
+    name = "charge.paid"
+    subject_field = "boleto_id"
+
+    boleto_id: str
+    job_id: str | None = Field(default=None, description="the conversion it pays, if any")
+    charge_id: str
+    situacao: str = Field(description="RECEBIDO, or MARCADO_RECEBIDO when marked by hand")
+    paid_at: datetime
+
+
+class ChargeCancelled(Event):
+    """The bank confirmed a charge as expired or cancelled: it can no longer be paid."""
+
+    name = "charge.cancelled"
+    subject_field = "boleto_id"
+
+    boleto_id: str
+    job_id: str | None = None
+    charge_id: str
+    situacao: Literal["EXPIRADO", "CANCELADO"]
+
+
+class ChargeFailed(Event):
+    """A conversion's charge could not be issued (the bank refused it, or every attempt
+    failed): its payment fails with the reason, and the client may give another payer."""
+
+    name = "charge.failed"
+    subject_field = "boleto_id"
+
+    boleto_id: str
+    job_id: str | None = None
     code: str
     message: str
 

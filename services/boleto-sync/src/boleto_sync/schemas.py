@@ -20,43 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from boleto_sync.charge_codes import CodigoDesconto, CodigoMora, CodigoMulta, field_needed
-from boleto_sync.validation import digits, valid_cep, valid_cnpj, valid_cpf
-
-
-class Payer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cpfCnpj: str = Field(min_length=11, max_length=18)
-    tipoPessoa: Literal["FISICA", "JURIDICA"]
-    nome: str = Field(min_length=1, max_length=100)
-    endereco: str = Field(min_length=1, max_length=100)
-    numero: str | None = Field(default=None, max_length=10)
-    complemento: str | None = Field(default=None, max_length=30)
-    bairro: str | None = Field(default=None, max_length=60)
-    cidade: str = Field(min_length=1, max_length=60)
-    uf: str = Field(pattern=r"^[A-Z]{2}$")
-    cep: str = Field(min_length=8, max_length=9)
-    email: str | None = Field(default=None, max_length=50)
-    ddd: str | None = Field(default=None, pattern=r"^\d{2}$")
-    telefone: str | None = Field(default=None, pattern=r"^\d{8,9}$")
-
-    @field_validator("cep")
-    @classmethod
-    def _cep(cls, value: str) -> str:
-        if not valid_cep(value):
-            raise ValueError("CEP must have 8 digits (e.g. 01310100 or 01310-100)")
-        return digits(value)
-
-    @model_validator(mode="after")
-    def _document(self) -> "Payer":
-        number = digits(self.cpfCnpj)
-        if self.tipoPessoa == "FISICA" and not valid_cpf(number):
-            raise ValueError("cpfCnpj is not a valid CPF (check digits)")
-        if self.tipoPessoa == "JURIDICA" and not valid_cnpj(number):
-            raise ValueError("cpfCnpj is not a valid CNPJ (check digits)")
-        self.cpfCnpj = number
-        return self
-
+from shared.payer import Payer
 
 # Banco Inter API Cobrança v3: each message line holds up to 78 characters; amounts have two
 # decimals and the charge's own ceiling. The bank sends numbers, so amounts leave as numbers.

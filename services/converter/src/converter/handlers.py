@@ -118,6 +118,7 @@ async def _convert(
         sha256=stored.sha256,
         media_type=media_type(event.options.target),
         manifest=Manifest.model_validate(manifest),
+        payment_required=event.payment_required,
     )
 
 
