@@ -29,5 +29,5 @@ def create_app(
         infra_settings,
     )
     app.add_exception_handler(Refused, refused)
-    add_page(app)
+    add_page(app, upload_settings)
     return app

@@ -23,3 +23,10 @@ class UploadSettings(ServiceSettings):
     key_lease_s: float = Field(default=60.0, gt=0)
     # how long a job's sealed read password opens: the converter refuses it after that
     password_ttl_s: float = Field(default=3600.0, gt=0)
+    # the Inter simulator's base URL: the web page's "simulate payment" button pays a job's
+    # charge there (POST .../payment/simulate). Development only: refused in production
+    sandbox_bank_url: str | None = None
+    # where the web page opens the event stream; unset, /v1/events/stream on its own origin
+    # (the Ingress routes it to the notifier). make run names the notifier's port, which lets
+    # the page's origin in (NOTIFIER_CORS_ORIGINS)
+    web_events_url: str | None = None

@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from shared.formats import TARGET_NAMES
+from upload.settings import UploadSettings
 
 STATIC = Path(__file__).parent / "static"
 # no inline script or style anywhere: everything the page runs comes from its own files
@@ -28,7 +29,7 @@ class _Assets(StaticFiles):
         return response
 
 
-def add_page(app: FastAPI) -> None:
+def add_page(app: FastAPI, settings: UploadSettings) -> None:
     """``/`` (the page), ``/web/*`` (its script and style) and ``/web-config.json``."""
 
     @app.get("/", include_in_schema=False)
