@@ -180,6 +180,20 @@ LIFTED_LIMITS = {
 
 
 @contextmanager
+def _page_wiring(ports: Ports, *, boleto: bool, notifier: bool) -> dict[str, str]:
+    """What the web page needs on one machine: the notifier's stream, on its own port, lets
+    the page's origin in; the page's "simulate payment" button pays at the simulator."""
+    wiring: dict[str, str] = {}
+    if boleto:
+        wiring["UPLOAD_SANDBOX_BANK_URL"] = f"http://127.0.0.1:{ports.simulator}"
+    if notifier:
+        wiring["UPLOAD_WEB_EVENTS_URL"] = f"http://127.0.0.1:{ports.notifier}/v1/events/stream"
+        wiring["NOTIFIER_CORS_ORIGINS"] = (
+            f"http://127.0.0.1:{ports.upload},http://localhost:{ports.upload}"
+        )
+    return wiring
+
+
 def running_system(
     root: Path,
     rabbitmq_url: str,
@@ -232,6 +246,7 @@ def running_system(
         "NOTIFIER_PORT": str(ports.notifier),
         "NOTIFIER_OPS_PORT": str(notifier_ops),
         "NOTIFIER_PUBLIC_API_URL": f"http://127.0.0.1:{ports.upload}",
+        **_page_wiring(ports, boleto=boleto, notifier=notifier),
         **settings,
     }
     system = System(
