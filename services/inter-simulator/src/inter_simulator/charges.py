@@ -31,6 +31,7 @@ from inter_simulator.schemas import (
     PayRequest,
     WebhookRequest,
 )
+from inter_simulator.simulator import Simulator
 from inter_simulator.store import ChargeFilter, ordered
 
 router = APIRouter(prefix="/cobranca/v3/cobrancas", tags=["cobrancas"])
@@ -146,9 +147,14 @@ async def cancel(sim: Sim, _: Writer, codigo: str, body: CancelRequest) -> Respo
 @router.post("/{codigo}/pagar", status_code=204)
 async def pay(sim: Sim, _: Writer, codigo: str, body: PayRequest | None = None) -> Response:
     """Sandbox only: settle the charge and fire the webhook callback."""
-    charge = sim.store.pay(codigo, body or PayRequest())
-    sim.webhooks.notify([callback_item(charge)])
+    settle(sim, codigo, body or PayRequest())
     return Response(status_code=204)
+
+
+def settle(sim: Simulator, codigo: str, payment: PayRequest) -> None:
+    """The charge paid, as the sandbox and the control API pay it, and its callback fired."""
+    charge = sim.store.pay(codigo, payment)
+    sim.webhooks.notify([callback_item(charge)])
 
 
 def _in_brasilia(moment: datetime) -> datetime:

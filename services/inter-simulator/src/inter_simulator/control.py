@@ -4,7 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from inter_simulator.charges import settle
 from inter_simulator.deps import Sim
+from inter_simulator.schemas import PayRequest
 from inter_simulator.simulator import ConfigPatch
 
 router = APIRouter(prefix="/_sim", tags=["simulator control"])
@@ -36,6 +38,13 @@ async def reset(sim: Sim, keep_config: bool = False) -> dict[str, Any]:
 @router.post("/tokens/expire", status_code=204)
 async def expire_tokens(sim: Sim) -> Response:
     sim.tokens.expire_all()
+    return Response(status_code=204)
+
+
+@router.post("/charges/{codigo}/pagar", status_code=204)
+async def pay(sim: Sim, codigo: str, body: PayRequest | None = None) -> Response:
+    """The sandbox's payment without its token: pays the charge and fires its callback."""
+    settle(sim, codigo, body or PayRequest())
     return Response(status_code=204)
 
 
