@@ -1,0 +1,100 @@
+"""Paid tenants, payers and the bank's side of a payment, for the paid-conversion tests."""
+
+import asyncio
+import random
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from shared.payer import valid_cpf
+
+PRICE_CENTS = 990
+TENANT_CACHE_S = 2.0  # how long a process may serve a tenant's price from before it re-reads
+
+
+def new_cpf() -> str:
+    """A valid CPF no other test uses: the bank's listings can be filtered by it."""
+    while True:
+        number = f"{random.randrange(10**10, 10**11):011d}"
+        if valid_cpf(number):
+            return number
+
+
+def payer(cpf: str | None = None, **overrides: str) -> dict[str, Any]:
+    """A payer in the bank's own field names."""
+    return {
+        "cpfCnpj": cpf or new_cpf(),
+        "tipoPessoa": "FISICA",
+        "nome": "Maria Souza",
+        "endereco": "Avenida Paulista, 1000",
+        "cidade": "São Paulo",
+        "uf": "SP",
+        "cep": "01310100",
+        "email": "maria@example.com",
+    } | overrides
+
+
+async def paid_tenant(base_url: str, admin_key: str, price_cents: int = PRICE_CENTS) -> str:
+    """A fresh tenant charged ``price_cents`` per conversion, once every process sees it."""
+    tenant = f"paid-{uuid.uuid4().hex[:8]}"
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as admin:
+        changed = await admin.patch(
+            f"/v1/admin/tenants/{tenant}", json={"price_cents": price_cents}
+        )
+        assert changed.status_code == 200, changed.text
+    # every process re-reads the tenants' settings within their cache's lifetime
+    await asyncio.sleep(TENANT_CACHE_S + 1.0)
+    return tenant
+
+
+async def new_key(base_url: str, admin_key: str, tenant: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as admin:
+        response = await admin.post(
+            "/v1/admin/api-keys",
+            json={"tenant": tenant},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+    response.raise_for_status()
+    return str(response.json()["key"])
+
+
+async def bank_token(bank: httpx.AsyncClient) -> dict[str, str]:
+    """The simulator's OAuth token, as the bank's own API asks for it."""
+    response = await bank.post(
+        "/oauth/v2/token",
+        data={
+            "client_id": "sim-client",
+            "client_secret": "sim-secret",
+            "grant_type": "client_credentials",
+            "scope": "boleto-cobranca.read boleto-cobranca.write",
+        },
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def charges_of(bank: httpx.AsyncClient, cpf: str) -> list[dict[str, Any]]:
+    """Every charge the bank holds for the payer ``cpf`` (issued from yesterday on)."""
+    params = {
+        "dataInicial": (date.today() - timedelta(days=1)).isoformat(),
+        "dataFinal": (date.today() + timedelta(days=1)).isoformat(),
+        "filtrarDataPor": "EMISSAO",
+        "cpfCnpjPessoaPagadora": cpf,
+        "paginacao.itensPorPagina": "1000",
+    }
+    response = await bank.get(
+        "/cobranca/v3/cobrancas", params=params, headers=await bank_token(bank)
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["cobrancas"])
+
+
+async def pay_at_bank(bank: httpx.AsyncClient, charge_id: str) -> None:
+    """The sandbox's payment of a charge: the bank then calls its webhook back."""
+    paid = await bank.post(
+        f"/cobranca/v3/cobrancas/{charge_id}/pagar", headers=await bank_token(bank)
+    )
+    assert paid.status_code < 300, paid.text
