@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,14 @@ import httpx
 from bootstrap import free_port
 from system import System
 
-from shared.events import ConversionCompleted, Event, Manifest
+from shared.events import (
+    ChargePaid,
+    ConversionCompleted,
+    Event,
+    Manifest,
+    PaymentPending,
+    PaymentRequested,
+)
 from shared.messaging import Broker, encode
 
 
@@ -173,6 +181,39 @@ def completed(tenant: str, job_id: str | None = None) -> ConversionCompleted:
         sha256="0" * 64,
         media_type="application/xml",
         manifest=Manifest(source_format="mpp", read={}, written={}),
+    )
+
+
+def payment_requested(tenant: str, job_id: str) -> PaymentRequested:
+    """As the upload service asks: with a payer, whose data must reach no subscriber."""
+    payer = {"cpfCnpj": "12345678909", "nome": "Maria Pagadora", "email": "maria@example.com"}
+    return PaymentRequested(
+        tenant_id=tenant, job_id=job_id, amount_cents=990, due_date=date(2026, 12, 10), payer=payer
+    )
+
+
+def payment_pending(tenant: str, job_id: str) -> PaymentPending:
+    return PaymentPending(
+        tenant_id=tenant,
+        job_id=job_id,
+        boleto_id=f"bl_{job_id}",
+        charge_id=f"cs-{job_id}",
+        amount_cents=990,
+        due_date=date(2026, 12, 10),
+        pix_copia_e_cola="00020101021226990014br.gov.bcb.pix2577pix.example/qr/v2/cobv/x6304ABCD",
+        linha_digitavel="07790.00116 12345.678901 23456.789012 3 12340000000990",
+        pdf_key=f"{tenant}/boletos/bl_{job_id}.pdf",
+    )
+
+
+def charge_paid(tenant: str, job_id: str | None) -> ChargePaid:
+    return ChargePaid(
+        tenant_id=tenant,
+        boleto_id=f"bl_{job_id}",
+        job_id=job_id,
+        charge_id=f"cs-{job_id}",
+        situacao="RECEBIDO",
+        paid_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
     )
 
 

@@ -2,7 +2,15 @@
 
 import pytest
 
-from notifier.filters import InvalidFilter, check, matches
+from notifier.events import DELIVERABLE, EVENT_NAMES, ROUTING_KEYS
+from notifier.filters import InvalidFilter, check, matches, matches_any
+from shared.events import (
+    ChargeCancelled,
+    ChargeFailed,
+    ChargePaid,
+    PaymentPending,
+    PaymentRequested,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,3 +55,22 @@ def test_check_normalises_case_and_versions() -> None:
 def test_bad_filters_say_why(pattern: str, message: str) -> None:
     with pytest.raises(InvalidFilter, match=message):
         check(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["payment.*", "payment.pending", "charge.*", "charge.paid", "charge.cancelled"]
+)
+def test_the_payment_events_can_be_subscribed(pattern: str) -> None:
+    assert check(pattern) == pattern
+
+
+def test_payment_requested_is_not_deliverable_it_carries_the_payer() -> None:
+    assert PaymentRequested.name not in EVENT_NAMES
+    assert PaymentRequested.routing_key() not in ROUTING_KEYS
+    assert matches_any(["payment.*"], "payment.pending")
+    with pytest.raises(InvalidFilter, match="matches no event"):
+        check("payment.requested")
+
+
+def test_every_paid_flow_event_but_the_request_is_deliverable() -> None:
+    assert {PaymentPending, ChargePaid, ChargeCancelled, ChargeFailed} <= set(DELIVERABLE)

@@ -121,7 +121,17 @@ class EmailSettings(BaseModel):
 
     recipients: list[str] = Field(min_length=1, max_length=10)
     events: list[str] = Field(
-        default=["conversion.completed", "conversion.failed"], min_length=1, max_length=20
+        # a paid conversion's completion mail promises the payment instructions next
+        default=[
+            "conversion.completed",
+            "conversion.failed",
+            "payment.pending",
+            "charge.paid",
+            "charge.cancelled",
+            "charge.failed",
+        ],
+        min_length=1,
+        max_length=20,
     )
 
     _events = field_validator("events")(_filters)

@@ -9,26 +9,9 @@ import aiosmtplib
 from opentelemetry.trace import SpanKind, StatusCode
 
 from notifier.delivery.senders import Outcome
+from notifier.delivery.texts import render
 from notifier.settings import NotifierSettings
 from shared.telemetry import tracer
-
-
-def render(event: dict[str, Any], api_url: str) -> tuple[str, str]:
-    """(subject, text) for an event in its CloudEvents JSON form."""
-    data, kind = event.get("data") or {}, str(event.get("type", "")).rsplit(".v", 1)[0]
-    if kind == "conversion.completed":
-        link = f"{api_url.rstrip('/')}/v1/conversions/{data['job_id']}/result"
-        return (
-            f"Conversion {data['job_id']} completed",
-            f"Your conversion {data['job_id']} is ready ({data['size']} bytes, "
-            f"{data['media_type']}).\n\nDownload it with your API key from:\n{link}\n",
-        )
-    if kind == "conversion.failed":
-        return (
-            f"Conversion {data['job_id']} failed",
-            f"Your conversion {data['job_id']} failed: {data['code']}\n{data['message']}\n",
-        )
-    return f"{kind} ({event.get('subject', '')})", json.dumps(data, indent=2) + "\n"
 
 
 class EmailSender:
