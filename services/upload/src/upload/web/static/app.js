@@ -1,54 +1,14 @@
-"use strict";
-// The key lives in sessionStorage: it survives a reload but not closing the tab, so a
-// shared computer does not keep it; it never goes into a URL.
-const KEY = "conversions.apiKey";
-const $ = (id) => document.getElementById(id);
+// The page: sign in, upload with progress, follow the conversion (event stream, long polling
+// as the fallback), pay for it when the tenant is paid, download the result.
+import {
+  $, authHeaders, key, problemOf, problemText, saveBlob, setKey, sleep,
+} from "./api.js";
+import { liveSource, nextEventFor, startLive, stopLive } from "./live.js";
+import { lockReason, paymentSettled, renderPayment, setupPayment } from "./payment.js";
 
-const HINTS = {
-  unauthorized: "The API key is missing, wrong or revoked: sign in again with a valid key.",
-  forbidden: "This key may not do that.",
-  not_found: "No such conversion for this key (it may have expired).",
-  not_ready: "The conversion has not finished yet.",
-  result_expired: "The result is no longer kept: convert the file again.",
-  too_large: "The file is larger than the service accepts.",
-  field_too_large: "An option is too long.",
-  too_many_parts: "The form has too many parts.",
-  unsupported_media_type: "The upload was not sent as a form.",
-  unsupported_format: "This file is not a schedule the service can read (Microsoft Project, Primavera, ...).",
-  malformed_request: "The upload arrived broken: try again.",
-  validation_error: "An option is not valid.",
-  unknown_field: "The form carried a field the API does not know.",
-  duplicate_field: "The form carried a field twice.",
-  idempotency_key_reused: "This upload was already made with another file.",
-  too_many_uploads: "Too many uploads at once for this key.",
-  too_many_jobs: "Too many conversions waiting for this key.",
-  server_busy: "The service is busy.",
-  rate_limited: "Too many requests for this key.",
-  invalid_cursor: "The list position is not valid: refresh.",
-  password_required: "The file is protected: give its password.",
-  wrong_password: "The password does not open the file.",
-};
-
-let apiKey = sessionStorage.getItem(KEY);
+let config = { targets: [], events_url: "/v1/events/stream", sandbox_payments: false };
 let current = null;
-
-function authHeaders() { return { Authorization: "Bearer " + apiKey }; }
-
-function problemText(status, body, retryAfter) {
-  const code = (body && body.code) || "http_" + status;
-  const parts = [];
-  if (body && body.detail) parts.push(body.detail + ".");
-  parts.push(HINTS[code] || (status >= 500 ? "The service failed: try again later." : ""));
-  if (retryAfter) parts.push("Try again in " + retryAfter + " s.");
-  if (body && body.trace_id) parts.push("Trace id: " + body.trace_id + ".");
-  return "Error " + status + " (" + code + "): " + parts.filter(Boolean).join(" ");
-}
-
-async function problemOf(response) {
-  let body = null;
-  try { body = await response.json(); } catch (_) { body = null; }
-  return problemText(response.status, body, response.headers.get("Retry-After"));
-}
+let tracker = null;
 
 function showError(text) {
   const el = $("error");
@@ -60,6 +20,8 @@ function showSignedIn(signedIn) {
   $("sign-in").hidden = signedIn;
   $("workspace").hidden = !signedIn;
   $("sign-out").hidden = !signedIn;
+  if (signedIn) startLive(config.events_url, key(), onStreamEvent);
+  else stopLive();
 }
 
 async function signIn(event) {
@@ -72,8 +34,7 @@ async function signIn(event) {
     $("api-key").focus();
     return;
   }
-  apiKey = candidate;
-  sessionStorage.setItem(KEY, apiKey);
+  setKey(candidate);
   $("api-key").value = "";
   showSignedIn(true);
   renderRecent((await response.json()).items);
@@ -82,20 +43,22 @@ async function signIn(event) {
 }
 
 function signOut() {
-  sessionStorage.removeItem(KEY);
-  apiKey = null;
+  setKey(null);
   current = null;
+  tracker = null;
   $("recent").replaceChildren();
   $("status").textContent = "";
   showError("");
   $("download").hidden = true;
+  $("download-lock").hidden = true;
+  renderPayment(null);
   showSignedIn(false);
   $("api-key").focus();
 }
 
-async function loadTargets() {
+async function loadConfig() {
   const response = await fetch("/web-config.json");
-  const config = await response.json();
+  config = { ...config, ...(await response.json()) };
   for (const target of config.targets) {
     const option = document.createElement("option");
     option.value = target;
@@ -114,6 +77,7 @@ function upload(event) {
   if (!file) { showError("Choose a schedule file first."); return; }
   showError("");
   $("download").hidden = true;
+  $("download-lock").hidden = true;
   const form = new FormData();
   form.append("target", $("target").value);
   if ($("password").value) form.append("password", $("password").value);
@@ -121,7 +85,7 @@ function upload(event) {
   form.append("file", file);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/v1/conversions");
-  xhr.setRequestHeader("Authorization", "Bearer " + apiKey);
+  xhr.setRequestHeader("Authorization", "Bearer " + key());
   $("progress-box").hidden = false;
   $("convert").disabled = true;
   setProgress(0, file.size);
@@ -153,74 +117,97 @@ function showJob(job) {
   if (job.status === "failed" && job.error) text += " (" + job.error.code + "): " + job.error.message;
   $("status").textContent = text;
   $("status").dataset.state = job.status;
-  $("download").hidden = job.status !== "completed";
+  const completed = job.status === "completed";
+  const lock = completed ? lockReason(job) : "";
+  $("download").hidden = !completed;
+  $("download").disabled = Boolean(lock);
+  $("download-lock").hidden = !lock;
+  $("download-lock").textContent = lock;
+  renderPayment(job);
 }
 
-// Long polling: each request waits up to 30 s for the job to differ from the version seen.
+function settled(job) {
+  return job.status === "failed" || (job.status === "completed" && paymentSettled(job));
+}
+
+// Follows one job until nothing more changes by itself: on each stream event about it (or
+// every 30 s, in case one was missed) one read; long polling while the stream is not live.
 async function track(job) {
+  const mine = Symbol(job.id);
+  tracker = mine;
   showJob(job);
   let etag = null;
-  while (apiKey && current && current.id === job.id && !["completed", "failed"].includes(current.status)) {
+  while (key() && tracker === mine && !settled(current)) {
+    const streaming = liveSource() === "stream";
+    if (streaming) await nextEventFor(job.id, 30000);
+    if (tracker !== mine) return;
     const headers = authHeaders();
     if (etag) headers["If-None-Match"] = etag;
+    const url = "/v1/conversions/" + job.id + (streaming ? "" : "?wait=30");
     let response;
     try {
-      response = await fetch("/v1/conversions/" + job.id + "?wait=30", { headers });
+      response = await fetch(url, { headers });
     } catch (_) {
       $("status").textContent = "Connection lost; retrying…";
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await sleep(2000);
       continue;
     }
+    if (tracker !== mine) return;
     if (response.status === 304) continue;
     if (!response.ok) { showError(await problemOf(response)); return; }
     etag = response.headers.get("ETag");
     showJob(await response.json());
   }
-  refreshRecent();
+  if (tracker === mine) refreshRecent();
+}
+
+let recentSoon = null;
+
+function onStreamEvent(event) {
+  // the recent list follows every job of the tenant, a second after its last event
+  clearTimeout(recentSoon);
+  if (/^(conversion|payment|charge)\./.test(event.type || "")) recentSoon = setTimeout(refreshRecent, 1000);
 }
 
 async function download(job) {
   showError("");
   const response = await fetch("/v1/conversions/" + job.id + "/result", { headers: authHeaders() });
   if (!response.ok) { showError(await problemOf(response)); return; }
-  const blob = await response.blob();
-  const disposition = response.headers.get("Content-Disposition") || "";
-  const match = /filename="?([^";]+)"?/.exec(disposition);
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = match ? match[1] : job.id;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-  $("status").textContent = "Downloaded " + link.download + " (" + blob.size + " bytes).";
+  const saved = await saveBlob(response, job.id);
+  $("status").textContent = "Downloaded " + saved.name + " (" + saved.size + " bytes).";
 }
 
 async function refreshRecent() {
-  if (!apiKey) return;
+  if (!key()) return;
   const response = await fetch("/v1/conversions?limit=20", { headers: authHeaders() });
   if (!response.ok) { showError(await problemOf(response)); return; }
   renderRecent((await response.json()).items);
+}
+
+function actionOf(job) {
+  if (job.status !== "completed") return null;
+  const button = document.createElement("button");
+  button.type = "button";
+  const locked = Boolean(lockReason(job));
+  button.textContent = locked ? "Payment" : "Download";
+  button.setAttribute("aria-label", (locked ? "The payment of " : "Download the result of ") + job.source.filename);
+  button.addEventListener("click", () => (locked ? track(job) : download(job)));
+  return button;
 }
 
 function renderRecent(items) {
   const rows = items.map((job) => {
     const row = document.createElement("tr");
     row.dataset.id = job.id;
-    for (const text of [job.source.filename, job.target, job.status]) {
+    const state = job.payment && job.payment.status !== "paid" ? job.status + ", payment " + job.payment.status : job.status;
+    for (const text of [job.source.filename, job.target, state]) {
       const cell = document.createElement("td");
       cell.textContent = text;
       row.append(cell);
     }
     const action = document.createElement("td");
-    if (job.status === "completed") {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = "Download";
-      button.setAttribute("aria-label", "Download the result of " + job.source.filename);
-      button.addEventListener("click", () => download(job));
-      action.append(button);
-    }
+    const button = actionOf(job);
+    if (button) action.append(button);
     row.append(action);
     return row;
   });
@@ -242,15 +229,19 @@ function dropZone() {
   $("file").addEventListener("change", () => chosen($("file").files[0]));
 }
 
-document.addEventListener("DOMContentLoaded", async () => {
+async function start() {
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("upload-form").addEventListener("submit", upload);
   $("download").addEventListener("click", () => current && download(current));
   $("refresh").addEventListener("click", refreshRecent);
   dropZone();
-  await loadTargets();
-  showSignedIn(Boolean(apiKey));
-  if (apiKey) refreshRecent();
+  await loadConfig();
+  setupPayment(config, track);
+  showSignedIn(Boolean(key()));
+  if (key()) refreshRecent();
   document.body.dataset.ready = "true";
-});
+}
+
+// a module runs after the document is parsed, like a deferred script
+start();
