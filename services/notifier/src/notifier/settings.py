@@ -1,5 +1,6 @@
 """``NOTIFIER_*``: the API and worker's ports, deliveries, targets, live stream and e-mail."""
 
+import re
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -10,6 +11,9 @@ from shared.settings import ServiceSettings
 # Standard Webhooks' customary schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h; a delivery that fails throughout gives up about 27 hours after its event
 DEFAULT_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 class NotifierSettings(ServiceSettings):
@@ -49,6 +53,14 @@ class NotifierSettings(ServiceSettings):
     heartbeat_s: float = 15.0
     stream_queue_size: int = 1000
 
+    # pages of other origins allowed to read the stream (development's page on upload's port);
+    # none in production, where the Ingress serves it on the API's host
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="exact origins (scheme://host:port) whose pages may read /v1/events/stream;"
+        " comma-separated in the environment; none by default (no CORS headers)",
+    )
+
     # e-mail (off unless smtp_host is set)
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -71,11 +83,24 @@ class NotifierSettings(ServiceSettings):
     email_confirm_ttl_s: float = 172800.0
     email_confirm_resend_s: float = 3600.0
 
-    @field_validator("retry_schedule_s", "allowed_networks", "allowed_ports", mode="before")
+    @field_validator(
+        "retry_schedule_s", "allowed_networks", "allowed_ports", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an exact origin such as http://127.0.0.1:8000"
+                    " (scheme, host and optional port; no path, no wildcard)"
+                )
         return value
 
     @property
