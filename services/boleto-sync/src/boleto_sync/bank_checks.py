@@ -1,13 +1,15 @@
 """The worker's side of the bank's callbacks, which are hints and nothing more: a due check
 fetches the charge from the bank (one GET, within the shared limits) and sets the boleto's
 status to what the bank says. A status the bank does not confirm changes nothing; a changed
-status of a boleto whose PDF is stored starts one re-sync (none while one is in flight)."""
+status of a boleto whose PDF is stored starts one re-sync (none while one is in flight), and
+a move into paid or cancelled is announced (charge.paid, charge.cancelled) by that update."""
 
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 
+from boleto_sync.charge_events import transition_entries
 from boleto_sync.check_repository import BankCheckRepository
 from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.errors import InterError, InterNotFound
@@ -61,8 +63,10 @@ async def check_charge(boleto_id: str, deps: "WorkerDeps") -> None:
         **charge_fields(charge),
         "situacao_at": charge["cobranca"].get("dataSituacao") or now().isoformat(),
     }
-    if not await deps.repo.update(boleto_id, changes, only_if={"status": boleto["status"]}):
+    moved = transition_entries(boleto, codigo, charge["cobranca"])
+    if not await deps.repo.update(boleto_id, changes, moved, only_if={"status": boleto["status"]}):
         return  # a sync stored the bank's newer answer meanwhile
+    await deps.relay.flush_or_defer(boleto_id, moved)
     log.info(
         "boleto.status_from_bank",
         tenant_id=boleto["tenant"],

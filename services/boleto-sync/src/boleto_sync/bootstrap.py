@@ -72,6 +72,7 @@ class WorkerDeps:
     inter: InterClient
     processing_poll_s: float
     processing_timeout_s: float
+    payment_agenda_days: int = 30
 
 
 @asynccontextmanager
@@ -100,7 +101,13 @@ async def worker(infra: Infra, settings: BoletoSettings) -> Worker:
     http = _inter_http(settings)
     inter = _inter_client(infra, settings, http, _limiter(infra, settings))
     deps = WorkerDeps(
-        repo, relay, infra.store, inter, settings.processing_poll_s, settings.processing_timeout_s
+        repo,
+        relay,
+        infra.store,
+        inter,
+        settings.processing_poll_s,
+        settings.processing_timeout_s,
+        settings.payment_agenda_days,
     )
     checks = BankCheckRepository(infra.db)
     runs = ReconciliationRepository(infra.db)

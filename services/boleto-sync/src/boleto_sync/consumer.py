@@ -1,13 +1,14 @@
-"""Subscribers of the boleto worker: issue charges, sync PDFs."""
+"""Subscribers of the boleto worker: paid conversions' charges, issue charges, sync PDFs."""
 
 from functools import partial
 from typing import TYPE_CHECKING
 
 from boleto_sync.issuing import issue_charge, issue_gave_up
+from boleto_sync.payments import request_payment
 from boleto_sync.pdf_sync import sync_failed, sync_pdf
 from shared import queues
 from shared.bootstrap import Infra
-from shared.events import BoletoSyncRequested, ChargeIssueRequested
+from shared.events import BoletoSyncRequested, ChargeIssueRequested, PaymentRequested
 from shared.messaging import Subscription
 from shared.service import subscribe
 
@@ -23,7 +24,10 @@ def subscriptions(infra: Infra, deps: "WorkerDeps", prefetch: int) -> list[Subsc
         subscribe(
             infra,
             ISSUE_QUEUE,
-            {ChargeIssueRequested: partial(issue_charge, deps=deps)},
+            {
+                ChargeIssueRequested: partial(issue_charge, deps=deps),
+                PaymentRequested: partial(request_payment, deps=deps),
+            },
             prefetch=prefetch,
             on_dead=partial(issue_gave_up, deps=deps),
         ),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from boleto_sync.bank_reports import listed_charges
+from boleto_sync.charge_events import failed_entries
 from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
@@ -99,9 +100,7 @@ def issued_since(created: datetime, seu_numero: str | None = None) -> dict[str, 
 
 async def _issue_refused(boleto: dict[str, Any], exc: InterRejected, deps: "WorkerDeps") -> None:
     error = {"code": "inter_rejected", "message": str(exc), "violations": exc.violations}
-    await deps.repo.update(
-        boleto["_id"], {"status": "FAILED", "error": error, "pdf.sync_job_id": None}
-    )
+    await _fail(boleto, error, deps)
     await deps.repo.set_job(boleto["pdf"]["sync_job_id"], "failed", error)
     log.warning("boleto.issue_refused", boleto_id=boleto["_id"], error=str(exc))
 
@@ -115,8 +114,15 @@ async def issue_gave_up(event: Event, reason: str, deps: "WorkerDeps") -> None:
         return
     error = {"code": "issue_failed", "message": reason[:500]}
     # no charge is known to exist: a later issue attempt first looks for one (see _issue_once)
-    await deps.repo.update(
-        boleto["_id"], {"status": "FAILED", "error": error, "pdf.sync_job_id": None}
-    )
+    await _fail(boleto, error, deps)
     if boleto["pdf"].get("sync_job_id"):
         await deps.repo.set_job(boleto["pdf"]["sync_job_id"], "failed", error)
+
+
+async def _fail(boleto: dict[str, Any], error: dict[str, Any], deps: "WorkerDeps") -> None:
+    """The boleto failed, announced (charge.failed) by the update that fails it: only once."""
+    failed = failed_entries(boleto, error["code"], error["message"])
+    changes = {"status": "FAILED", "error": error, "pdf.sync_job_id": None}
+    only_if = {"status": {"$ne": "FAILED"}, "inter.codigo_solicitacao": None}
+    if await deps.repo.update(boleto["_id"], changes, failed, only_if):
+        await deps.relay.flush_or_defer(boleto["_id"], failed)

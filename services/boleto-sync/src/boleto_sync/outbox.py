@@ -9,5 +9,5 @@ from shared.messaging import encode, outbox_entry
 SOURCE = "/services/boleto-sync"
 
 
-def entry(event: Event) -> dict[str, Any]:
-    return outbox_entry(encode(event, SOURCE))
+def entry(event: Event, event_id: str | None = None) -> dict[str, Any]:
+    return outbox_entry(encode(event, SOURCE, event_id))

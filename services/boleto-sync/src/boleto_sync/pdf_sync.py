@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from boleto_sync.charge_events import failed_entries, pending_entries, transition_entries
 from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.client import ISSUE_FAILED, PROCESSING
 from boleto_sync.inter.errors import InterError, InterRejected
@@ -39,7 +40,7 @@ async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: "Worker
     try:
         charge = await _charge_when_issued(boleto["inter"]["codigo_solicitacao"], deps)
         if charge["cobranca"]["situacao"] == ISSUE_FAILED:
-            await deps.repo.update(boleto["_id"], {"status": ISSUE_FAILED})
+            await _bank_failed(boleto, deps)
             await sync_failed(event, "the bank failed to issue the charge (FALHA_EMISSAO)", deps)
             return
         pdf = await deps.inter.pdf(boleto["inter"]["codigo_solicitacao"])
@@ -47,6 +48,13 @@ async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: "Worker
         await sync_failed(event, f"the bank refused: {exc}", deps)
         return
     await _store_version(boleto, event, charge, pdf, deps)
+
+
+async def _bank_failed(boleto: dict[str, Any], deps: "WorkerDeps") -> None:
+    failed = failed_entries(boleto, "issue_failed", "the bank failed to issue the charge")
+    only_if = {"status": boleto["status"]}
+    if await deps.repo.update(boleto["_id"], {"status": ISSUE_FAILED}, failed, only_if):
+        await deps.relay.flush_or_defer(boleto["_id"], failed)
 
 
 async def _charge_when_issued(codigo: str, deps: "WorkerDeps") -> dict[str, Any]:
@@ -91,13 +99,36 @@ async def _store_version(
         sha256=sha256,
         size=len(pdf),
     )
-    pending = entry(synced)
-    if await deps.repo.add_version(
-        boleto["_id"], event.job_id, version, charge_fields(charge), pending
-    ):
-        await deps.relay.flush_or_defer(boleto["_id"], [pending])
+    codigo = boleto["inter"]["codigo_solicitacao"]
+    entries = [entry(synced), *pending_entries(boleto, codigo, charge, key)]
+    await _add_version(boleto, event.job_id, version, charge, entries, deps)
     await deps.repo.set_job(event.job_id, "completed")
     log.info("boleto.synced", boleto_id=boleto["_id"], version=version_number, size=len(pdf))
+
+
+async def _add_version(
+    boleto: dict[str, Any],
+    job_id: str,
+    version: dict[str, Any],
+    charge: dict[str, Any],
+    entries: list[dict[str, Any]],
+    deps: "WorkerDeps",
+) -> None:
+    """The version stored with the bank's answer, and the status it brings announced, unless
+    a check changed the status meanwhile: then the check's newer answer (announced by it)
+    stays and the version is stored without a status."""
+    codigo = boleto["inter"]["codigo_solicitacao"]
+    fields = charge_fields(charge)
+    moved = transition_entries(boleto, codigo, charge["cobranca"])
+    status = {"status": boleto["status"]}
+    if await deps.repo.add_version(
+        boleto["_id"], job_id, version, fields, entries + moved, only_if=status
+    ):
+        await deps.relay.flush_or_defer(boleto["_id"], entries + moved)
+        return
+    fields.pop("status", None)
+    if await deps.repo.add_version(boleto["_id"], job_id, version, fields, entries):
+        await deps.relay.flush_or_defer(boleto["_id"], entries)
 
 
 def charge_fields(charge: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from boleto_sync.bank_reports import callback_history, listed_charges, summary
+from boleto_sync.charge_events import transition_entries
 from boleto_sync.check_repository import BankCheckRepository
 from boleto_sync.hints import request_checks
 from boleto_sync.inter.client import PROCESSING
@@ -113,6 +114,7 @@ class Reconciler:
             await repo.add_job(job)
         situacao = str(charge.get("situacao") or PROCESSING)
         entries = issued_entries(boleto, codigo, situacao, job["_id"])
+        entries += transition_entries(boleto, codigo, {**charge, "situacao": situacao})
         if not await repo.adopt(boleto["_id"], codigo, situacao, job["_id"], entries):
             return False
         await self.deps.relay.flush_or_defer(boleto["_id"], entries)

@@ -4,11 +4,13 @@ Every event leaves through the boleto document it concerns, written in the same 
 the state change it announces.
 """
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.admin.summary_repository import JobSummaryRepository
 from shared.clock import now
@@ -31,6 +33,18 @@ class BoletoRepository:
     async def add(self, boleto: dict[str, Any], job: dict[str, Any]) -> None:
         await self._jobs.insert_one(job)
         await self._boletos.insert_one(boleto)
+
+    async def add_once(self, boleto: dict[str, Any], job: dict[str, Any]) -> bool:
+        """Add a boleto whose id (and its sync job's) derives from what it charges for: False
+        when it exists already (a redelivered request), its job then left as it is."""
+        with suppress(DuplicateKeyError):  # a concurrent redelivery upserted it first
+            fields = {key: value for key, value in job.items() if key != "_id"}
+            await self._jobs.update_one({"_id": job["_id"]}, {"$setOnInsert": fields}, upsert=True)
+        try:
+            await self._boletos.insert_one(boleto)
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def get(self, tenant: str, boleto_id: str) -> dict[str, Any] | None:
         return await self._boletos.find_one({"_id": boleto_id, "tenant": tenant}, {"outbox": 0})
@@ -83,10 +97,11 @@ class BoletoRepository:
         job_id: str,
         version: dict[str, Any],
         changes: dict[str, Any],
-        entry: dict[str, Any],
+        entries: list[dict[str, Any]],
+        only_if: dict[str, Any] | None = None,
     ) -> bool:
         result = await self._boletos.update_one(
-            {"_id": boleto_id, "pdf.sync_job_id": job_id},
+            {"_id": boleto_id, "pdf.sync_job_id": job_id, **(only_if or {})},
             {
                 "$set": {
                     **changes,
@@ -94,7 +109,7 @@ class BoletoRepository:
                     "pdf.sync_job_id": None,
                     "updated_at": now(),
                 },
-                "$push": {"pdf.versions": version, "outbox": entry},
+                "$push": {"pdf.versions": version, "outbox": {"$each": entries}},
             },
         )
         return result.modified_count == 1

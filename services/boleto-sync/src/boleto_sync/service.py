@@ -62,6 +62,30 @@ async def start_sync(
     return str(job["_id"])
 
 
+def unissued_boleto(
+    tenant: str, boleto_id: str, charge: dict[str, Any], sync_job_id: str, **fields: Any
+) -> dict[str, Any]:
+    """A boleto the bank is yet to issue, with its ChargeIssueRequested in its outbox; its
+    creation's PDF sync is ``sync_job_id``. ``fields`` say what it is for (proposal, job)."""
+    created = now()
+    issue = ChargeIssueRequested(tenant_id=tenant, boleto_id=boleto_id)
+    return {
+        "_id": boleto_id,
+        "tenant": tenant,
+        "proposal_id": None,
+        **fields,
+        "charge": charge,
+        "status": "PENDING",
+        "inter": {},
+        "pdf": {"current": None, "versions": [], "sync_job_id": sync_job_id},
+        "issue_attempts": 0,
+        "error": None,
+        "created_at": created,
+        "updated_at": created,
+        "outbox": [entry(issue)],
+    }
+
+
 class NotIssued(Exception):
     """The charge was never issued (the bank refused it), so it has no PDF to sync."""
 
@@ -101,23 +125,11 @@ class BoletoService:
         boleto_id = new_id("bol")
         job = sync_job(tenant, boleto_id)
         bind_ids(boleto_id=boleto_id, job_id=job["_id"])
-        created = now()
-        boleto = {
-            "_id": boleto_id,
-            "tenant": tenant,
-            "proposal_id": request.proposal_id,
-            "charge": request.charge(),
-            "status": "PENDING",
-            "inter": {},
-            "pdf": {"current": None, "versions": [], "sync_job_id": job["_id"]},
-            "issue_attempts": 0,
-            "error": None,
-            "created_at": created,
-            "updated_at": created,
-        }
-        pending = entry(ChargeIssueRequested(tenant_id=tenant, boleto_id=boleto_id))
-        await self._repo.add({**boleto, "outbox": [pending]}, job)
-        await self._relay.flush_or_defer(boleto_id, [pending])
+        boleto = unissued_boleto(
+            tenant, boleto_id, request.charge(), job["_id"], proposal_id=request.proposal_id
+        )
+        await self._repo.add(boleto, job)
+        await self._relay.flush_or_defer(boleto_id, boleto["outbox"])
         log.info("boleto.accepted", boleto_id=boleto_id, proposal_id=request.proposal_id)
         return boleto
 

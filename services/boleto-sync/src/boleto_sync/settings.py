@@ -33,6 +33,9 @@ class BoletoSettings(ServiceSettings):
     limit_callbacks: int = 5  # the bank's limit on its callback history (as webhook)
     limit_window_s: float = 60.0
     limit_utilisation: float = Field(default=0.97, gt=0, le=1)
+    # a paid conversion's charge: days after its due date the bank still takes payment before
+    # it expires the charge (numDiasAgenda; 30 gives a late payer a month, the bank allows 60)
+    payment_agenda_days: int = Field(default=30, ge=0, le=60)
     processing_poll_s: float = 2.0
     processing_timeout_s: float = 300.0
     webhook_url: str | None = None  # where the bank sends callbacks; registered at worker start
