@@ -1,8 +1,10 @@
-"""The web page at ``/`` in a real headless Chromium, against the whole system: a person's path.
+"""The web page at ``/`` in a real headless Chromium, against the whole system: a person's path,
+free and paid, live from the event stream or, when that is unreachable, by long polling.
 
 Screenshots of each step are kept under ``.data/artefacts/web/<test>/``.
 """
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +20,12 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from system import System
 
+from tests.support.payments import new_cpf
+
 ARTEFACTS = Path(__file__).resolve().parents[2] / ".data" / "artefacts" / "web"
 WAIT_S = 120  # generous: a conversion on a loaded machine, never a reason to fail
+TENANT_CACHE_S = 2.0  # how long a process may serve a tenant's price before it re-reads
+SAMPLE = "mpp14timephased.mpp"
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +66,37 @@ def browser(chromium: dict[str, str], downloads: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
-@pytest.fixture
-def tenant_key(system: System) -> str:
-    """A fresh tenant's key, so the recent list holds only this test's conversions."""
+def key_of(system: System, tenant: str) -> str:
     response = httpx.post(
         f"{system.base_url}/v1/admin/api-keys",
-        json={"tenant": f"web-{uuid.uuid4().hex[:8]}"},
+        json={"tenant": tenant},
         headers={"Authorization": f"Bearer {system.admin_key}"},
         timeout=30,
     )
     response.raise_for_status()
     return str(response.json()["key"])
+
+
+@pytest.fixture
+def tenant_key(system: System) -> str:
+    """A fresh tenant's key, so the recent list holds only this test's conversions."""
+    return key_of(system, f"web-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def paid_key(system: System) -> str:
+    """A fresh tenant charged R$ 9,90 per conversion, once every process reads that price."""
+    tenant = f"web-paid-{uuid.uuid4().hex[:8]}"
+    url = f"{system.base_url}/v1/admin/tenants/{tenant}"
+    with httpx.Client(headers={"Authorization": f"Bearer {system.admin_key}"}, timeout=30) as admin:
+        changed = admin.patch(url, json={"price_cents": 990})
+        assert changed.status_code == 200, changed.text
+        deadline = time.monotonic() + WAIT_S
+        while admin.get(url).json()["price_cents"] != 990:
+            assert time.monotonic() < deadline, "the tenant's price never read back"
+            time.sleep(0.2)
+    time.sleep(TENANT_CACHE_S + 2.0)  # every process's tenant cache has re-read it by then
+    return key_of(system, tenant)
 
 
 def until(driver: WebDriver, condition, what: str):  # type: ignore[no-untyped-def]
@@ -86,6 +112,47 @@ def open_and_sign_in(driver: WebDriver, base_url: str, key: str, shots: Path) ->
     driver.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
 
 
+def live_source_is(driver: WebDriver, source: str) -> None:
+    live = (By.CSS_SELECTOR, f'#live[data-live="{source}"]')
+    until(driver, ec.presence_of_element_located(live), f"the live source is {source}")
+
+
+def upload_sample(driver: WebDriver, mpp_files: list[Path]) -> None:
+    Select(driver.find_element(By.ID, "target")).select_by_value("mspdi")
+    driver.find_element(By.ID, "file").send_keys(
+        str(next(p for p in mpp_files if p.name == SAMPLE))
+    )
+    driver.find_element(By.ID, "convert").click()
+
+
+def completed_job_id(driver: WebDriver) -> str:
+    until(
+        driver,
+        ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-state", "completed"),
+        "the status reached completed",
+    )
+    return driver.find_element(By.ID, "status").text.split()[1].rstrip(":")
+
+
+def downloaded_result(
+    driver: WebDriver, system: System, key: str, job_id: str, downloads: Path
+) -> None:
+    """The download button saves the very bytes the API's ``/result`` answers."""
+    driver.find_element(By.ID, "download").click()
+    until(driver, lambda _: list(downloads.glob("*.xml")), "download")
+    expected = httpx.get(
+        f"{system.base_url}/v1/conversions/{job_id}/result",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert expected.status_code == 200, expected.text
+    until(
+        driver,
+        lambda _: next(downloads.glob("*.xml")).read_bytes() == expected.content,
+        "the downloaded file holds the result's bytes",
+    )
+
+
 def test_a_person_converts_a_schedule_and_downloads_it(
     system: System,
     browser: WebDriver,
@@ -94,10 +161,11 @@ def test_a_person_converts_a_schedule_and_downloads_it(
     shots: Path,
     downloads: Path,
 ) -> None:
-    sample = next(p for p in mpp_files if p.name == "mpp14timephased.mpp")
+    sample = next(p for p in mpp_files if p.name == SAMPLE)
     open_and_sign_in(browser, system.base_url, tenant_key, shots)
     until(browser, ec.visibility_of_element_located((By.ID, "workspace")), "signed in")
     assert "API key" not in browser.current_url and tenant_key not in browser.current_url
+    live_source_is(browser, "stream")
     Select(browser.find_element(By.ID, "target")).select_by_value("mspdi")
     browser.find_element(By.ID, "file").send_keys(str(sample))
     browser.save_screenshot(str(shots / "2-chosen.png"))
@@ -109,26 +177,11 @@ def test_a_person_converts_a_schedule_and_downloads_it(
         ec.text_to_be_present_in_element((By.ID, "progress-text"), f"{size} of {size} bytes"),
         "upload progress reached the file's size",
     )
-    until(
-        browser,
-        ec.text_to_be_present_in_element_attribute((By.ID, "status"), "data-state", "completed"),
-        "the status reached completed",
-    )
+    job_id = completed_job_id(browser)
     browser.save_screenshot(str(shots / "3-completed.png"))
-    job_id = browser.find_element(By.ID, "status").text.split()[1].rstrip(":")
-
-    browser.find_element(By.ID, "download").click()
-    until(browser, lambda _: [p for p in downloads.iterdir() if p.suffix == ".xml"], "download")
-    expected = httpx.get(
-        f"{system.base_url}/v1/conversions/{job_id}/result",
-        headers={"Authorization": f"Bearer {tenant_key}"},
-        timeout=60,
-    ).content
-    until(
-        browser,
-        lambda _: next(downloads.glob("*.xml")).read_bytes() == expected,
-        "the downloaded file holds the result's bytes",
-    )
+    assert not browser.find_element(By.ID, "payment").is_displayed()  # a free tenant pays nothing
+    assert browser.find_element(By.ID, "download").is_enabled()
+    downloaded_result(browser, system, tenant_key, job_id, downloads)
 
     row = (By.CSS_SELECTOR, f'#recent tr[data-id="{job_id}"]')
     until(browser, ec.text_to_be_present_in_element(row, "completed"), "in the recent list")
@@ -140,6 +193,120 @@ def test_a_person_converts_a_schedule_and_downloads_it(
     browser.find_element(By.ID, "sign-out").click()
     until(browser, ec.visibility_of_element_located((By.ID, "sign-in")), "signed out")
     assert browser.execute_script("return sessionStorage.length") == 0
+
+
+def test_without_the_event_stream_the_page_falls_back_to_polling(
+    system: System,
+    browser: WebDriver,
+    tenant_key: str,
+    mpp_files: list[Path],
+    shots: Path,
+    downloads: Path,
+) -> None:
+    # the browser refuses every request to the stream, as a CORS refusal or an outage would
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/v1/events/stream*"]})
+    open_and_sign_in(browser, system.base_url, tenant_key, shots)
+    live_source_is(browser, "polling")
+    upload_sample(browser, mpp_files)
+    job_id = completed_job_id(browser)
+    browser.save_screenshot(str(shots / "2-completed-by-polling.png"))
+    assert browser.find_element(By.ID, "live").get_attribute("data-live") == "polling"
+    downloaded_result(browser, system, tenant_key, job_id, downloads)
+
+
+def fill_payer(driver: WebDriver, document: str) -> None:
+    fields = {
+        "payer-document": document,
+        "payer-name": "Maria Souza",
+        "payer-address": "Avenida Paulista, 1000",
+        "payer-city": "São Paulo",
+        "payer-state": "SP",
+        "payer-cep": "01310-100",
+        "payer-email": "maria@example.com",
+    }
+    for field, value in fields.items():
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    driver.find_element(By.ID, "payer-submit").click()
+
+
+def payment_state_is(driver: WebDriver, state: str) -> None:
+    payment = (By.CSS_SELECTOR, f'#payment[data-state="{state}"]')
+    until(driver, ec.visibility_of_element_located(payment), f"the payment is {state}")
+
+
+def test_a_paid_conversion_is_paid_on_the_page_and_then_downloads(
+    system: System,
+    browser: WebDriver,
+    paid_key: str,
+    mpp_files: list[Path],
+    shots: Path,
+    downloads: Path,
+) -> None:
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    open_and_sign_in(browser, system.base_url, paid_key, shots)
+    live_source_is(browser, "stream")
+    upload_sample(browser, mpp_files)
+    job_id = completed_job_id(browser)
+    payment_state_is(browser, "payer_required")
+    download = browser.find_element(By.ID, "download")
+    assert download.is_displayed() and not download.is_enabled()
+    assert "unlocks" in browser.find_element(By.ID, "download-lock").text
+    assert "R$" in browser.find_element(By.ID, "payment-state").text
+    browser.save_screenshot(str(shots / "2-payer-required.png"))
+
+    fill_payer(browser, "111.111.111-11")  # not a CPF: its check digits are wrong
+    until(
+        browser,
+        ec.text_to_be_present_in_element((By.ID, "payment-error"), "(invalid_payer)"),
+        "the invalid payer's message",
+    )
+    browser.save_screenshot(str(shots / "3-invalid-payer.png"))
+    cpf = new_cpf()
+    fill_payer(browser, f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}")
+
+    payment_state_is(browser, "pending")
+    qr = browser.find_element(By.ID, "pix-qr")
+    until(
+        browser,
+        lambda _: browser.execute_script("return arguments[0].naturalWidth", qr) > 0,
+        "the Pix QR code drawn",
+    )
+    assert qr.get_attribute("src").startswith("blob:") and "R$" in qr.get_attribute("alt")
+    assert browser.find_element(By.ID, "pix-code").get_attribute("value")
+    until(browser, ec.visibility_of_element_located((By.ID, "boleto-link")), "the boleto's link")
+    assert "9,90" in browser.find_element(By.ID, "charge-amount").text
+    assert not browser.find_element(By.ID, "download").is_enabled()
+    browser.save_screenshot(str(shots / "4-charge.png"))
+
+    browser.find_element(By.ID, "copy-pix").click()
+    until(browser, ec.text_to_be_present_in_element((By.ID, "copy-status"), "Copied"), "copied")
+    browser.find_element(By.ID, "boleto-link").click()
+    until(browser, lambda _: list(downloads.glob("*.pdf")), "the boleto saved")
+    until(
+        browser,
+        lambda _: next(downloads.glob("*.pdf")).read_bytes().startswith(b"%PDF"),
+        "the boleto is a PDF",
+    )
+    browser.set_window_size(375, 900)
+    browser.save_screenshot(str(shots / "5-charge-phone.png"))
+    browser.set_window_size(1280, 1000)
+
+    browser.find_element(By.ID, "simulate").click()
+    payment_state_is(browser, "paid")
+    until(browser, ec.element_to_be_clickable((By.ID, "download")), "the download unlocked")
+    assert not browser.find_element(By.ID, "download-lock").is_displayed()
+    assert not browser.find_element(By.ID, "simulate").is_displayed()
+    browser.save_screenshot(str(shots / "6-paid.png"))
+    for pdf in downloads.glob("*.pdf"):
+        pdf.unlink()
+    downloaded_result(browser, system, paid_key, job_id, downloads)
+    browser.save_screenshot(str(shots / "7-downloaded.png"))
 
 
 def test_a_bad_key_shows_the_sign_in_error(system: System, browser: WebDriver, shots: Path) -> None:
@@ -180,3 +347,7 @@ def test_the_page_is_public_and_sent_with_a_strict_policy(system: System) -> Non
     assert httpx.get(f"{system.base_url}/web/app.js", timeout=30).status_code == 200
     config = httpx.get(f"{system.base_url}/web-config.json", timeout=30).json()
     assert "mspdi" in config["targets"]
+    assert config["sandbox_payments"] is True  # the e2e system pays at the bank's simulator
+    assert config["events_url"] == f"{system.notifier_url}/v1/events/stream"
+    assert f"connect-src 'self' {system.notifier_url};" in policy
+    assert "img-src 'self' data: blob:;" in policy
