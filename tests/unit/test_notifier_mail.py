@@ -82,7 +82,7 @@ def test_a_failed_charge_gives_the_reason() -> None:
     )
     subject, text = mail(failed)
     assert subject == f"Conversion {JOB}: charge could not be issued"
-    assert "FALHA_EMISSAO" in text and "bank said no" in text
+    assert "FALHA_EMISSAO" in text and "bank said no" in text and f"PUT {CONVERSION}/payer" in text
 
 
 def test_a_charge_without_a_job_falls_back_to_its_data() -> None:

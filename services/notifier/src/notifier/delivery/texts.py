@@ -54,7 +54,8 @@ def _completed(data: dict[str, Any], links: Links) -> Text:
         f"Conversion {job} completed: result released once paid",
         f"Your conversion {job} is done {ready}; its result is released once it is paid.\n\n"
         "Payment instructions (amount, due date, Pix and boleto) follow in the next mail, as "
-        f"soon as the charge is issued. They will also be at:\n{links.boleto}\n{links.pix}\n\n"
+        "soon as the charge is issued (if no payer was given yet, give one with "
+        f"PUT {links.conversion}/payer). They will also be at:\n{links.boleto}\n{links.pix}\n\n"
         f"Once paid, download the result with your API key from:\n{links.result}\n",
     )
 
@@ -104,8 +105,8 @@ def _charge_failed(data: dict[str, Any], links: Links) -> Text:
     return (
         f"Conversion {links.job}: charge could not be issued",
         f"The charge for your conversion {links.job} could not be issued: {data.get('code')}\n"
-        f"{data.get('message')}\n\nIts result stays locked until it is paid; you may give "
-        f"another payer. Its status:\n{links.conversion}\n",
+        f"{data.get('message')}\n\nIts result stays locked until it is paid. To be charged "
+        f"again, give another payer with:\nPUT {links.conversion}/payer\n",
     )
 
 
