@@ -302,6 +302,8 @@ def test_a_paid_conversion_is_paid_on_the_page_and_then_downloads(
     until(browser, ec.element_to_be_clickable((By.ID, "download")), "the download unlocked")
     assert not browser.find_element(By.ID, "download-lock").is_displayed()
     assert not browser.find_element(By.ID, "simulate").is_displayed()
+    # the stream stayed the live source throughout: it never fell back to polling
+    assert browser.find_element(By.ID, "live").get_attribute("data-live") == "stream"
     browser.save_screenshot(str(shots / "6-paid.png"))
     for pdf in downloads.glob("*.pdf"):
         pdf.unlink()

@@ -45,7 +45,7 @@ function stateText(payment, state) {
     preparing: "Preparing your charge of " + amount + "…",
     pending: "Waiting for the payment of " + amount + ", due " + day(payment.due_date)
       + ". Pay with Pix or the boleto: the download unlocks by itself.",
-    paid: "Paid " + amount + (payment.paid_at ? " on " + new Date(payment.paid_at).toLocaleString() : "")
+    paid: "Paid " + amount + (payment.paid_at ? " on " + new Date(payment.paid_at).toLocaleString("pt-BR") : "")
       + ". The download is unlocked.",
     expired: "The charge of " + amount + " expired on " + day(payment.due_date)
       + " before it was paid. Convert the file again for a new charge.",
@@ -85,7 +85,9 @@ function resetShown() {
   shown = { job: null, pixQr: null, qrUrl: null };
   $("pix-qr").hidden = true;
   $("pix-qr").removeAttribute("src");
-  for (const id of ["copy-status", "payment-error", "payment-state"]) $(id).textContent = "";
+  for (const id of ["copy-status", "boleto-status", "payment-error", "payment-state"]) {
+    $(id).textContent = "";
+  }
   delete $("payment").dataset.state;
   $("simulate").disabled = false;
 }
@@ -139,7 +141,7 @@ async function downloadBoleto(event) {
   const response = await fetch($("boleto-link").getAttribute("href"), { headers: authHeaders() });
   if (!response.ok) { $("payment-error").textContent = await problemOf(response); return; }
   const saved = await saveBlob(response, "boleto-" + shown.job.id + ".pdf");
-  $("copy-status").textContent = "Boleto saved as " + saved.name + ".";
+  $("boleto-status").textContent = "Saved as " + saved.name + ".";
 }
 
 async function simulate() {
