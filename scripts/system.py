@@ -179,7 +179,6 @@ LIFTED_LIMITS = {
 }
 
 
-@contextmanager
 def _page_wiring(ports: Ports, *, boleto: bool, notifier: bool) -> dict[str, str]:
     """What the web page needs on one machine: the notifier's stream, on its own port, lets
     the page's origin in; the page's "simulate payment" button pays at the simulator."""
@@ -194,6 +193,7 @@ def _page_wiring(ports: Ports, *, boleto: bool, notifier: bool) -> dict[str, str
     return wiring
 
 
+@contextmanager
 def running_system(
     root: Path,
     rabbitmq_url: str,
