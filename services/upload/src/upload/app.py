@@ -13,6 +13,7 @@ from upload import bootstrap
 from upload.admin_endpoints import router as conversions_admin_router
 from upload.endpoints import refused, router
 from upload.errors import Refused
+from upload.payment_endpoints import router as payments_router
 from upload.settings import UploadSettings
 from upload.web import add_page
 
@@ -24,7 +25,14 @@ def create_app(
     app = service_app(
         "upload",
         "Upload schedule files and get Microsoft Project XML (and other formats) back.",
-        [router, api_keys_router, queues_router, conversions_admin_router, tenants_router],
+        [
+            router,
+            payments_router,
+            api_keys_router,
+            queues_router,
+            conversions_admin_router,
+            tenants_router,
+        ],
         partial(bootstrap.api, settings=upload_settings),
         infra_settings,
     )

@@ -20,6 +20,8 @@ from upload.admin_repository import JobAdminRepository
 from upload.cache import job_cache
 from upload.consumer import conversion_events
 from upload.files import JobFiles
+from upload.payment_repository import PaymentRepository
+from upload.payments import Payments
 from upload.quota_repository import QuotaRepository
 from upload.quotas import UploadQuotas, max_uploads_of
 from upload.repository import COLLECTION, JobRepository
@@ -36,15 +38,24 @@ class ApiDeps:
     conversions_admin: ConversionsAdmin
     # what a replay of a queue's dead letters undoes first (shared.admin.endpoints)
     before_replay: dict[str, BeforeReplay]
+    payments: Payments
 
 
 @asynccontextmanager
 async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     """The API's service, with a job cache that every replica keeps fresh from the events."""
+    if infra.settings.environment == "production" and settings.sandbox_bank_url:
+        raise ValueError("UPLOAD_SANDBOX_BANK_URL is refused when ENVIRONMENT=production")
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
     # each upload's request is cleared with the others of the last 250 ms, in one update
     relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
+    payments = Payments(
+        PaymentRepository(infra.db, partial(announce_recorded, infra.broker, COLLECTION)),
+        relay,
+        infra.store,
+        sandbox_bank_url=settings.sandbox_bank_url,
+    )
     uploads = UploadService(
         jobs,
         JobFiles(infra.store, jobs, settings, infra.sealer),
@@ -54,7 +65,10 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         _retention(infra),
         cache,
         _quotas(infra, settings),
+        infra.tenants,
+        payments,
     )
+    payments.find_job = uploads.get
     changes = Broadcast(
         infra.broker,
         cache.routing_keys,
@@ -68,7 +82,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
     )
     retrying = asyncio.create_task(every(DEFERRED_RETRY_S, relay.retry_deferred, "outbox"))
     try:
-        yield ApiDeps(uploads, admin, {queues.CONVERSION_REQUESTS: admin.before_replay})
+        yield ApiDeps(uploads, admin, {queues.CONVERSION_REQUESTS: admin.before_replay}, payments)
     finally:
         retrying.cancel()
         await changes.stop()
@@ -85,8 +99,13 @@ async def worker(infra: Infra, settings: UploadSettings) -> Worker:
     # would send it twice
     relay = OutboxRelay(jobs.outbox, infra.broker, abandoned_after=REQUEST_ABANDONED_AFTER)
     uploads = UploadService(jobs, files, infra.broker, relay, settings, _retention(infra))
+    payments = Payments(
+        PaymentRepository(infra.db, partial(announce_recorded, infra.broker, COLLECTION)),
+        relay,
+        infra.store,
+    )
     return Worker(
-        [conversion_events(infra, jobs, files, settings.prefetch)],
+        [conversion_events(infra, jobs, files, settings.prefetch, payments)],
         relays=[relay],
         loops=[every(settings.retention_sweep_seconds, uploads.purge_expired, "retention")],
     )

@@ -15,12 +15,17 @@ from shared.pagination import Cursor, InvalidCursor
 from shared.service import AppStopping
 from upload.bootstrap import ApiDeps
 from upload.errors import (
+    BankUnavailable,
     FieldTooLarge,
     MalformedBody,
     NotAForm,
     NotASchedule,
     NotFound,
     NotReady,
+    PayerLocked,
+    PaymentNotReady,
+    PaymentNotRequired,
+    PaymentRequired,
     Refused,
     ResultExpired,
     TooLarge,
@@ -37,8 +42,12 @@ Auth = Annotated[Principal, Depends(require_principal)]
 # what the service refuses, as HTTP: the rest (invalid input, a failed job, a reused key) is 422
 _STATUS: dict[type[Refused], int] = {
     MalformedBody: 400,
+    PaymentRequired: 402,
     NotFound: 404,
     NotReady: 409,
+    PaymentNotRequired: 409,
+    PayerLocked: 409,
+    PaymentNotReady: 409,
     ResultExpired: 410,
     TooLarge: 413,
     TooManyParts: 413,
@@ -48,6 +57,7 @@ _STATUS: dict[type[Refused], int] = {
     TooManyUploads: 429,
     TooManyJobs: 429,
     ServerBusy: 503,
+    BankUnavailable: 503,
 }
 
 
@@ -84,6 +94,11 @@ _UPLOAD_SCHEMA = {
                         },
                         "password": {"type": "string"},
                         "timephased": {"type": "boolean", "default": False},
+                        "payer": {
+                            "type": "string",
+                            "description": "a paying tenant's payer as JSON in the bank's "
+                            "field names (see PUT .../payer); ignored for a free tenant",
+                        },
                     },
                 }
             }
@@ -186,6 +201,7 @@ async def get_conversion(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}},
+        402: {"description": "`payment_required`: the charge is not paid yet (`payment` says)"},
         409: {"description": "not ready"},
         422: {"description": "the job failed"},
     },

@@ -83,3 +83,33 @@ class FieldTooLarge(Refused):
 
 class DuplicateJob(Exception):
     """A job with this id is stored already: a racing request with the same Idempotency-Key."""
+
+
+class PaymentRequired(Refused):
+    """A paid conversion's result before its charge is paid (its payment view in details)."""
+
+    code = "payment_required"
+
+
+class InvalidPayer(Refused):
+    code = "invalid_payer"
+
+
+class PaymentNotRequired(Refused):
+    code = "payment_not_required"
+
+
+class PayerLocked(Refused):
+    """A charge was requested for the payer given: only a failed charge takes another."""
+
+    code = "payer_locked"
+
+
+class PaymentNotReady(Refused):
+    """The bank has not issued the charge yet (no boleto, Pix code or charge to pay)."""
+
+    code = "payment_not_ready"
+
+
+class BankUnavailable(Refused):
+    code = "bank_unavailable"

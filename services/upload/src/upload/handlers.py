@@ -11,6 +11,7 @@ from shared.events import ConversionCompleted, ConversionFailed, ConversionStart
 from shared.messaging import Delivery
 from upload.files import JobFiles, owned_by_job
 from upload.model import ACTIVE, SOURCE, result_document
+from upload.payments import Payments
 from upload.repository import Transition
 
 log = structlog.get_logger()
@@ -34,6 +35,7 @@ async def conversion_completed(
     delivery: Delivery,
     outcomes: Outcomes,
     files: JobFiles,
+    payments: Payments | None = None,
 ) -> None:
     if delivery.source == SOURCE:
         # the upload API's own announcement of a reuse: its job was recorded completed when
@@ -54,6 +56,10 @@ async def conversion_completed(
         # deleted while converting: the converter's late result must not stay behind
         await files.remove_result(event.result_key, event.job_id)
         log.info("conversion.result_of_deleted_job_removed", job_id=event.job_id)
+    elif (
+        event.payment_required and payments is not None
+    ):  # also on a redelivery: the request may not have been written
+        await payments.after_completion(event.job_id)
 
 
 async def conversion_failed(event: ConversionFailed, _: Delivery, outcomes: Outcomes) -> None:

@@ -29,6 +29,7 @@ class Upload:
     format: str
     options: ConversionOptions
     password: str | None = field(default=None, repr=False)
+    payer: dict[str, Any] | None = field(default=None, repr=False)  # personal data: never shown
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,11 @@ def result_document(event: ConversionCompleted) -> dict[str, Any]:
     }
 
 
-def reuse_event(upload: Upload, result: dict[str, Any]) -> ConversionCompleted:
+def reuse_event(
+    upload: Upload, result: dict[str, Any], payment_required: bool = False
+) -> ConversionCompleted:
     return ConversionCompleted(
+        payment_required=payment_required,
         tenant_id=upload.tenant,
         job_id=upload.job_id,
         result_key=result["key"],
@@ -127,8 +131,11 @@ def reuse_event(upload: Upload, result: dict[str, Any]) -> ConversionCompleted:
     )
 
 
-def request_event(upload: Upload, password_key: str | None) -> ConversionRequested:
+def request_event(
+    upload: Upload, password_key: str | None, payment_required: bool = False
+) -> ConversionRequested:
     return ConversionRequested(
+        payment_required=payment_required,
         tenant_id=upload.tenant,
         job_id=upload.job_id,
         source_key=upload.source.key,

@@ -27,7 +27,7 @@ _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 FILE_FIELD = "file"
 # every field the upload form takes, each at most once; the endpoint's OpenAPI schema lists
 # the same names (a unit test holds them equal), so a new field is added in both places
-FORM_FIELDS = frozenset({FILE_FIELD, "target", "password", "timephased"})
+FORM_FIELDS = frozenset({FILE_FIELD, "target", "password", "timephased", "payer"})
 # what a body may hold besides the file: the other fields, part headers, boundaries
 FORM_OVERHEAD = 64 * 1024
 

@@ -13,7 +13,16 @@ from shared.events import ConversionDeleted, Event
 from shared.logging import bind_ids
 from shared.messaging import Broker, OutboxRelay, encode, outbox_entry
 from shared.pagination import Cursor, Page
-from upload.errors import DuplicateJob, IdempotencyConflict, JobFailed, NotFound, NotReady, TooLarge
+from shared.tenants import FREE, TenantPrice, TenantSettings
+from upload.errors import (
+    DuplicateJob,
+    IdempotencyConflict,
+    JobFailed,
+    NotFound,
+    NotReady,
+    PaymentRequired,
+    TooLarge,
+)
 from upload.files import JobFiles
 from upload.model import (
     SOURCE,
@@ -26,9 +35,12 @@ from upload.model import (
     reuse_event,
     safe_filename,
 )
+from upload.payment import first_charge, locked, new_payment, parse_payer
+from upload.payments import Payments
 from upload.quotas import UploadQuotas, UploadSlot
 from upload.receive import FormBody
 from upload.repository import JobRepository
+from upload.schemas import payment_view
 from upload.settings import UploadSettings
 
 log = structlog.get_logger()
@@ -51,8 +63,12 @@ class UploadService:
         retention: timedelta,
         cache: DocumentCache | None = None,
         quotas: UploadQuotas | None = None,
+        tenants: TenantSettings | None = None,
+        payments: Payments | None = None,
     ) -> None:
         self.quotas = quotas
+        self.tenants = tenants
+        self.payments = payments
         self.jobs = jobs
         self.files = files
         self.broker = broker
@@ -78,33 +94,54 @@ class UploadService:
             try:
                 name = safe_filename(form.filename)
                 options = form.options()
+                payer = await self._payer(tenant, form.fields.get("payer"))
                 upload = Upload(
-                    job_id, tenant, name, form.source, form.format, options, form.password
+                    job_id, tenant, name, form.source, form.format, options, form.password, payer
                 )
                 return await self.accept(upload, slot)
             except BaseException:
                 await self.files.discard_source(form.source.key)
                 raise
 
+    async def _price(self, tenant: str) -> TenantPrice:
+        return await self.tenants.price(tenant) if self.tenants is not None else FREE
+
+    async def _payer(self, tenant: str, given: str | None) -> dict[str, Any] | None:
+        """The form's payer, checked; a free tenant's is ignored."""
+        if given is None or (await self._price(tenant)).free:
+            return None
+        return parse_payer(given)
+
     async def accept(self, upload: Upload, slot: UploadSlot | None = None) -> dict[str, Any]:
-        """Record the job with its event in one write, then publish. Returns the job document."""
+        """Record the job with its events in one write, then publish. Returns the job document.
+
+        A paying tenant's job carries its payment; a reused result is completed at once, so
+        its charge is requested in the same write when the payer came with the upload.
+        """
         key = self.files.fingerprint_key
         job_print = fingerprint(upload.source.sha256, upload.options, upload.password, key)
         reuse = await self.jobs.reuse_lookup(upload.tenant, job_print)
         prior = await self._still_stored(reuse.prior)
         job = job_document(upload, job_print, now(), self.retention)
+        price = await self._price(upload.tenant)
+        if paid := not price.free:
+            job["payment"] = new_payment(price)
+            if upload.payer is not None:
+                job["payer"] = upload.payer
         if prior:
             job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
             job["source"]["format"] = prior["source"]["format"]
-            event: Event = reuse_event(upload, prior["result"])
+            event: Event = reuse_event(upload, prior["result"], paid)
         else:
             if slot is not None:  # a conversion to come: it keeps its place in flight
                 slot.keep_place()
             job["password_key"] = await self.files.store_password(upload)
-            event = request_event(upload, job["password_key"])
-        entry = outbox_entry(encode(event, SOURCE))
+            event = request_event(upload, job["password_key"], paid)
+        entries = [outbox_entry(encode(event, SOURCE))]
+        if prior and paid and upload.payer is not None:
+            entries.append(first_charge(job, upload.payer, now().date()))
         try:
-            await self.jobs.insert({**job, "outbox": [entry]})
+            await self.jobs.insert({**job, "outbox": entries})
         except DuplicateJob:  # a racing request with the same Idempotency-Key won
             await self.files.discard_inputs(job)
             return await self._existing(upload)
@@ -118,10 +155,11 @@ class UploadService:
             "conversion.accepted",
             job_id=upload.job_id,
             reused=bool(prior),
+            paid=paid,
             size=upload.source.size,
             target=upload.options.target,
         )
-        publish = self.relay.flush_or_defer(upload.job_id, [entry])
+        publish = self.relay.flush_or_defer(upload.job_id, entries)
         if reuse.point_here or (reuse.prior is not None and prior is None):  # result gone
             await asyncio.gather(publish, self._point_reuse_at(job))
         else:
@@ -189,7 +227,19 @@ class UploadService:
                 f"the conversion is {job['status']}; poll the job until completed",
                 job_status=job["status"],
             )
+        if locked(job):
+            raise PaymentRequired(
+                "the result is released once the conversion's charge is paid",
+                payment=payment_view(job).model_dump(mode="json"),
+            )
         return await self.files.download(job)
+
+    async def set_payer(self, tenant: str, job_id: str, payer: dict[str, Any]) -> dict[str, Any]:
+        assert self.payments is not None, "payers are given through the API"
+        job = await self.payments.set_payer(tenant, job_id, payer)
+        if self.cache is not None:  # the client's next look shows its payment requested
+            self.cache.seed(job_id, job)
+        return job
 
     async def delete(self, tenant: str, job_id: str) -> None:
         job = await self.jobs.delete(tenant, job_id)
