@@ -76,12 +76,12 @@ async def test_a_form_of_every_known_field_is_read(store: FilesystemStore) -> No
     "pieces, refusal",
     [
         ((_field("f0", b"x"), _file()), UnknownField),
-        ((_file(), _field("payer", b"x")), UnknownField),
+        ((_file(), _field("payer_id", b"x")), UnknownField),
         ((_field("target", b"mpx"), _field("target", b"xer"), _file()), DuplicateField),
         ((_file(), _file()), DuplicateField),
         ((_field("password", b"x" * 5000), _file()), FieldTooLarge),
     ],
-    ids=["unknown", "payer-not-yet", "two-targets", "two-files", "long-field"],
+    ids=["unknown", "unknown-after-the-file", "two-targets", "two-files", "long-field"],
 )
 async def test_a_form_breaking_a_rule_is_refused_and_nothing_kept(
     store: FilesystemStore, pieces: tuple[bytes, ...], refusal: type[Refused]
