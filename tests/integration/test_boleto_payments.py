@@ -1,7 +1,8 @@
 """A paid conversion's charge through events only: payment.requested, however often delivered,
 makes one charge at the bank and one payment.pending with a stored PDF; the bank's payment
-(confirmed by a GET) makes one charge.paid; a forged callback makes none; a payer the service
-or the bank refuses makes a charge.failed and no charge."""
+(confirmed by a GET) makes one charge.paid and its cancellation one charge.cancelled; a forged
+callback makes none; a payer the service or the bank refuses, or a charge the bank fails to
+issue, makes one charge.failed and no payment.pending."""
 
 import asyncio
 import uuid
@@ -304,3 +305,39 @@ async def test_a_charge_the_bank_refuses_is_a_charge_failed(
     assert outcomes.of(PaymentPending, boleto_id) == []
     assert await charges_at_bank(bank, seu_numero) == []
     assert (await api.get(f"/v1/boletos/{boleto_id}")).json()["status"] == "FAILED"
+
+
+async def test_a_cancelled_charge_makes_one_charge_cancelled(
+    system: System, bank: httpx.AsyncClient, broker: Broker, outcomes: Outcomes
+) -> None:
+    job_id = f"job_{uuid.uuid4().hex[:12]}"
+    boleto_id, pending = await paid_pending(broker, outcomes, job_id)
+    cancelled = await bank.post(
+        f"{CHARGES}/{pending.charge_id}/cancelar", json={"motivoCancelamento": "desistiu"}
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    await callback(system, pending.charge_id, "CANCELADO")  # again, as a retried callback
+    [event] = await outcomes.wait(ChargeCancelled, boleto_id)
+    await quiet()
+
+    assert len(outcomes.of(ChargeCancelled, boleto_id)) == 1
+    assert (event.job_id, event.situacao) == (job_id, "CANCELADO")
+    assert outcomes.of(ChargePaid, boleto_id) == []
+
+
+async def test_a_charge_the_bank_fails_to_issue_is_a_charge_failed(
+    bank: httpx.AsyncClient, broker: Broker, outcomes: Outcomes
+) -> None:
+    await configure(bank, faults={"issue_failure_rate": 1.0})
+    try:
+        job_id = f"job_{uuid.uuid4().hex[:12]}"
+        await broker.publish(encode(payment(job_id), "/tests"))
+        boleto_id, *_ = payment_ids(job_id, 1)
+        [failed] = await outcomes.wait(ChargeFailed, boleto_id)
+    finally:
+        await configure(bank, faults={"issue_failure_rate": 0.0})
+    await quiet(1.0)
+
+    assert (failed.job_id, failed.code) == (job_id, "issue_failed")
+    assert len(outcomes.of(ChargeFailed, boleto_id)) == 1
+    assert outcomes.of(PaymentPending, boleto_id) == []
