@@ -44,6 +44,16 @@ UNWIRED_FOR: dict[str, dict[str, str]] = {
         "the key stays with the services that need it",
         "SECRETS_OLD_KEYS": "as SECRETS_KEY",
     },
+    "upload": {
+        "UPLOAD_SANDBOX_BANK_URL": "the simulator's simulate-payment button: development only, "
+        "refused when ENVIRONMENT=production",
+        "UPLOAD_WEB_EVENTS_URL": "unset in a cluster: the Ingress routes /v1/events to the "
+        "notifier on the API's host, so the page reads the stream on its own origin",
+    },
+    "notifier": {
+        "NOTIFIER_CORS_ORIGINS": "none in a cluster: the page and the stream share the Ingress's "
+        "origin; make run's separate ports need it",
+    },
 }
 
 
