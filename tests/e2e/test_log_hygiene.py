@@ -3,10 +3,11 @@
 One system of its own, at LOG_LEVEL=DEBUG, whose every credential is distinctive: the broker
 user's password, the dev API and admin keys, a tenant's key, a webhook's signing secret, the
 bank's client secret and the OAuth tokens it issues, the bank callbacks' token, the SMTP
-password, a file's read password, and a marker string inside an uploaded schedule. After a
-conversion (webhook and e-mail), two failed ones, a boleto with its PDF paid at the bank (whose
-callback URL holds the token) and calls with a wrong key, no line of any process may contain
-any of them; and the lines of requests and messages carry their trace, tenant and job.
+password, a file's read password, a marker string inside an uploaded schedule, and a paying
+tenant's payer (name and street: personal data). After a conversion (webhook and e-mail), two
+failed ones, a boleto with its PDF paid at the bank (whose callback URL holds the token), a
+paid conversion paid at the bank and calls with a wrong key, no line of any process may
+contain any of them; and the lines of requests and messages carry their trace, tenant and job.
 """
 
 import asyncio
@@ -37,6 +38,7 @@ from tests.support.api import api_client, upload, wait_final
 from tests.support.inter import charge_body, pdf_ready
 from tests.support.mail import confirm, confirmation_token
 from tests.support.notifier import eventually, new_tenant, receiver
+from tests.support.payments import new_key, paid_tenant, payer, payment_where
 
 HEX32, HEX16 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{16}")
 Line = dict[str, Any]
@@ -225,7 +227,31 @@ async def exercise(system: System, s: Secrets, inbox: Inbox, fixtures: Path) -> 
     assert inbox.logins >= 1, "the notifier never logged in to the SMTP server"
     boleto = await boleto_with_pdf(system, system.api_key)  # the dev key, used at least once
     await paid_at_the_bank(system, boleto, s)
+    await paid_conversion(system, s, fixtures)
     return {"tenant": tenant, "boleto": boleto, **jobs}
+
+
+async def paid_conversion(system: System, s: Secrets, fixtures: Path) -> None:
+    """A paying tenant's conversion, its payer given at upload, paid at the bank."""
+    tenant = await paid_tenant(system.base_url, s["admin"])
+    key = await new_key(system.base_url, s["admin"], tenant)
+    s.add("paying tenant's key", key)
+    # a CPF's 11 digits may occur by chance in a log line (in a timestamp, say): the payer's
+    # name and street, which travel with it, are searched for instead
+    name, street = f"Payer {uuid.uuid4().hex}", f"Rua {uuid.uuid4().hex}"
+    s.add("payer's name", name)
+    s.add("payer's street", street)
+    async with api_client(system.base_url, key) as api, api_client(system.simulator_url) as bank:
+        given = payer(nome=name, endereco=street)
+        response = await upload(
+            api, fixtures / "mpp" / "mpp14timephased.mpp", payer=json.dumps(given)
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        issued = (await payment_where(api, job_id, "issued"))["payment"]
+        paid = await bank.post(f"/_sim/charges/{issued['charge_id']}/pagar")
+        assert paid.status_code < 300, paid.text
+        await payment_where(api, job_id, "paid")
 
 
 async def refused_keys(system: System, key: str) -> None:
@@ -317,11 +343,12 @@ def assert_ids(lines: dict[str, list[Line]], found: dict[str, Any]) -> None:
     [accepted_good] = [line for line in accepted if line.get("job_id") == good]
     assert_traced(accepted_good)
     assert accepted_good["trace_id"] == found["trace"] and accepted_good["tenant_id"] == tenant
-    finished = {line["job_id"]: line for line in events(lines, "converter", "conversion.finished")}
-    assert finished.keys() == {good, *failed}
-    for line in finished.values():
+    every_finished = events(lines, "converter", "conversion.finished")
+    for line in every_finished:  # the paying tenant's conversion's too
         assert_traced(line)
-        assert line["tenant_id"] == tenant
+        assert line["tenant_id"]
+    finished = {line["job_id"]: line for line in every_finished if line["tenant_id"] == tenant}
+    assert finished.keys() == {good, *failed}
     assert finished[good]["trace_id"] == found["trace"], "the job's trace ends at the broker"
     fanned = events(lines, "notifier-worker", "event.fanned_out")
     assert {good, *failed} <= {line.get("job_id") for line in fanned}
@@ -347,18 +374,25 @@ def assert_boleto_ids(lines: dict[str, list[Line]], boleto_id: str) -> None:
     assert_traced(accepted)
     assert accepted["boleto_id"] == boleto_id and accepted["tenant_id"]
     job_id, tenant = accepted["job_id"], accepted["tenant_id"]
-    # the bank's callback is a hint: the API asks for a check, the worker asks the bank
-    [hint] = events(lines, "boleto-api", "boleto.check_requested")
-    [status] = events(lines, "boleto-worker", "boleto.status_from_bank")
+
+    # the bank's callback is a hint: the API asks for a check, the worker asks the bank (the
+    # paid conversion's boleto has lines of its own: each is judged by its boleto's)
+    def of_boleto(process: str, name: str) -> list[Line]:
+        return [line for line in events(lines, process, name) if line["boleto_id"] == boleto_id]
+
+    [hint] = of_boleto("boleto-api", "boleto.check_requested")
+    [status] = of_boleto("boleto-worker", "boleto.status_from_bank")
     for line in (hint, status):
         assert_traced(line)
-        assert line["boleto_id"] == boleto_id and line["tenant_id"] == tenant, line
-    [callback] = events(lines, "inter-simulator", "webhook.callback.sent")
-    assert "token=***" in callback["url"], "the callback URL was logged without its token"
-    [issued] = events(lines, "boleto-worker", "boleto.issued")
-    synced = events(lines, "boleto-worker", "boleto.synced")
+        assert line["tenant_id"] == tenant, line
+    callbacks = events(lines, "inter-simulator", "webhook.callback.sent")
+    assert callbacks
+    for callback in callbacks:
+        assert "token=***" in callback["url"], "the callback URL was logged without its token"
+    [issued] = of_boleto("boleto-worker", "boleto.issued")
+    synced = of_boleto("boleto-worker", "boleto.synced")
     for line in (issued, *synced):
         assert_traced(line)
-        assert line["boleto_id"] == boleto_id and line["tenant_id"] == tenant, line
+        assert line["tenant_id"] == tenant, line
     assert issued["job_id"] == job_id and synced[0]["job_id"] == job_id
     assert len(synced) == 2 and synced[1]["job_id"] != job_id  # the payment's sync job

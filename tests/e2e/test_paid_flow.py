@@ -27,6 +27,7 @@ from tests.support.payments import (
     paid_tenant,
     pay_at_bank,
     payer,
+    payment_where,
 )
 
 WAIT_S = 120.0  # generous: a loaded machine is never a reason to fail
@@ -70,23 +71,6 @@ async def upload_paid(client: httpx.AsyncClient, cpf: str) -> str:
     response = await upload(client, SOURCE, payer=json.dumps(payer(cpf)))
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
-
-
-async def payment_where(
-    client: httpx.AsyncClient, job_id: str, wanted: str, timeout: float = WAIT_S
-) -> dict[str, Any]:
-    """The job once its payment reaches ``wanted`` ("issued": pending with its charge)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    job: dict[str, Any] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        job = (await client.get(f"/v1/conversions/{job_id}")).json()
-        payment = job.get("payment") or {}
-        if wanted == "issued" and payment.get("status") == "pending" and payment.get("pix_qr"):
-            return job
-        if payment.get("status") == wanted:
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"payment of {job_id} not {wanted} within {timeout} s: {job}")
 
 
 async def test_a_paid_conversion_unlocks_once_the_bank_confirms_its_payment(

@@ -8,8 +8,10 @@ job whose completion was acknowledged, then lost, would stay "converting" for ev
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from bootstrap import port_open, start_secantus, wait_for
+from pymongo.errors import ConnectionFailure
 
 from shared.mongo import connect
 from shared.settings import InfraSettings
@@ -42,8 +44,22 @@ async def test_every_acknowledged_write_survives_a_kill_of_the_database(tmp_path
         await asyncio.gather(*writers)
         server.restart()
         await asyncio.to_thread(wait_for, lambda: port_open(server.port), 60, "SecantusDB")
-        stored = {doc["_id"] async for doc in jobs.find({}, {"_id": 1})}
+        stored = await _read_when_serving(jobs)
         assert set(acknowledged) <= stored, sorted(set(acknowledged) - stored)
     finally:
         await client.close()
         server.stop()
+
+
+async def _read_when_serving(jobs: Any) -> set[int]:
+    """Every stored id, once the restarted server answers queries: its port opens before it
+    serves, and a loaded machine can hold the first query past server selection's timeout.
+    What this test judges is the data, not how soon the server is back."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            return {doc["_id"] async for doc in jobs.find({}, {"_id": 1})}
+        except ConnectionFailure:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)

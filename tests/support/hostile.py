@@ -218,7 +218,7 @@ def multipart_bodies(file_content: bytes) -> list[BodyCase]:
         BodyCase(
             "many-part-headers", ok_type, b"--b\r\n" + b"X-H: v\r\n" * 500 + b"\r\nx\r\n" + end
         ),
-        BodyCase("unknown-field", ok_type, field("payer") + file_part + end),
+        BodyCase("unknown-field", ok_type, field("payer_id") + file_part + end),
         BodyCase("duplicate-target", ok_type, field("target", b"mpx") * 2 + file_part + end),
         BodyCase("duplicate-file", ok_type, file_part * 2 + end),
         BodyCase("field-100k", ok_type, field("password", b"p" * 100_000) + file_part + end),

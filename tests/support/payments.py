@@ -98,3 +98,20 @@ async def pay_at_bank(bank: httpx.AsyncClient, charge_id: str) -> None:
         f"/cobranca/v3/cobrancas/{charge_id}/pagar", headers=await bank_token(bank)
     )
     assert paid.status_code < 300, paid.text
+
+
+async def payment_where(
+    client: httpx.AsyncClient, job_id: str, wanted: str, timeout: float = 120.0
+) -> dict[str, Any]:
+    """The job once its payment reaches ``wanted`` ("issued": pending with its charge)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    job: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        job = (await client.get(f"/v1/conversions/{job_id}")).json()
+        payment = job.get("payment") or {}
+        if wanted == "issued" and payment.get("status") == "pending" and payment.get("pix_qr"):
+            return job
+        if payment.get("status") == wanted:
+            return job
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"payment of {job_id} not {wanted} within {timeout} s: {job}")

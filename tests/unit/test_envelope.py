@@ -1,6 +1,7 @@
 """CloudEvents binary mode: decode reads back what encode wrote; anything else is MalformedEvent."""
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -8,8 +9,11 @@ from shared.events import (
     BoletoSynced,
     BoletoSyncFailed,
     BoletoSyncRequested,
+    ChargeCancelled,
+    ChargeFailed,
     ChargeIssued,
     ChargeIssueRequested,
+    ChargePaid,
     ConversionCompleted,
     ConversionDeleted,
     ConversionFailed,
@@ -18,6 +22,8 @@ from shared.events import (
     ConversionStarted,
     Event,
     Manifest,
+    PaymentPending,
+    PaymentRequested,
     WebhookEndpointDisabled,
 )
 from shared.messaging.envelope import Envelope, MalformedEvent, Received, decode, encode
@@ -74,6 +80,37 @@ SAMPLES: list[Event] = [
     ),
     BoletoSyncFailed(
         tenant_id="tenant-a", boleto_id="bol-1", job_id="job-2", code="sync_failed", message="m"
+    ),
+    PaymentRequested(
+        tenant_id="tenant-a",
+        job_id="job-1",
+        attempt=2,
+        amount_cents=990,
+        due_date=date(2026, 12, 3),
+        payer={"cpfCnpj": "52998224725", "tipoPessoa": "FISICA", "nome": "Maria"},
+    ),
+    PaymentPending(
+        tenant_id="tenant-a",
+        job_id="job-1",
+        boleto_id="bol-1",
+        charge_id="c-1",
+        amount_cents=990,
+        due_date=date(2026, 12, 3),
+        pix_copia_e_cola="00020101021226",
+        linha_digitavel="07790001",
+        pdf_key="tenant-a/boletos/bol-1/v1-abc.pdf",
+    ),
+    ChargePaid(
+        tenant_id="tenant-a",
+        boleto_id="bol-1",
+        job_id="job-1",
+        charge_id="c-1",
+        situacao="RECEBIDO",
+        paid_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+    ),
+    ChargeCancelled(tenant_id="tenant-a", boleto_id="bol-1", charge_id="c-1", situacao="EXPIRADO"),
+    ChargeFailed(
+        tenant_id="tenant-a", boleto_id="bol-1", job_id="job-1", code="inter_rejected", message="m"
     ),
 ]
 

@@ -50,6 +50,11 @@ def test_the_registry_holds_every_event_defined_in_shared() -> None:
         "boleto.synced.v1",
         "boleto.sync.failed.v1",
         "webhook.endpoint.disabled.v1",
+        "payment.requested.v1",
+        "payment.pending.v1",
+        "charge.paid.v1",
+        "charge.cancelled.v1",
+        "charge.failed.v1",
     }
 
 
@@ -107,8 +112,15 @@ def test_options_default_to_mspdi_without_timephased_data() -> None:
     assert ConversionOptions() == ConversionOptions(target="mspdi", timephased=False)
 
 
-JOB_EVENTS = sorted(k for k, m in Event.registry.items() if k.startswith("conversion."))
-BOLETO_EVENTS = sorted(k for k, m in Event.registry.items() if "boleto_id" in m.model_fields)
+# a conversion's payment is about its job, though its charge has a boleto
+JOB_EVENTS = sorted(
+    k for k, m in Event.registry.items() if k.startswith(("conversion.", "payment."))
+)
+BOLETO_EVENTS = sorted(
+    k
+    for k in Event.registry
+    if "boleto_id" in Event.registry[k].model_fields and k not in JOB_EVENTS
+)
 
 
 @pytest.mark.parametrize("key", JOB_EVENTS)
