@@ -160,8 +160,10 @@ def _banner(ports: Ports, api_key: str, admin_key: str, data_dir: Path, extra: s
   Restarts         {data_dir / "logs" / "supervisor.json"}
 {extra}
   Try: curl -H "Authorization: Bearer {api_key}" -F file=@plan.mpp http://127.0.0.1:{ports.upload}/v1/conversions
-  Paid: PATCH http://127.0.0.1:{ports.upload}/v1/admin/tenants/<tenant> {{"price_cents": 990}} with
-        the admin key; the page then asks for a payer and offers a "simulate payment" button.
+  Paid: curl -X PATCH -H "Authorization: Bearer {admin_key}" -H "Content-Type: application/json"
+          -d '{{"price_cents": 990}}' http://127.0.0.1:{ports.upload}/v1/admin/tenants/dev
+        makes the dev tenant pay per conversion: the page then asks for a payer, shows the Pix
+        QR code and the boleto, and offers "Simulate payment" (the simulator pays the charge).
   Ctrl-C stops everything; a process that dies is started again.
 """,
         flush=True,
