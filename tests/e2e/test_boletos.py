@@ -12,7 +12,7 @@ from system import System
 
 from tests.support import boleto
 from tests.support.api import api_client
-from tests.support.inter import charge_body, pdf_ready
+from tests.support.inter import charge_body, pdf_ready, token
 
 boletos = boleto.api  # fixture: boleto-sync's API as the tenant
 
@@ -61,7 +61,7 @@ async def test_payment_callback_updates_status_and_stores_a_new_pdf_version(
     boleto_id = (await boletos.post("/v1/boletos", json=_charge())).json()["id"]
     await pdf_ready(boletos, boleto_id)
     codigo = (await boletos.get(f"/v1/boletos/{boleto_id}")).json()["inter"]["codigo_solicitacao"]
-    paid = await bank.post(f"/cobranca/v3/cobrancas/{codigo}/pagar", headers=await _bank_auth(bank))
+    paid = await bank.post(f"/cobranca/v3/cobrancas/{codigo}/pagar", headers=await token(bank))
     assert paid.status_code < 300, paid.text
     for _ in range(100):
         record = (await boletos.get(f"/v1/boletos/{boleto_id}")).json()
@@ -71,19 +71,6 @@ async def test_payment_callback_updates_status_and_stores_a_new_pdf_version(
     assert record["status"] == "RECEBIDO"
     assert [v["version"] for v in record["pdf"]["versions"]] == [1, 2]
     assert record["pdf"]["current"]["version"] == 2
-
-
-async def _bank_auth(bank: httpx.AsyncClient) -> dict[str, str]:
-    response = await bank.post(
-        "/oauth/v2/token",
-        data={
-            "client_id": "sim-client",
-            "client_secret": "sim-secret",
-            "grant_type": "client_credentials",
-            "scope": "boleto-cobranca.read boleto-cobranca.write",
-        },
-    )
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def test_proposal_sync_job_covers_every_boleto_of_the_proposal(

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from shared.payer import valid_cpf
+from tests.support.inter import token
 
 PRICE_CENTS = 990
 TENANT_CACHE_S = 2.0  # how long a process may serve a tenant's price from before it re-reads
@@ -61,21 +62,6 @@ async def new_key(base_url: str, admin_key: str, tenant: str) -> str:
     return str(response.json()["key"])
 
 
-async def bank_token(bank: httpx.AsyncClient) -> dict[str, str]:
-    """The simulator's OAuth token, as the bank's own API asks for it."""
-    response = await bank.post(
-        "/oauth/v2/token",
-        data={
-            "client_id": "sim-client",
-            "client_secret": "sim-secret",
-            "grant_type": "client_credentials",
-            "scope": "boleto-cobranca.read boleto-cobranca.write",
-        },
-    )
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def charges_of(bank: httpx.AsyncClient, cpf: str) -> list[dict[str, Any]]:
     """Every charge the bank holds for the payer ``cpf`` (issued from yesterday on)."""
     params = {
@@ -85,18 +71,14 @@ async def charges_of(bank: httpx.AsyncClient, cpf: str) -> list[dict[str, Any]]:
         "cpfCnpjPessoaPagadora": cpf,
         "paginacao.itensPorPagina": "1000",
     }
-    response = await bank.get(
-        "/cobranca/v3/cobrancas", params=params, headers=await bank_token(bank)
-    )
+    response = await bank.get("/cobranca/v3/cobrancas", params=params, headers=await token(bank))
     assert response.status_code == 200, response.text
     return list(response.json()["cobrancas"])
 
 
 async def pay_at_bank(bank: httpx.AsyncClient, charge_id: str) -> None:
     """The sandbox's payment of a charge: the bank then calls its webhook back."""
-    paid = await bank.post(
-        f"/cobranca/v3/cobrancas/{charge_id}/pagar", headers=await bank_token(bank)
-    )
+    paid = await bank.post(f"/cobranca/v3/cobrancas/{charge_id}/pagar", headers=await token(bank))
     assert paid.status_code < 300, paid.text
 
 
