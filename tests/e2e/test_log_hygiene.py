@@ -34,11 +34,11 @@ from bootstrap import (
 )
 from system import Ports, System, running_system
 
-from tests.support.api import api_client, upload, wait_final
+from tests.support.api import api_client, new_key, upload, wait_final
 from tests.support.inter import charge_body, pdf_ready
 from tests.support.mail import confirm, confirmation_token
 from tests.support.notifier import eventually, new_tenant, receiver
-from tests.support.payments import new_key, paid_tenant, payer, payment_where
+from tests.support.payments import paid_tenant, payer, payment_where
 
 HEX32, HEX16 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{16}")
 Line = dict[str, Any]

@@ -17,13 +17,12 @@ import pytest
 from system import System
 
 from tests.conftest import VENDORED
-from tests.support.api import api_client, upload, wait_final
+from tests.support.api import api_client, new_key, upload, wait_final
 from tests.support.notifier import Receiver, eventually, receiver
 from tests.support.payments import (
     PRICE_CENTS,
     charges_of,
     new_cpf,
-    new_key,
     paid_tenant,
     pay_at_bank,
     payer,

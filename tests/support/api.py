@@ -56,3 +56,15 @@ async def convert(client: httpx.AsyncClient, path: Path, **fields: str) -> dict[
     response = await upload(client, path, **fields)
     assert response.status_code == 202, response.text
     return await wait_final(client, response.json()["id"])
+
+
+async def new_key(base_url: str, admin_key: str, tenant: str) -> str:
+    """A new API key of ``tenant``, made with the admin key."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as admin:
+        response = await admin.post(
+            "/v1/admin/api-keys",
+            json={"tenant": tenant},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+    response.raise_for_status()
+    return str(response.json()["key"])

@@ -26,6 +26,7 @@ from shared.events import (
     PaymentRequested,
 )
 from shared.messaging import Broker, encode
+from tests.support.api import new_key
 
 
 @dataclass
@@ -162,14 +163,7 @@ async def sse(
 async def new_tenant(system_base_url: str, admin_key: str) -> tuple[str, str]:
     """(tenant, API key) of a fresh tenant, so a test sees only its own events."""
     tenant = f"nt-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=system_base_url, timeout=30) as admin:
-        response = await admin.post(
-            "/v1/admin/api-keys",
-            json={"tenant": tenant},
-            headers={"Authorization": f"Bearer {admin_key}"},
-        )
-    response.raise_for_status()
-    return tenant, str(response.json()["key"])
+    return tenant, await new_key(system_base_url, admin_key, tenant)
 
 
 def completed(tenant: str, job_id: str | None = None) -> ConversionCompleted:

@@ -51,17 +51,6 @@ async def paid_tenant(base_url: str, admin_key: str, price_cents: int = PRICE_CE
     return tenant
 
 
-async def new_key(base_url: str, admin_key: str, tenant: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as admin:
-        response = await admin.post(
-            "/v1/admin/api-keys",
-            json={"tenant": tenant},
-            headers={"Authorization": f"Bearer {admin_key}"},
-        )
-    response.raise_for_status()
-    return str(response.json()["key"])
-
-
 async def charges_of(bank: httpx.AsyncClient, cpf: str) -> list[dict[str, Any]]:
     """Every charge the bank holds for the payer ``cpf`` (issued from yesterday on)."""
     params = {
