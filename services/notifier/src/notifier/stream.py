@@ -131,8 +131,9 @@ async def frames(
         sent.add(frame.id)
         yield frame.encode()
     while not client.overflowed:
-        try:
-            frame = await asyncio.wait_for(client.queue.get(), heartbeat_s)
+        try:  # asyncio.timeout: 3.11's wait_for can swallow the cancel of a closed stream
+            async with asyncio.timeout(heartbeat_s):
+                frame = await client.queue.get()
         except TimeoutError:
             yield ": keep-alive\n\n"
             continue

@@ -205,8 +205,11 @@ class Subscription:
         log.warning(
             "message.held", queue=self.queue, dependency=outage.dependency, wait_s=round(wait, 1)
         )
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as the event is set, and a stopping consumer would hold on
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), wait)
+            async with asyncio.timeout(wait):
+                await self._stopping.wait()
         await message.nack(requeue=True)
         MESSAGES.labels(self.queue, "held").inc()
 
