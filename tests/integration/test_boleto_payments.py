@@ -8,14 +8,19 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import httpx
 import pytest
 from system import System
 
+from boleto_sync.bootstrap import WorkerDeps
+from boleto_sync.inter.client import InterClient
+from boleto_sync.issuing import issue_gave_up
 from boleto_sync.payments import payment_ids
+from boleto_sync.repository import BoletoRepository
+from shared import queues
 from shared.events import (
     ChargeCancelled,
     ChargeFailed,
@@ -24,8 +29,9 @@ from shared.events import (
     PaymentPending,
     PaymentRequested,
 )
-from shared.messaging import encode
+from shared.messaging import OutboxRelay, encode
 from shared.messaging.broker import Broker
+from shared.mongo import connect
 from shared.settings import InfraSettings
 from shared.storage import create_store
 from tests.support import boleto
@@ -341,3 +347,48 @@ async def test_a_charge_the_bank_fails_to_issue_is_a_charge_failed(
     assert (failed.job_id, failed.code) == (job_id, "issue_failed")
     assert len(outcomes.of(ChargeFailed, boleto_id)) == 1
     assert outcomes.of(PaymentPending, boleto_id) == []
+
+
+@pytest.fixture
+async def worker_deps(system: System, broker: Broker) -> AsyncIterator[WorkerDeps]:
+    """The worker's own repository and relay on the system's database and broker (no bank:
+    what is tested here never calls it)."""
+    settings = InfraSettings(
+        mongodb_url=system.env["MONGODB_URL"], mongodb_db=system.env["MONGODB_DB"]
+    )
+    client = connect(settings)
+    repo = BoletoRepository(client[settings.mongodb_db])
+    try:
+        yield WorkerDeps(
+            repo,
+            OutboxRelay(repo.outbox, broker),
+            create_store(settings),
+            cast(InterClient, None),
+            processing_poll_s=0.1,
+            processing_timeout_s=5,
+        )
+    finally:
+        await client.close()
+
+
+async def test_a_payment_request_out_of_attempts_before_its_boleto_fails_the_payment(
+    broker: Broker, outcomes: Outcomes, worker_deps: WorkerDeps
+) -> None:
+    """The queue's dead-letter hook (``issue_gave_up``), as the consumer calls it when a
+    payment.requested ran out of attempts (the database down throughout, say)."""
+    job_id = f"job_{uuid.uuid4().hex[:12]}"
+    reason = f"{queues.GAVE_UP}: the database was unreachable"
+    await issue_gave_up(payment(job_id), reason, worker_deps)
+    await issue_gave_up(payment(job_id), reason, worker_deps)  # a second dead letter of it
+    boleto_id, *_ = payment_ids(job_id, 1)
+    [failed, *again] = await outcomes.wait(ChargeFailed, boleto_id)
+
+    assert (failed.job_id, failed.code) == (job_id, "request_failed")
+    assert all(e == failed for e in again)  # the same event id: consumers drop the copy
+
+    # a request whose boleto was written goes on through that boleto's issue instead
+    issued_job = f"job_{uuid.uuid4().hex[:12]}"
+    issued_boleto, _ = await paid_pending(broker, outcomes, issued_job)
+    await issue_gave_up(payment(issued_job), reason, worker_deps)
+    await quiet(1.0)
+    assert outcomes.of(ChargeFailed, issued_boleto) == []

@@ -11,7 +11,14 @@ from boleto_sync.fair_share import on_behalf_of
 from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
 from boleto_sync.outbox import entry
-from shared.events import BoletoSyncRequested, ChargeIssued, ChargeIssueRequested, Event
+from boleto_sync.payments import payment_gave_up
+from shared.events import (
+    BoletoSyncRequested,
+    ChargeIssued,
+    ChargeIssueRequested,
+    Event,
+    PaymentRequested,
+)
 from shared.logging import bind_ids
 from shared.messaging import Delivery, PermanentError
 
@@ -107,6 +114,9 @@ async def _issue_refused(boleto: dict[str, Any], exc: InterRejected, deps: "Work
 
 async def issue_gave_up(event: Event, reason: str, deps: "WorkerDeps") -> None:
     """After the retry budget: the boleto fails with the reason, unless it was issued."""
+    if isinstance(event, PaymentRequested):
+        await payment_gave_up(event, reason, deps)
+        return
     if not isinstance(event, ChargeIssueRequested):
         return
     boleto = await deps.repo.by_id(event.boleto_id)

@@ -84,3 +84,16 @@ async def _refused(
 
 def _payer_error(exc: ValidationError) -> bool:
     return exc.title == Payer.__name__ or all(e["loc"][:1] == ("pagador",) for e in exc.errors())
+
+
+async def payment_gave_up(event: PaymentRequested, reason: str, deps: "WorkerDeps") -> None:
+    """A payment request that ran out of attempts before its boleto was written (the database
+    down throughout, say) fails its payment, so the job does not wait for ever; a boleto that
+    was written goes on through its own issue (which reports its failure itself)."""
+    boleto_id, _, _ = payment_ids(event.job_id, event.attempt)
+    if await deps.repo.by_id(boleto_id) is not None:
+        return
+    about = {"_id": boleto_id, "tenant": event.tenant_id, "job_id": event.job_id}
+    failed = failed_entries(about, "request_failed", reason, event_id=f"{boleto_id}.gave_up")
+    await deps.relay.flush(boleto_id, failed)
+    log.warning("boleto.payment_gave_up", boleto_id=boleto_id, reason=reason[:300])
