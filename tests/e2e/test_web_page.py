@@ -311,6 +311,132 @@ def test_a_paid_conversion_is_paid_on_the_page_and_then_downloads(
     browser.save_screenshot(str(shots / "7-downloaded.png"))
 
 
+def fill_upload_payer(driver: WebDriver, document: str) -> None:
+    """The upload form's optional payer, unfolded and filled as a person would."""
+    driver.find_element(By.CSS_SELECTOR, "#upload-payer summary").click()
+    fields = {
+        "upload-payer-document": document,
+        "upload-payer-name": "Maria Souza",
+        "upload-payer-address": "Avenida Paulista, 1000",
+        "upload-payer-city": "São Paulo",
+        "upload-payer-state": "sp",
+        "upload-payer-cep": "01310-100",
+    }
+    for field, value in fields.items():
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+
+
+def formatted(cpf: str) -> str:
+    return f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}"
+
+
+def record_payment_states(driver: WebDriver) -> None:
+    """Every state the payment section passes through, kept in ``window.paymentStates``."""
+    driver.execute_script(
+        """
+        window.paymentStates = [];
+        const payment = document.getElementById("payment");
+        new MutationObserver(() => window.paymentStates.push(payment.dataset.state))
+          .observe(payment, { attributes: true, attributeFilter: ["data-state"] });
+        """
+    )
+
+
+def test_a_payer_given_with_the_upload_goes_straight_to_the_charge(
+    system: System,
+    browser: WebDriver,
+    paid_key: str,
+    mpp_files: list[Path],
+    shots: Path,
+    downloads: Path,
+) -> None:
+    open_and_sign_in(browser, system.base_url, paid_key, shots)
+    live_source_is(browser, "stream")
+    assert browser.find_element(By.ID, "upload-payer").get_attribute("open") is None
+    assert not browser.find_element(By.ID, "upload-payer-document").is_displayed()
+    record_payment_states(browser)
+    cpf = new_cpf()
+    fill_upload_payer(browser, formatted(cpf))
+    browser.save_screenshot(str(shots / "2-payer-in-the-upload-form.png"))
+    browser.set_window_size(375, 1400)
+    browser.save_screenshot(str(shots / "3-payer-in-the-upload-form-phone.png"))
+    browser.set_window_size(1280, 1000)
+    upload_sample(browser, mpp_files)
+
+    payment_state_is(browser, "pending")
+    qr = browser.find_element(By.ID, "pix-qr")
+    until(
+        browser,
+        lambda _: browser.execute_script("return arguments[0].naturalWidth", qr) > 0,
+        "the Pix QR code drawn",
+    )
+    job_id = completed_job_id(browser)
+    assert "payer_required" not in browser.execute_script("return window.paymentStates")
+    assert not browser.find_element(By.ID, "payer-form").is_displayed()
+    assert "9,90" in browser.find_element(By.ID, "charge-amount").text
+    remembered = browser.execute_script("return JSON.parse(sessionStorage['conversions.payer'])")
+    assert remembered["cpfCnpj"] == cpf and remembered["uf"] == "SP"
+    assert remembered["cep"] == "01310100" and "email" not in remembered
+    browser.save_screenshot(str(shots / "4-charge.png"))
+
+    browser.find_element(By.ID, "simulate").click()
+    payment_state_is(browser, "paid")
+    until(browser, ec.element_to_be_clickable((By.ID, "download")), "the download unlocked")
+    downloaded_result(browser, system, paid_key, job_id, downloads)
+    browser.save_screenshot(str(shots / "5-downloaded.png"))
+    browser.find_element(By.ID, "sign-out").click()
+    until(browser, ec.visibility_of_element_located((By.ID, "sign-in")), "signed out")
+    assert browser.execute_script("return sessionStorage.length") == 0
+
+
+def test_an_invalid_payer_in_the_upload_form_is_refused_before_any_job(
+    system: System, browser: WebDriver, paid_key: str, mpp_files: list[Path], shots: Path
+) -> None:
+    open_and_sign_in(browser, system.base_url, paid_key, shots)
+    until(browser, ec.visibility_of_element_located((By.ID, "workspace")), "signed in")
+    fill_upload_payer(browser, "111.111.111-11")  # not a CPF: its check digits are wrong
+    upload_sample(browser, mpp_files)
+    until(
+        browser,
+        ec.text_to_be_present_in_element((By.ID, "upload-payer-error"), "(invalid_payer)"),
+        "the invalid payer's message beside the upload form",
+    )
+    document = browser.find_element(By.ID, "upload-payer-document")
+    assert "cpfCnpj" in browser.find_element(By.ID, "upload-payer-error").text
+    assert document.get_attribute("aria-invalid") == "true"
+    assert document.get_attribute("aria-describedby") == "upload-payer-error"
+    assert browser.switch_to.active_element == document
+    assert browser.find_element(By.ID, "file").get_attribute("value").endswith(SAMPLE)
+    assert not browser.find_element(By.ID, "status").text  # no conversion was started
+    browser.save_screenshot(str(shots / "2-invalid-payer.png"))
+
+    browser.find_element(By.ID, "refresh").click()
+    time.sleep(1.0)  # the refresh's answer has arrived by then
+    assert browser.find_elements(By.CSS_SELECTOR, "#recent tr") == []
+    listed = httpx.get(
+        f"{system.base_url}/v1/conversions",
+        headers={"Authorization": f"Bearer {paid_key}"},
+        timeout=30,
+    )
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    assert browser.execute_script("return sessionStorage['conversions.payer']") is None
+
+    # corrected, the same chosen file goes again, and the job exists
+    document.clear()
+    document.send_keys(formatted(new_cpf()))
+    browser.find_element(By.ID, "convert").click()
+    until(
+        browser,
+        ec.text_to_be_present_in_element((By.ID, "status"), "Conversion "),
+        "the corrected upload taken",
+    )
+    assert not browser.find_element(By.ID, "upload-payer-error").text
+    assert document.get_attribute("aria-invalid") is None
+    browser.save_screenshot(str(shots / "3-corrected.png"))
+
+
 def test_a_bad_key_shows_the_sign_in_error(system: System, browser: WebDriver, shots: Path) -> None:
     open_and_sign_in(browser, system.base_url, "not-a-key", shots)
     until(

@@ -4,6 +4,9 @@ import {
   $, authHeaders, key, problemOf, problemText, saveBlob, setKey, sleep,
 } from "./api.js";
 import { liveSource, nextEventFor, startLive, stopLive } from "./live.js";
+import {
+  copyPayerFields, flagInvalid, forgetPayer, payerBlank, payerOf, rememberPayer, setupPayerFields,
+} from "./payer.js";
 import { lockReason, paymentSettled, renderPayment, setupPayment } from "./payment.js";
 
 let config = { targets: [], events_url: "/v1/events/stream", sandbox_payments: false };
@@ -52,6 +55,12 @@ function signOut() {
   $("download").hidden = true;
   $("download-lock").hidden = true;
   renderPayment(null);
+  forgetPayer();
+  for (const id of ["payer-form", "upload-form"]) $(id).reset();
+  $("upload-payer-fields").dispatchEvent(new Event("input")); // its fields optional again
+  chosen(null);
+  showPayerProblem("", []);
+  $("upload-payer").open = false;
   showSignedIn(false);
   $("api-key").focus();
 }
@@ -71,17 +80,34 @@ function chosen(file) {
   $("file-name").textContent = file ? "Chosen: " + file.name + " (" + file.size + " bytes)" : "";
 }
 
+// The payer given with the upload, when the person filled it in (a free tenant's is ignored).
+function uploadPayer() {
+  const fields = $("upload-payer-fields");
+  return payerBlank(fields) ? null : payerOf(fields);
+}
+
+function showPayerProblem(text, errors) {
+  $("upload-payer-error").textContent = text;
+  const invalid = flagInvalid($("upload-payer-fields"), errors);
+  if (!text) return;
+  $("upload-payer").open = true;
+  (invalid || $("upload-payer-document")).focus();
+}
+
 function upload(event) {
   event.preventDefault();
   const file = $("file").files[0];
   if (!file) { showError("Choose a schedule file first."); return; }
+  const payer = uploadPayer();
   showError("");
+  showPayerProblem("", []);
   $("download").hidden = true;
   $("download-lock").hidden = true;
   const form = new FormData();
   form.append("target", $("target").value);
   if ($("password").value) form.append("password", $("password").value);
   form.append("timephased", $("timephased").checked ? "true" : "false");
+  if (payer) form.append("payer", JSON.stringify(payer));
   form.append("file", file);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/v1/conversions");
@@ -96,9 +122,13 @@ function upload(event) {
     let body = null;
     try { body = JSON.parse(xhr.responseText); } catch (_) { body = null; }
     if (xhr.status >= 400) {
-      showError(problemText(xhr.status, body, xhr.getResponseHeader("Retry-After")));
+      const text = problemText(xhr.status, body, xhr.getResponseHeader("Retry-After"));
+      // the file stays chosen: the person corrects the payer and sends again
+      if (body && body.code === "invalid_payer") showPayerProblem(text, body.errors);
+      else showError(text);
       return;
     }
+    if (payer) rememberPayer(payer);
     setProgress(file.size, file.size);
     track(body);
   };
@@ -236,6 +266,11 @@ async function start() {
   $("download").addEventListener("click", () => current && download(current));
   $("refresh").addEventListener("click", refreshRecent);
   dropZone();
+  const payerFields = copyPayerFields($("payer-fields"), "upload-");
+  $("upload-payer-error").before(payerFields);
+  setupPayerFields(payerFields, "upload-payer-error");
+  // a half-filled payer stops the upload: show its fields, even when folded away
+  payerFields.addEventListener("invalid", () => { $("upload-payer").open = true; }, true);
   await loadConfig();
   setupPayment(config, track);
   showSignedIn(Boolean(key()));

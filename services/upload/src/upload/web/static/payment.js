@@ -1,6 +1,7 @@
 // The payment step of a paid tenant's conversion: the payer's details, then the charge (Pix QR
 // code, copia e cola, boleto) until it is paid, and the download's lock with its reason.
 import { $, authHeaders, problemOf, saveBlob } from "./api.js";
+import { flagInvalid, payerOf, prefillPayer, rememberPayer, setupPayerFields } from "./payer.js";
 
 const SETTLED = ["paid", "expired", "cancelled", "failed"];
 const LOCKS = {
@@ -58,7 +59,7 @@ export function setupPayment(pageConfig, payerGiven) {
   config = pageConfig;
   onPayer = payerGiven;
   $("payer-form").addEventListener("submit", submitPayer);
-  $("payer-document").addEventListener("input", guessKind);
+  setupPayerFields($("payer-fields"), "payment-error");
   $("copy-pix").addEventListener("click", copyPix);
   $("boleto-link").addEventListener("click", downloadBoleto);
   $("simulate").addEventListener("click", simulate);
@@ -73,8 +74,12 @@ export function renderPayment(job) {
   const state = stateOf(payment);
   const before = $("payment").dataset.state;
   $("payment").dataset.state = state;
-  if (before !== state) $("payment-state").textContent = stateText(payment, state);
-  $("payer-form").hidden = !["payer_required", "failed"].includes(state);
+  const asksPayer = ["payer_required", "failed"].includes(state);
+  if (before !== state) {
+    $("payment-state").textContent = stateText(payment, state);
+    if (asksPayer) prefillPayer($("payer-fields"));
+  }
+  $("payer-form").hidden = !asksPayer;
   $("charge").hidden = state !== "pending";
   $("simulate").hidden = !(config.sandbox_payments && state === "pending");
   if (state === "pending") renderCharge(job, payment);
@@ -157,37 +162,18 @@ async function simulate() {
   $("payment-state").textContent = "Payment simulated: waiting for the bank's confirmation…";
 }
 
-function guessKind() {
-  const digits = $("payer-document").value.replace(/\D/g, "");
-  $("payer-kind").value = digits.length > 11 ? "JURIDICA" : "FISICA";
-}
-
-function payerOf(form) {
-  const data = Object.fromEntries(new FormData(form).entries());
-  const payer = {
-    cpfCnpj: data.cpfCnpj.replace(/\D/g, ""),
-    tipoPessoa: data.tipoPessoa,
-    nome: data.nome.trim(),
-    endereco: data.endereco.trim(),
-    cidade: data.cidade.trim(),
-    uf: data.uf.trim().toUpperCase(),
-    cep: data.cep.replace(/\D/g, ""),
-  };
-  if (data.email.trim()) payer.email = data.email.trim();
-  return payer;
-}
-
 async function submitPayer(event) {
   event.preventDefault();
   const job = shown.job;
   $("payment-error").textContent = "";
   $("payer-submit").disabled = true;
+  const payer = payerOf($("payer-fields"));
   let response;
   try {
     response = await fetch("/v1/conversions/" + job.id + "/payer", {
       method: "PUT",
       headers: { ...authHeaders(), "Content-Type": "application/json" },
-      body: JSON.stringify(payerOf(event.target)),
+      body: JSON.stringify(payer),
     });
   } catch (_) {
     $("payment-error").textContent = "The service is unreachable: send the details again.";
@@ -196,10 +182,13 @@ async function submitPayer(event) {
     $("payer-submit").disabled = false;
   }
   if (!response.ok) {
+    const problem = await response.clone().json().catch(() => null);
     $("payment-error").textContent = await problemOf(response);
-    $("payer-document").focus();
+    (flagInvalid($("payer-fields"), problem && problem.errors) || $("payer-document")).focus();
     return;
   }
+  flagInvalid($("payer-fields"), []);
+  rememberPayer(payer);
   $("payer-form").hidden = true;
   $("payment").dataset.state = "preparing";
   $("payment-state").textContent = stateText(job.payment, "preparing");
