@@ -49,7 +49,7 @@ def test_a_payer_is_normalised_to_the_banks_digits() -> None:
     [
         ("{", "JSON object"),
         ("[]", "payer"),
-        (json.dumps({**PAYER, "cpfCnpj": "52998224724"}), "cpfCnpj is not a valid CPF"),
+        (json.dumps({**PAYER, "cpfCnpj": "52998224724"}), "cpfCnpj: not a valid CPF"),
         (json.dumps({**PAYER, "tipoPessoa": "JURIDICA"}), "not a valid CNPJ"),
         (json.dumps({**PAYER, "cep": "01310-10a"}), "cep: CEP must have 8 digits"),
         (json.dumps({**PAYER, "extra": "x"}), "extra"),

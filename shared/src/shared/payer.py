@@ -5,7 +5,7 @@ takes it from a paid conversion's client and passes it on in ``payment.requested
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 def digits(value: str) -> str:
@@ -39,8 +39,10 @@ def valid_cep(value: str) -> bool:
 class Payer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cpfCnpj: str = Field(min_length=11, max_length=18)
+    # the kind first: the document's check reads it, so a wrong document is reported as
+    # cpfCnpj's error
     tipoPessoa: Literal["FISICA", "JURIDICA"]
+    cpfCnpj: str = Field(min_length=11, max_length=18)
     nome: str = Field(min_length=1, max_length=100)
     endereco: str = Field(min_length=1, max_length=100)
     numero: str | None = Field(default=None, max_length=10)
@@ -60,12 +62,12 @@ class Payer(BaseModel):
             raise ValueError("CEP must have 8 digits (e.g. 01310100 or 01310-100)")
         return digits(value)
 
-    @model_validator(mode="after")
-    def _document(self) -> "Payer":
-        number = digits(self.cpfCnpj)
-        if self.tipoPessoa == "FISICA" and not valid_cpf(number):
-            raise ValueError("cpfCnpj is not a valid CPF (check digits)")
-        if self.tipoPessoa == "JURIDICA" and not valid_cnpj(number):
-            raise ValueError("cpfCnpj is not a valid CNPJ (check digits)")
-        self.cpfCnpj = number
-        return self
+    @field_validator("cpfCnpj")
+    @classmethod
+    def _document(cls, value: str, info: ValidationInfo) -> str:
+        number, kind = digits(value), info.data.get("tipoPessoa")  # absent: its own error
+        if kind == "FISICA" and not valid_cpf(number):
+            raise ValueError("not a valid CPF (check digits)")
+        if kind == "JURIDICA" and not valid_cnpj(number):
+            raise ValueError("not a valid CNPJ (check digits)")
+        return number
