@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from shared.bootstrap import Infra
+from shared.crypto import UnreadableSecret
 from shared.events import (
     ChargeCancelled,
     ChargeFailed,
@@ -35,6 +36,7 @@ from tests.support.events import captured_bodies
 from tests.support.upload_api import served_upload_api
 from upload import consumer
 from upload.files import JobFiles
+from upload.payment import open_payer
 from upload.payment_repository import PaymentRepository
 from upload.payments import Payments
 from upload.repository import COLLECTION, JobRepository
@@ -158,6 +160,7 @@ async def platform(
         PaymentRepository(infra.db, partial(announce_recorded, infra.broker, COLLECTION)),
         OutboxRelay(jobs.outbox, infra.broker),
         infra.store,
+        infra.sealer,
     )
     connection, requested = await captured_bodies(
         infra_settings.rabbitmq_url,
@@ -226,6 +229,11 @@ async def test_a_paid_job_is_charged_once_and_released_when_paid(platform: Platf
     assert request["payer"]["cpfCnpj"] == "52998224725" and request["payer"]["cep"] == "01310100"
     stored = await platform.infra.db[COLLECTION].find_one({"_id": job_id})
     assert stored is not None and stored["payment"]["attempt"] == 1
+    # the payer rests sealed, bound to its job: a backup of the database does not show it
+    assert isinstance(stored["payer"], bytes) and b"Maria" not in stored["payer"]
+    assert open_payer(platform.infra.sealer, stored)["cpfCnpj"] == "52998224725"
+    with pytest.raises(UnreadableSecret):
+        open_payer(platform.infra.sealer, {**stored, "_id": "cv_another"})
 
     locked = await platform.api.get(f"/v1/conversions/{job_id}/result", headers=platform.key)
     assert locked.status_code == 402, locked.text

@@ -54,6 +54,7 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         PaymentRepository(infra.db, partial(announce_recorded, infra.broker, COLLECTION)),
         relay,
         infra.store,
+        infra.sealer,
         sandbox_bank_url=settings.sandbox_bank_url,
     )
     uploads = UploadService(
@@ -103,6 +104,7 @@ async def worker(infra: Infra, settings: UploadSettings) -> Worker:
         PaymentRepository(infra.db, partial(announce_recorded, infra.broker, COLLECTION)),
         relay,
         infra.store,
+        infra.sealer,
     )
     return Worker(
         [conversion_events(infra, jobs, files, settings.prefetch, payments)],

@@ -34,7 +34,10 @@ def conversion_events(
     payments: Payments | None = None,
 ) -> Subscription:
     payments = payments or Payments(
-        PaymentRepository(infra.db), OutboxRelay(jobs.outbox, infra.broker), infra.store
+        PaymentRepository(infra.db),
+        OutboxRelay(jobs.outbox, infra.broker),
+        infra.store,
+        infra.sealer,
     )
     starts: handlers.Starts = Batcher(jobs.mark_converting)
     outcomes: handlers.Outcomes = Batcher(jobs.transition_many)

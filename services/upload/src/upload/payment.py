@@ -1,8 +1,9 @@
 """A paid conversion's payment: its part of the job document, the payer's checks and the
 event that asks boleto-sync for the charge.
 
-The payer (personal data) is stored beside the payment as ``payer`` and travels only in
-``payment.requested``: never in a log, a job view or another event.
+The payer (personal data) is stored beside the payment as ``payer``, sealed like an MPP
+password (``shared.crypto``, bound to the job), and travels only in ``payment.requested``:
+never in a log, a job view or another event.
 """
 
 import json
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.crypto import Sealer
 from shared.events import PaymentRequested
 from shared.messaging import encode, outbox_entry
 from shared.payer import Payer
@@ -42,6 +44,24 @@ def new_payment(price: TenantPrice) -> dict[str, Any]:
         **UNISSUED,
         "old_boletos": [],  # the boletos of earlier attempts: their late events change nothing
     }
+
+
+def payer_context(tenant: str, job_id: str) -> str:
+    """What a sealed payer is bound to: it opens for its own job only."""
+    return f"payer:{tenant}/{job_id}"
+
+
+def seal_payer(sealer: Sealer, tenant: str, job_id: str, payer: dict[str, Any]) -> bytes:
+    """The payer as the job document keeps it: a database backup does not show it."""
+    plain = json.dumps(payer, separators=(",", ":"), ensure_ascii=False).encode()
+    return sealer.seal(plain, payer_context(tenant, job_id))
+
+
+def open_payer(sealer: Sealer, job: dict[str, Any]) -> dict[str, Any]:
+    payer: dict[str, Any] = json.loads(
+        sealer.open(job["payer"], payer_context(job["tenant"], job["_id"]))
+    )
+    return payer
 
 
 def parse_payer(text: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class PaymentRepository:
         fields: dict[str, Any],
         *,
         entry: dict[str, Any] | None = None,
-        payer: dict[str, Any] | None = None,
+        payer: bytes | None = None,
         tenant: str | None = None,
     ) -> bool:
         """Store a payer and/or request a charge (``entry``: its outbox entry) if the job's
@@ -50,7 +50,7 @@ class PaymentRepository:
         if entry is not None:
             query["status"] = "completed"
             if payer is None:
-                query["payer"] = {"$type": "object"}
+                query["payer"] = {"$ne": None}  # sealed: upload.payment.seal_payer
         sets = {**fields, **({"payer": payer} if payer is not None else {})}
         update: dict[str, Any] = {"$set": {**sets, "updated_at": to_millis(now())}}
         if entry is not None:

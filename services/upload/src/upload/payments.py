@@ -11,6 +11,7 @@ import segno
 import structlog
 
 from shared.clock import now
+from shared.crypto import Sealer
 from shared.messaging import OutboxRelay, encode, outbox_entry
 from shared.storage import ObjectNotFound, ObjectStore
 from upload.errors import (
@@ -21,7 +22,13 @@ from upload.errors import (
     PaymentNotRequired,
 )
 from upload.model import SOURCE
-from upload.payment import boleto_key_owned, charge_fields, charge_request
+from upload.payment import (
+    boleto_key_owned,
+    charge_fields,
+    charge_request,
+    open_payer,
+    seal_payer,
+)
 from upload.payment_repository import PaymentRepository
 
 log = structlog.get_logger()
@@ -41,12 +48,14 @@ class Payments:
         payments: PaymentRepository,
         relay: OutboxRelay,
         store: ObjectStore,
+        sealer: Sealer,
         find_job: FindJob | None = None,
         sandbox_bank_url: str | None = None,
     ) -> None:
         self.payments = payments
         self.relay = relay
         self.store = store
+        self.sealer = sealer
         self.find_job = find_job
         self.sandbox_bank_url = sandbox_bank_url
 
@@ -58,7 +67,7 @@ class Payments:
             return False
         if not job.get("payer"):
             return False
-        return await self._request(job, job["payer"], store_payer=False)
+        return await self._request(job, open_payer(self.sealer, job), store_payer=False)
 
     async def after_completion(self, job_id: str) -> bool:
         job = await self.payments.job(job_id)
@@ -76,7 +85,7 @@ class Payments:
         if job["status"] == "completed":
             written = await self._request(job, payer, store_payer=True)
         elif written := await self.payments.record_charge(
-            job_id, 0, {}, payer=payer, tenant=tenant
+            job_id, 0, {}, payer=seal_payer(self.sealer, tenant, job_id, payer), tenant=tenant
         ):
             # the completion may have been recorded meanwhile, and read before this payer
             await self.request_if_due(await self._own(tenant, job_id))
@@ -87,12 +96,13 @@ class Payments:
     async def _request(self, job: dict[str, Any], payer: dict[str, Any], store_payer: bool) -> bool:
         fields = charge_fields(job["payment"], now().date())
         entry = outbox_entry(encode(charge_request(job, fields, payer), SOURCE))
+        sealed = seal_payer(self.sealer, job["tenant"], job["_id"], payer) if store_payer else None
         written = await self.payments.record_charge(
             job["_id"],
             job["payment"]["attempt"],
             fields,
             entry=entry,
-            payer=payer if store_payer else None,
+            payer=sealed,
             tenant=job["tenant"],
         )
         if written:

@@ -35,7 +35,7 @@ from upload.model import (
     reuse_event,
     safe_filename,
 )
-from upload.payment import first_charge, locked, new_payment, parse_payer
+from upload.payment import first_charge, locked, new_payment, parse_payer, seal_payer
 from upload.payments import Payments
 from upload.quotas import UploadQuotas, UploadSlot
 from upload.receive import FormBody
@@ -127,7 +127,9 @@ class UploadService:
         if paid := not price.free:
             job["payment"] = new_payment(price)
             if upload.payer is not None:
-                job["payer"] = upload.payer
+                job["payer"] = seal_payer(
+                    self.files.sealer, upload.tenant, upload.job_id, upload.payer
+                )
         if prior:
             job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
             job["source"]["format"] = prior["source"]["format"]
