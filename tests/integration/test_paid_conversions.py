@@ -516,3 +516,28 @@ async def test_simulated_payments_need_the_sandbox_bank(
     with pytest.raises(ValueError, match="SANDBOX"):
         async with served_upload_api(production, sandbox):
             pass
+
+
+async def test_a_replica_whose_copy_lags_reads_the_stored_job_before_refusing(
+    platform: Platform,
+) -> None:
+    """Another replica has shown the job completed (or paid), and the client's next request,
+    for the result, comes to this one before its notice does: the stored job decides."""
+    await _charge(platform)
+    job = await platform.upload(payer=json.dumps(PAYER))
+    job_id = job["id"]
+    await platform.complete(job_id)
+    await platform.view(job_id, lambda j: j["status"] == "completed")
+    await platform.publish(platform.paid(job_id, "bol_1"))
+    await platform.view(job_id, lambda j: j["payment"]["status"] == "paid")
+    stored = await platform.infra.db[COLLECTION].find_one({"_id": job_id}, {"outbox": 0})
+    assert stored is not None
+    cache = platform.api._transport.app.state.deps.uploads.cache  # type: ignore[attr-defined]
+    url = f"/v1/conversions/{job_id}/result"
+    for lagging in (
+        {**stored, "status": "converting", "result": None},
+        {**stored, "payment": {**stored["payment"], "status": "pending"}},
+    ):
+        cache.seed(job_id, lagging)
+        result = await platform.api.get(url, headers=platform.key)
+        assert result.status_code == 200 and result.content == RESULT

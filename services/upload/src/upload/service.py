@@ -192,10 +192,7 @@ class UploadService:
     async def get(self, tenant: str, job_id: str) -> dict[str, Any]:
         if self.cache is not None:
             return (await self.view(tenant, job_id)).doc
-        job = await self.jobs.by_id(job_id)
-        if job is None or job["tenant"] != tenant:
-            raise NotFound(f"no conversion {job_id}")
-        return job
+        return await self._stored(tenant, job_id)
 
     async def view(self, tenant: str, job_id: str) -> Entry:
         """The job rendered, from the replica's cache (the API's read path)."""
@@ -220,6 +217,10 @@ class UploadService:
 
     async def download(self, tenant: str, job_id: str) -> Download:
         job = await self.get(tenant, job_id)
+        if self.cache is not None and (job["status"] != "completed" or locked(job)):
+            # this replica's copy may lag another's, which the client has just read completed
+            # (or paid): before refusing, the stored job decides (one read, on refusals only)
+            job = await self._stored(tenant, job_id)
         if job["status"] == "failed":
             error = job.get("error") or {}
             code = error.get("code", "internal")
@@ -235,6 +236,12 @@ class UploadService:
                 payment=payment_view(job).model_dump(mode="json"),
             )
         return await self.files.download(job)
+
+    async def _stored(self, tenant: str, job_id: str) -> dict[str, Any]:
+        job = await self.jobs.by_id(job_id)
+        if job is None or job["tenant"] != tenant:
+            raise NotFound(f"no conversion {job_id}")
+        return job
 
     async def set_payer(self, tenant: str, job_id: str, payer: dict[str, Any]) -> dict[str, Any]:
         assert self.payments is not None, "payers are given through the API"
