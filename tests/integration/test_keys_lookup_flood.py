@@ -85,3 +85,25 @@ async def test_the_api_answers_429_with_retry_after_once_an_address_spent_its_lo
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def test_more_new_keys_at_once_than_the_burst_are_all_accepted(infra: Infra) -> None:
+    # a client that has just created its tenants' keys uses them all at once (the load
+    # benchmark's set-up: 50 new keys, 16 at a time, were refused 429 before)
+    repository = CountingKeys(infra.db)
+    keys = [(await repository.create(f"t{number}"))[1] for number in range(16)]
+    auth = ApiKeys(repository, failed_lookups=FailedLookups(per_s=0.001, burst=2))
+    principals = await asyncio.gather(*(auth.authenticate(key, "198.51.100.1") for key in keys))
+    assert [p.tenant for p in principals if p is not None] == [f"t{n}" for n in range(16)]
+
+
+async def test_random_keys_at_once_still_cost_at_most_the_burst_in_reads(infra: Infra) -> None:
+    repository = CountingKeys(infra.db)
+    auth = ApiKeys(repository, failed_lookups=FailedLookups(per_s=0.001, burst=5))
+    guesses = [f"sk_{secrets.token_urlsafe(32)}" for _ in range(200)]
+    answers = await asyncio.gather(
+        *(auth.authenticate(key, "203.0.113.9") for key in guesses), return_exceptions=True
+    )
+    assert repository.reads == 5
+    assert sum(isinstance(a, TooManyFailedLookups) for a in answers) == 195
+    assert all(a is None for a in answers if not isinstance(a, TooManyFailedLookups))

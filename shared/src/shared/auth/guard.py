@@ -5,8 +5,14 @@ token back, so only failed look-ups drain the bucket. Once an address has spent 
 its uncached keys are refused without a read until the bucket refills, while keys already in
 the cache keep working. Per process and in memory: a replica's database reads for random keys
 are bounded by ``burst + per_s * seconds`` per address, whatever the request rate.
+
+A look-up that finds no token while others of its address are still reading waits for them
+rather than being refused: each may give its token back. So a client that starts using more
+new keys at once than the burst (one that has just created them) is not taken for a guesser,
+and the bound above holds: reads in flight hold tokens.
 """
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,6 +35,8 @@ class TooManyFailedLookups(Exception):
 class _Bucket:
     tokens: float
     at: float
+    lent: int = 0  # tokens held by look-ups still reading
+    settled: asyncio.Event | None = None  # set when one of them is done
 
 
 class FailedLookups:
@@ -45,17 +53,34 @@ class FailedLookups:
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def take(self, address: str) -> None:
-        """A token for one look-up, or ``TooManyFailedLookups``."""
-        bucket = self._bucket(address)
-        if bucket.tokens < 1:
-            raise TooManyFailedLookups((1 - bucket.tokens) / self.per_s)
-        bucket.tokens -= 1
+    async def take(self, address: str) -> None:
+        """A token for one look-up, or ``TooManyFailedLookups`` once the address has none left
+        and no look-up of its own still reading; each ``take`` is followed by one ``settle``."""
+        while True:
+            bucket = self._bucket(address)
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                bucket.lent += 1
+                return
+            if bucket.lent == 0:
+                raise TooManyFailedLookups((1 - bucket.tokens) / self.per_s)
+            if bucket.settled is None:
+                bucket.settled = asyncio.Event()
+            await bucket.settled.wait()
 
-    def give_back(self, address: str) -> None:
-        """The look-up found its key: it cost the address nothing."""
+    def settle(self, address: str, *, spent: bool) -> None:
+        """The look-up is done: ``spent`` when its key was not found (the token stays used);
+        a key found, or a read that failed, cost the address nothing."""
+        bucket = self._buckets.get(address)
+        if bucket is None:  # left the table meanwhile: its fresh bucket owes nothing
+            return
         bucket = self._bucket(address)
-        bucket.tokens = min(self.burst, bucket.tokens + 1)
+        bucket.lent = max(0, bucket.lent - 1)
+        if not spent:
+            bucket.tokens = min(self.burst, bucket.tokens + 1)
+        if bucket.settled is not None:
+            bucket.settled.set()
+            bucket.settled = None
 
     def _bucket(self, address: str) -> _Bucket:
         now = self._clock()

@@ -67,17 +67,19 @@ class ApiKeys:
         read = partial(self._read, key, digest)
         if address is None or digest in self._guarded:  # joining a read costs no token
             return await self._reads.join(digest, read)
-        self.failed_lookups.take(address)
+        await self.failed_lookups.take(address)
         self._guarded.add(digest)
         try:
             principal = await self._reads.join(digest, read)
-        except Exception:  # the database failed, not the key (a cancelled caller keeps it spent)
-            self.failed_lookups.give_back(address)
+        except Exception:  # the database failed, not the key
+            self.failed_lookups.settle(address, spent=False)
+            raise
+        except BaseException:  # a cancelled caller keeps its token spent
+            self.failed_lookups.settle(address, spent=True)
             raise
         finally:
             self._guarded.discard(digest)
-        if principal is not None:
-            self.failed_lookups.give_back(address)
+        self.failed_lookups.settle(address, spent=principal is None)
         return principal
 
     async def _read(self, key: str, digest: str) -> Principal | None:
