@@ -7,7 +7,13 @@ from shared.bootstrap import Infra
 from shared.clock import now
 from shared.messaging.notices import READ_AGAIN, Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
-from upload.repository import COLLECTION, REUSE_COLLECTION, JobRepository, reuse_id
+from upload.repository import (
+    COLLECTION,
+    REUSE_COLLECTION,
+    JobRepository,
+    ReuseLookup,
+    reuse_id,
+)
 
 
 def _job(status: str, fingerprint: str, expires_in: timedelta = timedelta(hours=24)) -> dict:
@@ -22,6 +28,13 @@ def _job(status: str, fingerprint: str, expires_in: timedelta = timedelta(hours=
     }
 
 
+async def lookup(jobs: JobRepository, fingerprint: str, tenant: str = "acme") -> ReuseLookup:
+    """The look-up of a new upload (a job of its own, not inserted) with ``fingerprint``."""
+    return await jobs.reuse_lookup(
+        tenant, fingerprint, f"cv_{uuid.uuid4().hex}", now() + timedelta(hours=24)
+    )
+
+
 async def test_the_reuse_lookup_reads_two_documents_however_many_jobs_share_the_file(
     infra: Infra,
 ) -> None:
@@ -33,17 +46,48 @@ async def test_the_reuse_lookup_reads_two_documents_however_many_jobs_share_the_
     await infra.db[COLLECTION].insert_many(same)
     await jobs.point_reuse_at(same[7])
 
-    lookup = await jobs.reuse_lookup("acme", "same")
-    assert lookup.prior is not None and lookup.prior["_id"] == same[7]["_id"]
-    assert not lookup.point_here
+    found = await lookup(jobs, "same")
+    assert found.prior is not None and found.prior["_id"] == same[7]["_id"]
+    assert not found.point_here
     pointer = infra.db[REUSE_COLLECTION].find({"_id": reuse_id("acme", "same")})
     assert (await pointer.explain())["executionStats"]["totalDocsExamined"] == 1
     target = infra.db[COLLECTION].find({"_id": same[7]["_id"]})
     assert (await target.explain())["executionStats"]["totalDocsExamined"] == 1
+    assert (await lookup(jobs, "same", tenant="other-tenant")).prior is None
 
-    unseen = await jobs.reuse_lookup("acme", "unseen")
-    assert unseen.prior is None and unseen.point_here
-    assert (await jobs.reuse_lookup("other-tenant", "same")).prior is None
+
+async def test_a_new_file_costs_one_write_and_its_job_becomes_the_target(infra: Infra) -> None:
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    first = _job("queued", "new")
+    unseen = await jobs.reuse_lookup("acme", "new", first["_id"], first["expires_at"])
+    assert unseen.prior is None and not unseen.point_here  # pointed already
+    pointer = await infra.db[REUSE_COLLECTION].find_one({"_id": reuse_id("acme", "new")})
+    assert pointer is not None and pointer["job"] == first["_id"]
+
+    await infra.db[COLLECTION].insert_one(first)
+    second = await lookup(jobs, "new")  # the first still converting: it stays the target
+    assert second.prior is None and not second.point_here
+    completed = {"status": "completed", "result": {"key": "k"}}
+    await infra.db[COLLECTION].update_one({"_id": first["_id"]}, {"$set": completed})
+    found = await lookup(jobs, "new")
+    assert found.prior is not None and found.prior["_id"] == first["_id"]
+
+
+async def test_a_completed_job_found_is_kept_a_while_then_asked_for_again(infra: Infra) -> None:
+    jobs, uncached = JobRepository(infra.db), JobRepository(infra.db, reuse_cache_s=0)
+    done = _job("completed", "known")
+    await infra.db[COLLECTION].insert_one(done)
+    await jobs.point_reuse_at(done)
+    assert (await lookup(jobs, "known")).prior is not None
+    await infra.db[COLLECTION].delete_one({"_id": done["_id"]})  # unseen by this process
+    cached = await lookup(jobs, "known")  # no read: a flood of one file reads it once
+    assert cached.prior is not None and cached.prior["_id"] == done["_id"]
+    assert (await lookup(uncached, "known")).point_here  # a process that keeps nothing reads
+
+    replaced = _job("completed", "known")
+    await jobs.point_reuse_at(replaced)  # what this process points elsewhere, it forgets
+    assert (await lookup(jobs, "known")).point_here
 
 
 async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_end(
@@ -60,13 +104,13 @@ async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_e
     for job in (queued, failed, expired):
         await jobs.point_reuse_at(job)
 
-    in_flight = await jobs.reuse_lookup("acme", "f")
+    in_flight = await lookup(jobs, "f")
     assert in_flight.prior is None and not in_flight.point_here  # it will be the one to reuse
     for dead_end in ("g", "h"):
-        lookup = await jobs.reuse_lookup("acme", dead_end)
-        assert lookup.prior is None and lookup.point_here
+        found = await lookup(jobs, dead_end)
+        assert found.prior is None and found.point_here
     await infra.db[COLLECTION].delete_one({"_id": queued["_id"]})  # deleted by its user
-    assert (await jobs.reuse_lookup("acme", "f")).point_here
+    assert (await lookup(jobs, "f")).point_here
 
 
 async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> None:

@@ -120,9 +120,11 @@ class UploadService:
         """
         key = self.files.fingerprint_key
         job_print = fingerprint(upload.source.sha256, upload.options, upload.password, key)
-        reuse = await self.jobs.reuse_lookup(upload.tenant, job_print)
-        prior = await self._still_stored(reuse.prior)
         job = job_document(upload, job_print, now(), self.retention)
+        reuse = await self.jobs.reuse_lookup(
+            upload.tenant, job_print, upload.job_id, job["expires_at"]
+        )
+        prior = await self._still_stored(reuse.prior)
         price = await self._price(upload.tenant)
         if paid := not price.free:
             job["payment"] = new_payment(price)
