@@ -474,8 +474,10 @@ async def test_a_long_poll_answers_when_the_job_finishes(
 async def test_the_worker_tells_the_api_replicas_when_each_change_is_recorded(
     system: System, mpp_files: list[Path]
 ) -> None:
-    """The notices that let a long poll read once per change: 'converting', then the outcome,
-    each sent after the upload worker's write, so a read then shows it."""
+    """The notices that let a long poll read once per change, each sent after the upload
+    worker's write, so a read then shows it: the outcome, after 'converting' when the JVM
+    had the job long enough to announce it (CONVERTER_STARTED_AFTER_S; a warm JVM converts
+    this file in less, a cold one may not)."""
     _, key = await new_tenant(system.base_url, system.admin_key)  # nothing to reuse
     connection, notices = await captured_bodies(
         system.env["RABBITMQ_URL"], recorded_key("conversion_jobs")
@@ -499,7 +501,7 @@ async def test_the_worker_tells_the_api_replicas_when_each_change_is_recorded(
     finally:
         await connection.close()
     assert job["status"] == "completed"
-    assert statuses == ["converting", "completed"]
+    assert statuses in (["completed"], ["converting", "completed"])
 
 
 async def test_a_long_poll_on_a_current_etag_waits_then_answers_304(

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -25,7 +26,7 @@ from shared.events import ConversionOptions, ConversionRequested
 from shared.messaging import Delivery, OutboxRelay
 from shared.storage import ObjectNotFound
 from tests.support.events import captured_bodies
-from tests.support.worker_kills import kill_the_worker_reading
+from tests.support.worker_kills import kill_the_worker_reading, open_when_read
 
 
 @pytest.fixture
@@ -271,3 +272,64 @@ async def test_a_job_that_fails_in_the_jvm_leaves_no_mark(
     record = await deps.records.get(request.job_id)
     assert record is not None and record["outcome"]["code"] == "corrupt_file"
     assert await deps.records.lost_attempts(request.job_id) == 0
+
+
+async def _starts_and_outcomes(infra: Infra) -> tuple[aio_pika.abc.AbstractConnection, list[bytes]]:
+    return await captured_bodies(
+        infra.settings.rabbitmq_url,
+        "conversion.started.v1",
+        "conversion.completed.v1",
+        "conversion.failed.v1",
+        exchange_name=infra.broker.exchange_name,
+    )
+
+
+def _kinds(bodies: list[bytes], job_id: str) -> list[str]:
+    """Each event's kind, from its data (the type travels in a header)."""
+    events = [event for event in map(json.loads, bodies) if event["job_id"] == job_id]
+    return [
+        "completed" if "result_key" in e else "failed" if "code" in e else "started" for e in events
+    ]
+
+
+async def test_a_quick_conversion_is_not_announced_started(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """Most files convert in tens of milliseconds: queued, then their outcome, with no start
+    (a write of the upload worker and a notice to each API replica fewer)."""
+    connection, announced = await _starts_and_outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[0])
+        await conversion_requested(request, _delivery(), replace(deps, started_after_s=30))
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert _kinds(announced, request.job_id) == ["completed"]
+
+
+async def test_a_conversion_that_takes_a_while_is_announced_started_before_its_outcome(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    connection, announced = await _starts_and_outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[0])
+        source = _source_as_fifo(infra, request)  # the JVM waits there for the file's bytes
+        converting = asyncio.create_task(
+            conversion_requested(request, _delivery(), replace(deps, started_after_s=0.2))
+        )
+        writer = await open_when_read(source)
+        try:
+            for _ in range(100):  # announced while the JVM still has it
+                if announced:
+                    break
+                await asyncio.sleep(0.05)
+            assert _kinds(announced, request.job_id) == ["started"]
+            source.unlink()  # the JVM reads nothing from the FIFO, then opens the file
+            shutil.copyfile(mpp_files[0], source)
+        finally:
+            os.close(writer)
+        await asyncio.wait_for(converting, 60)
+        await _settle(announced, 2)
+    finally:
+        await connection.close()
+    assert _kinds(announced, request.job_id) == ["started", "completed"]

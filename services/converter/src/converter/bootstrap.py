@@ -8,7 +8,7 @@ from converter.archive import ArchiveLimits
 from converter.consumer import conversion_requests
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
-from converter.settings import ConverterSettings
+from converter.settings import STARTED_AFTER_S, ConverterSettings
 from shared.bootstrap import Infra
 from shared.crypto import Sealer
 from shared.messaging import HOT_PATH_CLEAR_S, Broker, OutboxRelay
@@ -26,6 +26,7 @@ class WorkerDeps:
     work_dir: Path
     max_source_bytes: int
     sealer: Sealer  # opens the jobs' sealed read passwords
+    started_after_s: float = STARTED_AFTER_S  # conversion.started once a JVM had it this long
 
 
 async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
@@ -55,6 +56,7 @@ async def worker(infra: Infra, settings: ConverterSettings) -> Worker:
         work_dir,
         settings.max_source_bytes,
         sealer,
+        settings.started_after_s,
     )
 
     return Worker(

@@ -1,5 +1,6 @@
 """Decisions of the converter: convert a requested job once, and announce its outcome once."""
 
+import asyncio
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,15 +46,17 @@ async def conversion_requested(
             log.info("conversion.duplicate_skipped", job_id=event.job_id, attempt=delivery.attempt)
             await _forget_password(event, deps)
             return
-    await _announce_start(event, deps.broker)
     outcome: Event
     labels = JobLabels(event.options.target)
+    start = StartAnnouncement(event, deps.broker, deps.started_after_s)
     try:
-        outcome = await _convert(event, delivery, deps, labels)
+        outcome = await _convert(event, delivery, deps, labels, start)
     except ConversionError as exc:
         outcome = ConversionFailed(
             tenant_id=event.tenant_id, job_id=event.job_id, code=exc.code, message=exc.message
         )
+    finally:
+        await start.settle()
     await record_outcome(event.job_id, outcome, deps, labels)
     await _forget_password(event, deps)
 
@@ -79,18 +82,54 @@ async def record_outcome(
     )
 
 
-async def _announce_start(event: ConversionRequested, broker: Broker) -> None:
-    """Best effort: the status 'converting' is informative, the outcome event is what counts."""
-    try:
-        await broker.publish(
-            encode(ConversionStarted(tenant_id=event.tenant_id, job_id=event.job_id), SOURCE)
-        )
-    except Exception:
-        log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
+class StartAnnouncement:
+    """``conversion.started``, once the job has been in a JVM for ``after_s``.
+
+    Best effort: the status 'converting' is informative, the outcome event is what counts.
+    Most files convert in tens of milliseconds; announcing each would cost the upload worker a
+    write and every API replica a notice per job, and wake each long poll twice. A job shows
+    `converting` once a JVM has spent ``after_s`` on it; a quicker one goes from `queued` to its
+    outcome (a job waiting for a free JVM is still `queued`).
+    """
+
+    def __init__(self, event: ConversionRequested, broker: Broker, after_s: float) -> None:
+        self.event, self.broker, self.after_s = event, broker, after_s
+        self._task: asyncio.Task[None] | None = None
+        self._sending = False
+
+    def in_jvm(self) -> None:
+        """The job went to a JVM: the announcement is due in ``after_s`` (from the first)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._announce())
+
+    async def settle(self) -> None:
+        """The conversion is over: an announcement not sent yet never will be; one on its way
+        is waited for, so that it leaves before the outcome."""
+        if self._task is None:
+            return
+        if self._sending:
+            await self._task
+        else:
+            self._task.cancel()
+
+    async def _announce(self) -> None:
+        await asyncio.sleep(self.after_s)
+        self._sending = True
+        event = self.event
+        try:
+            await self.broker.publish(
+                encode(ConversionStarted(tenant_id=event.tenant_id, job_id=event.job_id), SOURCE)
+            )
+        except Exception:
+            log.warning("conversion.start_not_announced", job_id=event.job_id, exc_info=True)
 
 
 async def _convert(
-    event: ConversionRequested, delivery: Delivery, deps: "WorkerDeps", labels: JobLabels
+    event: ConversionRequested,
+    delivery: Delivery,
+    deps: "WorkerDeps",
+    labels: JobLabels,
+    start: StartAnnouncement,
 ) -> ConversionCompleted:
     if event.source_size > deps.max_source_bytes:
         raise ConversionError("too_large", f"the source exceeds {deps.max_source_bytes} bytes")
@@ -107,7 +146,7 @@ async def _convert(
             "timephased": event.options.timephased,
         }
         with jvm_span(event) as span, in_jvm(labels):
-            manifest = await _convert_in_jvm(event.job_id, job, deps, marking)
+            manifest = await _convert_in_jvm(event.job_id, job, deps, marking, start)
             span.set_attribute("conversion.source_format", manifest["source_format"])
         stored = await deps.store.put_file(event.result_key, output)
     return ConversionCompleted(
@@ -141,7 +180,11 @@ async def _refuse_poison(job_id: str, delivery: Delivery, deps: "WorkerDeps") ->
 
 
 async def _convert_in_jvm(
-    job_id: str, job: dict[str, Any], deps: "WorkerDeps", marking: bool
+    job_id: str,
+    job: dict[str, Any],
+    deps: "WorkerDeps",
+    marking: bool,
+    start: StartAnnouncement,
 ) -> dict[str, Any]:
     """The conversion, marked in the database while a JVM has it (``marking``): a mark still
     there on a redelivery means the converter process died under the job."""
@@ -149,6 +192,7 @@ async def _convert_in_jvm(
 
     async def mark() -> None:
         nonlocal marked
+        start.in_jvm()
         if marking and not marked:
             await deps.records.entered_jvm(job_id)
             marked = True

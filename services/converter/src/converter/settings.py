@@ -5,6 +5,8 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.settings import WorkerSettings
 
+STARTED_AFTER_S = 0.25
+
 
 class ConverterSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="CONVERTER_", extra="ignore")
@@ -21,6 +23,9 @@ class ConverterSettings(WorkerSettings):
     # cores the JVMs share with the services, the CPU is what bounds the pipeline
     jvm_options: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     job_timeout_s: float = Field(default=120.0, gt=0)
+    # a job is announced converting (conversion.started) once a JVM has had it this long; a
+    # quicker conversion goes from queued to its outcome, with a write and a notice fewer
+    started_after_s: float = Field(default=STARTED_AFTER_S, ge=0)
     # a job whose worker dies (killed, OOM-killed, evicted) goes to another worker; a file
     # that takes down this many workers in a row fails as `crashed`. The same bound holds
     # across deliveries: a job that was converting while its converter process died this
