@@ -100,7 +100,7 @@ class _Connection:
         return status, body, keep
 
     async def _chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             data = await self.reader.readexactly(size + 2)
