@@ -1,5 +1,6 @@
 """Upload's queries against the real database: what each one reads."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -86,8 +87,24 @@ async def test_a_completed_job_found_is_kept_a_while_then_asked_for_again(infra:
     assert (await lookup(uncached, "known")).point_here  # a process that keeps nothing reads
 
     replaced = _job("completed", "known")
+    await infra.db[COLLECTION].insert_one(replaced)
     await jobs.point_reuse_at(replaced)  # what this process points elsewhere, it forgets
-    assert (await lookup(jobs, "known")).point_here
+    moved = await lookup(jobs, "known")
+    assert moved.prior is not None and moved.prior["_id"] == replaced["_id"]
+
+
+async def test_uploads_of_one_new_file_at_once_share_one_claim_and_move_nothing(
+    infra: Infra,
+) -> None:
+    """A flood of one new file: one insert makes the pointer; the others learn it from that
+    claim, and its job, not inserted yet, is taken for in flight, not for a dead end."""
+    jobs = JobRepository(infra.db)
+    ids = [f"cv_{uuid.uuid4().hex}" for _ in range(20)]
+    expires = now() + timedelta(hours=24)
+    found = await asyncio.gather(*(jobs.reuse_lookup("acme", "n", i, expires) for i in ids))
+    assert all(f.prior is None and not f.point_here for f in found)
+    pointer = await infra.db[REUSE_COLLECTION].find_one({"_id": reuse_id("acme", "n")})
+    assert pointer is not None and pointer["job"] in ids
 
 
 async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_end(
@@ -110,7 +127,12 @@ async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_e
         found = await lookup(jobs, dead_end)
         assert found.prior is None and found.point_here
     await infra.db[COLLECTION].delete_one({"_id": queued["_id"]})  # deleted by its user
-    assert (await lookup(jobs, "f")).point_here
+    assert not (await lookup(jobs, "f")).point_here  # as good as a job being inserted, yet
+    an_hour_ago = now() - timedelta(hours=1)
+    await infra.db[REUSE_COLLECTION].update_one(
+        {"_id": reuse_id("acme", "f")}, {"$set": {"at": an_hour_ago}}
+    )
+    assert (await lookup(JobRepository(infra.db), "f")).point_here  # a dead end once old
 
 
 async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> None:

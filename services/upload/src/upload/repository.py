@@ -5,7 +5,8 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import bson
@@ -17,6 +18,7 @@ from shared.clock import now, to_millis
 from shared.messaging.notices import READ_AGAIN, Change, Recorded
 from shared.messaging.repository import OutboxRepository
 from shared.pagination import NEWEST_FIRST, Cursor
+from shared.singleflight import SingleFlight
 from upload.errors import DuplicateJob
 
 COLLECTION = "conversion_jobs"
@@ -25,14 +27,32 @@ _NO_OUTBOX = {"outbox": 0}
 # a job, the statuses it may leave, and the fields it changes to
 Transition = tuple[str, list[str], dict[str, Any]]
 _REUSE_FIELDS = {"status": 1, "expires_at": 1, "result": 1, "source.format": 1}
-# how long a process takes a completed job found for a fingerprint without asking again (a
-# job deleted meanwhile is caught by its result's absence from the store), and for how many
+# how long a process keeps the job a fingerprint's pointer names, and the job once found
+# completed, without asking again (a job deleted meanwhile is caught by its result's absence
+# from the store; a pointer moved meanwhile, by the old job being failed or gone), and for how
+# many fingerprints
 REUSE_CACHE_S = 30.0
 REUSE_CACHE_ENTRIES = 10_000
+# a pointer this young naming no job is not a dead end: its job's insert follows it
+NEW_JOB = timedelta(seconds=10)
 
 
 def reuse_id(tenant: str, fingerprint: str) -> str:
     return f"{tenant}:{fingerprint}"
+
+
+@dataclass
+class _Target:
+    """The job a reuse pointer names, as this process learned it (``time.monotonic``)."""
+
+    job: str
+    learned_at: float
+    made_at: datetime | None  # when the pointer was set to it (None: before this was kept)
+    prior: dict[str, Any] | None = None  # the job's reuse fields, once found completed
+
+    def just_made(self) -> bool:
+        """Whether the pointer is too young for its job's absence to mean a dead end."""
+        return self.made_at is not None and self.made_at > now() - NEW_JOB
 
 
 @dataclass(frozen=True)
@@ -59,8 +79,9 @@ class JobRepository:
         worker's notices to the API replicas)."""
         self._on_recorded = on_recorded
         self.reuse_cache_s = reuse_cache_s
-        # completed jobs found through their pointer: (until, the job's reuse fields)
-        self._priors: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # what this process learned of each pointer, for ``reuse_cache_s``
+        self._targets: OrderedDict[str, _Target] = OrderedDict()
+        self._claims: SingleFlight[str, str | None] = SingleFlight("reuse pointers")
         self._jobs = db[COLLECTION]
         # one pointer per tenant and fingerprint to the job whose result identical uploads
         # take: the lookup is by _id however many jobs share the fingerprint (a query on the
@@ -115,53 +136,87 @@ class JobRepository:
 
         The pointer is inserted first, naming the new job ``job_id``: a new file's upload
         (the common case) costs that one write, and its job is the target from then on. A
-        known file's costs that insert refused, then the pointer and its job read by _id. A
-        completed job found is kept in this process for ``reuse_cache_s``, so a flood of one
-        known file reads it once per process, not once per upload. A pointer to a job still
-        in flight stays: that job will be the one to reuse.
+        known file's insert is refused and the pointer read instead. Concurrent uploads of
+        one file in this process share one claim (insert or read), and the target learned is
+        kept for ``reuse_cache_s``: later uploads read only the target job, and none once it
+        was found completed (a flood of one file reads the pointer once per process). A
+        pointer to a job still in flight stays: that job will be the one to reuse.
         """
         pointer_id = reuse_id(tenant, fingerprint)
-        if (prior := self._cached_prior(pointer_id)) is not None:
-            return ReuseLookup(prior, point_here=False)
-        try:
-            await self._reuse.insert_one(
-                {"_id": pointer_id, "job": job_id, "expires_at": expires_at}
-            )
+        known = self._known_target(pointer_id)
+        if known is not None and known.prior is not None:
+            return ReuseLookup(known.prior, point_here=False)
+        if known is None:
+            claim = partial(self._claim_pointer, pointer_id, job_id, expires_at)
+            target = await self._claims.join(pointer_id, claim)
+            if target is None:  # the pointer expired between the insert and the read
+                return ReuseLookup(None, point_here=True)
+            if target == job_id:
+                return ReuseLookup(None, point_here=False)
+            known = self._known_target(pointer_id)
+        job = await self._jobs.find_one(
+            {"_id": target if known is None else known.job}, _REUSE_FIELDS
+        )
+        if job is None and known is not None and known.just_made():
+            # a pointer just made names a job whose insert follows it
             return ReuseLookup(None, point_here=False)
-        except DuplicateKeyError:
-            pass
-        pointer = await self._reuse.find_one({"_id": pointer_id})
-        if pointer is None:  # expired between the two
-            return ReuseLookup(None, point_here=True)
-        job = await self._jobs.find_one({"_id": pointer["job"]}, _REUSE_FIELDS)
         if job is None or job["status"] == "failed" or job["expires_at"] <= now():
+            self._targets.pop(pointer_id, None)
             return ReuseLookup(None, point_here=True)
         if job["status"] == "completed":
-            self._priors[pointer_id] = (time.monotonic() + self.reuse_cache_s, job)
-            while len(self._priors) > REUSE_CACHE_ENTRIES:
-                self._priors.popitem(last=False)
+            made_at = known.made_at if known is not None else None
+            self._remember(pointer_id, _Target(job["_id"], time.monotonic(), made_at, job))
             return ReuseLookup(job, point_here=False)
         return ReuseLookup(None, point_here=False)
 
-    def _cached_prior(self, pointer_id: str) -> dict[str, Any] | None:
-        cached = self._priors.get(pointer_id)
-        if cached is None:
+    async def _claim_pointer(
+        self, pointer_id: str, job_id: str, expires_at: datetime
+    ) -> str | None:
+        """The job the pointer names once this claim is done: ``job_id`` when the insert made
+        it, else the one already named (None: the pointer went meanwhile)."""
+        made_at = now()
+        try:
+            await self._reuse.insert_one(
+                {"_id": pointer_id, "job": job_id, "expires_at": expires_at, "at": made_at}
+            )
+        except DuplicateKeyError:
+            pointer = await self._reuse.find_one({"_id": pointer_id})
+            if pointer is None:
+                return None
+            target = _Target(pointer["job"], time.monotonic(), pointer.get("at"))
+            self._remember(pointer_id, target)
+            return target.job
+        self._remember(pointer_id, _Target(job_id, time.monotonic(), made_at))
+        return job_id
+
+    def _known_target(self, pointer_id: str) -> "_Target | None":
+        known = self._targets.get(pointer_id)
+        if known is None:
             return None
-        until, job = cached
-        if until <= time.monotonic() or job["expires_at"] <= now():
-            del self._priors[pointer_id]
+        if known.learned_at + self.reuse_cache_s <= time.monotonic() or (
+            known.prior is not None and known.prior["expires_at"] <= now()
+        ):
+            del self._targets[pointer_id]
             return None
-        return job
+        return known
+
+    def _remember(self, pointer_id: str, target: "_Target") -> None:
+        self._targets[pointer_id] = target
+        self._targets.move_to_end(pointer_id)
+        while len(self._targets) > REUSE_CACHE_ENTRIES:
+            self._targets.popitem(last=False)
 
     async def point_reuse_at(self, job: dict[str, Any]) -> None:
         """Identical uploads of the job's tenant take this job's result from now on."""
         pointer_id = reuse_id(job["tenant"], job["fingerprint"])
-        self._priors.pop(pointer_id, None)
+        self._targets.pop(pointer_id, None)
+        made_at = now()
         await self._reuse.update_one(
             {"_id": pointer_id},
-            {"$set": {"job": job["_id"], "expires_at": job["expires_at"]}},
+            {"$set": {"job": job["_id"], "expires_at": job["expires_at"], "at": made_at}},
             upsert=True,
         )
+        self._remember(pointer_id, _Target(job["_id"], time.monotonic(), made_at))
 
     async def page(
         self, tenant: str, status: str | None, limit: int, after: Cursor | None
