@@ -53,6 +53,7 @@ bench: venv
 	$(PY) bench/notifier.py
 	$(PY) bench/telemetry.py
 	$(PY) bench/ratelimit.py
+	$(PY) bench/history.py
 
 bench-load: venv
 	$(PY) scripts/bootstrap.py
