@@ -72,3 +72,13 @@ async def test_the_table_of_addresses_is_bounded() -> None:
     await failed(guard, "c")  # "a", the least recently seen, leaves the table
     assert set(guard._buckets) == {"b", "c"}
     await failed(guard, "a")  # back with a fresh bucket
+
+
+async def test_a_lookup_waiting_on_an_address_that_leaves_the_table_starts_again() -> None:
+    guard = FailedLookups(per_s=0.001, burst=1, addresses=2, clock=Clock())
+    await guard.take("a")  # reading
+    waiting = asyncio.create_task(guard.take("a"))
+    await asyncio.sleep(0.01)
+    await failed(guard, "b")
+    await failed(guard, "c")  # "a" leaves the table: its waiter is not left hanging
+    await asyncio.wait_for(waiting, 1)  # granted on a fresh bucket

@@ -88,7 +88,9 @@ class FailedLookups:
         if bucket is None:
             bucket = self._buckets[address] = _Bucket(self.burst, now)
             if len(self._buckets) > self.addresses:  # the least recently seen goes first
-                self._buckets.popitem(last=False)
+                _, gone = self._buckets.popitem(last=False)
+                if gone.settled is not None:  # its waiters start again on a fresh bucket
+                    gone.settled.set()
         self._buckets.move_to_end(address)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_s)
         bucket.at = now
