@@ -109,16 +109,22 @@ async def test_one_conversion_moves_the_counters_of_each_process_it_passes(
     assert fresh - before[api]("conversion_jobs_accepted_total", **accepted, reused="false") == 1
     published = api_after("outbox_published_total", collection="conversion_jobs")
     assert published - before[api]("outbox_published_total", collection="conversion_jobs") == 1
-    # the upload worker applies the converter's started and completed events
+    # the upload worker applies the converter's completed event, after its started event
+    # when the JVM had the job long enough to announce it (CONVERTER_STARTED_AFTER_S: a warm
+    # JVM converts this file in less, a cold one may not)
     events = {"queue": "upload.conversion-events", "outcome": "acked"}
-    await until(
+    applied = await until(
         worker,
         lambda s: (
             s("messaging_messages_total", **events)
             - before[worker]("messaging_messages_total", **events)
-            == 2
+            >= 1
         ),
     )
+    moved_events = applied("messaging_messages_total", **events) - before[worker](
+        "messaging_messages_total", **events
+    )
+    assert moved_events in (1, 2)
 
     again = await upload(client, content=content, name="plan.xml", target="json")
     assert (await wait_final(client, again.json()["id"]))["status"] == "completed"

@@ -18,9 +18,8 @@ from boleto_sync.settings import BoletoSettings
 from shared.bootstrap import Infra
 from shared.settings import InfraSettings
 from tests.support import boleto
-from tests.support.api import api_client
 from tests.support.infra import system_of_components
-from tests.support.inter import charge_body, configure, pdf_ready, stats, token
+from tests.support.inter import charge_body, pdf_ready, registered_bank, stats
 
 pytestmark = pytest.mark.timeout(180)
 SECRET = f"cb-{uuid.uuid4().hex}"
@@ -42,16 +41,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture
 async def bank(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(system.simulator_url, timeout=30) as client:
-        await configure(client, limits={"token": 1000, "webhook": 1000})  # the test's own calls
-        auth = await token(client)
-        for _ in range(50):  # the worker registers its callback URL once it has started
-            registered = await client.get("/cobranca/v3/cobrancas/webhook", headers=auth)
-            if registered.status_code == 200:
-                break
-            await asyncio.sleep(0.2)
-        assert registered.json()["webhookUrl"].endswith(f"?token={SECRET}"), registered.text
-        client.headers.update(auth)
+    async with registered_bank(system.simulator_url, SECRET) as client:
         yield client
 
 

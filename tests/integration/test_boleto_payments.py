@@ -37,7 +37,7 @@ from shared.storage import create_store
 from tests.support import boleto
 from tests.support.api import api_client
 from tests.support.infra import system_of_components
-from tests.support.inter import CHARGES, CPF, configure, stats, token
+from tests.support.inter import CHARGES, CPF, configure, registered_bank, stats
 from tests.support.s3server import S3Server, running_s3_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,16 +85,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Iterator[S
 
 @pytest.fixture
 async def bank(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(system.simulator_url, timeout=30) as client:
-        await configure(client, limits={"token": 1000, "webhook": 1000})  # the test's own calls
-        auth = await token(client)
-        for _ in range(50):  # the worker registers its callback URL once it has started
-            registered = await client.get(f"{CHARGES}/webhook", headers=auth)
-            if registered.status_code == 200:
-                break
-            await asyncio.sleep(0.2)
-        assert registered.json()["webhookUrl"].endswith(f"?token={SECRET}"), registered.text
-        client.headers.update(auth)
+    async with registered_bank(system.simulator_url, SECRET) as client:
         yield client
 
 

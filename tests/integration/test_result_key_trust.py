@@ -11,11 +11,13 @@ from structlog.testing import capture_logs
 
 from shared.bootstrap import Infra
 from shared.events import ConversionCompleted, Manifest
-from shared.messaging import encode
+from shared.messaging import OutboxRelay, encode
 from upload import consumer
 from upload.errors import ResultExpired
 from upload.files import JobFiles
 from upload.model import SOURCE
+from upload.payment_repository import PaymentRepository
+from upload.payments import Payments
 from upload.repository import COLLECTION, JobRepository
 from upload.settings import UploadSettings
 
@@ -31,7 +33,13 @@ async def files(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     writer = infra.store.writer(VICTIM)
     writer.write(b"<Project>another tenant's plan</Project>")
     await writer.commit()
-    subscription = consumer.conversion_events(infra, jobs, job_files, prefetch=8)
+    payments = Payments(
+        PaymentRepository(infra.db),
+        OutboxRelay(jobs.outbox, infra.broker),
+        infra.store,
+        infra.sealer,
+    )
+    subscription = consumer.conversion_events(infra, jobs, job_files, 8, payments)
     await subscription.start()
     try:
         yield job_files

@@ -29,6 +29,7 @@ from system import wait_until
 
 from inter_simulator.app import create_app
 from inter_simulator.settings import SimulatorSettings
+from tests.support.api import api_client
 
 CLIENT_ID, CLIENT_SECRET = "sim-client", "sim-secret"
 SCOPES = "boleto-cobranca.read boleto-cobranca.write"
@@ -287,3 +288,20 @@ def _certificate(
         address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
         builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
     return builder.sign(signer, hashes.SHA256())
+
+
+@asynccontextmanager
+async def registered_bank(simulator_url: str, secret: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the simulator holding a token, once boleto-sync's worker has registered
+    its callback URL there, with ``secret``; its own calls are not limited."""
+    async with api_client(simulator_url, timeout=30) as client:
+        await configure(client, limits={"token": 1000, "webhook": 1000})
+        auth = await token(client)
+        for _ in range(50):  # the worker registers its callback URL once it has started
+            registered = await client.get(f"{CHARGES}/webhook", headers=auth)
+            if registered.status_code == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert registered.json()["webhookUrl"].endswith(f"?token={secret}"), registered.text
+        client.headers.update(auth)
+        yield client

@@ -15,11 +15,10 @@ from shared.events import (
     ConversionStarted,
     PaymentPending,
 )
-from shared.messaging import OutboxRelay, Subscription
+from shared.messaging import Subscription
 from shared.service import subscribe
 from upload import handlers, payment_handlers
 from upload.files import JobFiles
-from upload.payment_repository import PaymentRepository
 from upload.payments import Payments
 from upload.repository import JobRepository
 
@@ -31,14 +30,8 @@ def conversion_events(
     jobs: JobRepository,
     files: JobFiles,
     prefetch: int,
-    payments: Payments | None = None,
+    payments: Payments,
 ) -> Subscription:
-    payments = payments or Payments(
-        PaymentRepository(infra.db),
-        OutboxRelay(jobs.outbox, infra.broker),
-        infra.store,
-        infra.sealer,
-    )
     starts: handlers.Starts = Batcher(jobs.mark_converting)
     outcomes: handlers.Outcomes = Batcher(jobs.transition_many)
     records = payments.payments
