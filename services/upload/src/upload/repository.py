@@ -144,8 +144,6 @@ class JobRepository:
         """
         pointer_id = reuse_id(tenant, fingerprint)
         known = self._known_target(pointer_id)
-        if known is not None and known.prior is not None:
-            return ReuseLookup(known.prior, point_here=False)
         if known is None:
             claim = partial(self._claim_pointer, pointer_id, job_id, expires_at)
             target = await self._claims.join(pointer_id, claim)
@@ -154,9 +152,11 @@ class JobRepository:
             if target == job_id:
                 return ReuseLookup(None, point_here=False)
             known = self._known_target(pointer_id)
-        job = await self._jobs.find_one(
-            {"_id": target if known is None else known.job}, _REUSE_FIELDS
-        )
+        elif known.prior is not None:
+            return ReuseLookup(known.prior, point_here=False)
+        else:
+            target = known.job
+        job = await self._jobs.find_one({"_id": target}, _REUSE_FIELDS)
         if job is None and known is not None and known.just_made():
             # a pointer just made names a job whose insert follows it
             return ReuseLookup(None, point_here=False)
