@@ -27,17 +27,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import httpx  # noqa: E402
 import pymongo  # noqa: E402
-from system import Ports, System, running_system  # noqa: E402
+from system import System  # noqa: E402
 
 from bench.cli import positive_float, positive_int, step  # noqa: E402
-from bench.infrastructure import broker_and_database  # noqa: E402
+from bench.infrastructure import development_system  # noqa: E402
 from bench.load import FIXTURES, paced_uploads  # noqa: E402
 from bench.machine import describe, summary  # noqa: E402
 from bench.markdown import met, table, write_section  # noqa: E402
 from bench.openloop import Outcome  # noqa: E402
 from bench.procstat import cpu_usage  # noqa: E402
 
-DATABASE = "bench_history"
+DATABASE = "bench_history"  # development_system names it after its vhost
 P95_MS = 150.0  # the upload bar: 202 p95 at most this
 FLAT = 1.25  # "flat": the p95 with history at most this times the empty database's
 FLAT_SLACK_MS = 10.0  # ... or at most this much above it (ratios of a few ms are noise)
@@ -167,22 +167,12 @@ def main() -> None:
     if not FIXTURES.is_dir():
         raise SystemExit(f"no fixtures folder {FIXTURES}")
     machine = describe()
-    settings = {"UPLOAD_API_PROCESSES": "2", "LOG_LEVEL": "WARNING"}
     runs: list[tuple[str, Outcome, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         root = Path(tmp)
-        with (
-            broker_and_database(root, "bench-history") as (amqp_url, database),
-            running_system(
-                root,
-                amqp_url,
-                database.url,
-                ports=Ports.free(),
-                ENVIRONMENT="development",
-                MONGODB_DB=DATABASE,
-                **settings,
-            ) as system,
-        ):
+        with development_system(
+            root, "bench-history", UPLOAD_API_PROCESSES="2", LOG_LEVEL="WARNING"
+        ) as (system, database):
             pid = database.process.pid
             step(f"paced uploads at {args.rate:g}/s, empty database")
             empty, cpu_s = measured(system, pid, asyncio.run(new_keys(system, 5)), args.rate)

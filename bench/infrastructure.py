@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bootstrap import Secantus, ensure_rabbitmq, rabbitmq_vhost, start_secantus
+from system import Ports, System, running_system
 
 
 @contextmanager
@@ -18,3 +19,26 @@ def broker_and_database(root: Path, vhost: str) -> Iterator[tuple[str, Secantus]
             yield amqp_url, database
     finally:
         database.stop()
+
+
+@contextmanager
+def development_system(
+    root: Path, name: str, *, boleto: bool = False, notifier: bool = False, **settings: str
+) -> Iterator[tuple[System, Secantus]]:
+    """Every service as ``make run`` starts it (development, ports of its own), over a fresh
+    vhost ``name`` and a database of that name (``-`` as ``_``)."""
+    with (
+        broker_and_database(root, name) as (amqp_url, database),
+        running_system(
+            root,
+            amqp_url,
+            database.url,
+            ports=Ports.free(),
+            boleto=boleto,
+            notifier=notifier,
+            ENVIRONMENT="development",
+            MONGODB_DB=name.replace("-", "_"),
+            **settings,
+        ) as system,
+    ):
+        yield system, database

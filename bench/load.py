@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import httpx  # noqa: E402
-from system import Ports, System, running_system  # noqa: E402
+from system import System  # noqa: E402
 
 from bench.boleto_load import PAYER  # noqa: E402
 from bench.cli import positive_float, positive_int, step  # noqa: E402
-from bench.infrastructure import broker_and_database  # noqa: E402
+from bench.infrastructure import development_system  # noqa: E402
 from bench.load_report import KNEE_P95_MS, Figures, render  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from bench.markdown import write_section  # noqa: E402
@@ -391,19 +391,9 @@ def main() -> None:
     busy_before = machine_cpu()
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         root = Path(tmp)
-        with (
-            broker_and_database(root, "bench-load") as (amqp_url, database),
-            running_system(
-                root,
-                amqp_url,
-                database.url,
-                ports=Ports.free(),
-                boleto=True,
-                notifier=True,
-                ENVIRONMENT="development",
-                MONGODB_DB="bench_load",
-                **settings,
-            ) as system,
+        with development_system(root, "bench-load", boleto=True, notifier=True, **settings) as (
+            system,
+            _,
         ):
             asyncio.run(measure(system, args, figures))
     figures.settings["machine busy s"] = machine_cpu() - busy_before
