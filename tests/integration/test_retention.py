@@ -60,11 +60,9 @@ async def test_purge_removes_expired_jobs_with_their_objects(
     assert fresh["status"] == "queued"
 
 
-async def test_expiry_of_a_job_keeps_a_result_another_job_reuses(
-    infra: Infra, jobs: JobRepository, service: UploadService
-) -> None:
-    first = await _accepted(infra, service, "cv_first", b"same bytes")
-    result_key = "acme/cv_first/result.xml"
+async def _completed(infra: Infra, jobs: JobRepository, job_id: str) -> str:
+    """The job completed with a result of its own; the result's key."""
+    result_key = f"acme/{job_id}/result.xml"
     writer = infra.store.writer(result_key)
     writer.write(b"<Project/>")
     stored = await writer.commit()
@@ -76,11 +74,46 @@ async def test_expiry_of_a_job_keeps_a_result_another_job_reuses(
         "media_type": "application/xml",
         "manifest": manifest,
     }
-    await jobs.transition_many(
-        [(first["_id"], ["queued"], {"status": "completed", "result": result})]
-    )
+    await jobs.transition_many([(job_id, ["queued"], {"status": "completed", "result": result})])
+    return result_key
+
+
+async def test_expiry_of_a_job_keeps_a_result_another_job_reuses(
+    infra: Infra, jobs: JobRepository, service: UploadService
+) -> None:
+    await _accepted(infra, service, "cv_first", b"same bytes")
+    result_key = await _completed(infra, jobs, "cv_first")
+    size = await infra.store.size(result_key)
     second = await _accepted(infra, service, "cv_second", b"same bytes")
     assert second["status"] == "completed" and second["reused_from"] == "cv_first"
     await _expire(infra, "cv_first")
     assert await service.purge_expired() == 1
-    assert await infra.store.size(result_key) == stored.size  # still served to cv_second
+    assert await infra.store.size(result_key) == size  # still served to cv_second
+
+
+async def test_a_file_whose_result_went_converts_again_and_is_reused_from_then_on(
+    infra: Infra, jobs: JobRepository, service: UploadService
+) -> None:
+    """The job holding the file's claim lost its result (an operator emptied the bucket): the
+    next upload converts and takes the claim over; the one after takes the new result."""
+    await _accepted(infra, service, "cv_first", b"same bytes")
+    await infra.store.delete(await _completed(infra, jobs, "cv_first"))
+    again = await _accepted(infra, service, "cv_again", b"same bytes")
+    assert again["status"] == "queued" and "reused_from" not in again
+    await _completed(infra, jobs, "cv_again")
+    async with bootstrap.api(infra, UploadSettings()) as other_process:
+        third = await _accepted(infra, other_process.uploads, "cv_third", b"same bytes")
+    assert third["status"] == "completed" and third["reused_from"] == "cv_again"
+
+
+async def test_a_failed_file_converts_again_when_uploaded_again(
+    infra: Infra, jobs: JobRepository, service: UploadService
+) -> None:
+    await _accepted(infra, service, "cv_first", b"same bytes")
+    failed = {"status": "failed", "error": {"code": "internal", "message": "x"}}
+    await jobs.transition_many([("cv_first", ["queued"], failed)])
+    again = await _accepted(infra, service, "cv_again", b"same bytes")
+    assert again["status"] == "queued"
+    await _completed(infra, jobs, "cv_again")
+    reused = await _accepted(infra, service, "cv_reused", b"same bytes")
+    assert reused["status"] == "completed" and reused["reused_from"] == "cv_again"

@@ -4,21 +4,24 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import pytest
+
 from shared.bootstrap import Infra
 from shared.clock import now
 from shared.messaging.notices import READ_AGAIN, Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
-from upload.repository import (
-    COLLECTION,
-    REUSE_COLLECTION,
-    JobRepository,
-    ReuseLookup,
-    reuse_id,
-)
+from upload.errors import DuplicateJob
+from upload.repository import CLAIM, COLLECTION, JobRepository, reuse_id
 
 
-def _job(status: str, fingerprint: str, expires_in: timedelta = timedelta(hours=24)) -> dict:
-    return {
+def _job(
+    status: str,
+    fingerprint: str,
+    expires_in: timedelta = timedelta(hours=24),
+    *,
+    claims: bool = False,
+) -> dict:
+    job = {
         "_id": f"cv_{uuid.uuid4().hex}",
         "tenant": "acme",
         "fingerprint": fingerprint,
@@ -27,112 +30,127 @@ def _job(status: str, fingerprint: str, expires_in: timedelta = timedelta(hours=
         "result": {"key": "k"} if status == "completed" else None,
         "source": {"format": "mpp"},
     }
+    return {**job, CLAIM: reuse_id("acme", fingerprint)} if claims else job
 
 
-async def lookup(jobs: JobRepository, fingerprint: str, tenant: str = "acme") -> ReuseLookup:
-    """The look-up of a new upload (a job of its own, not inserted) with ``fingerprint``."""
-    return await jobs.reuse_lookup(
-        tenant, fingerprint, f"cv_{uuid.uuid4().hex}", now() + timedelta(hours=24)
-    )
+async def _collection_top(infra: Infra) -> dict[str, int]:
+    """What the server did on the jobs collection so far, by kind of operation."""
+    totals = (await infra.mongo.admin.command("top"))["totals"]
+    kinds = totals.get(f"{infra.db.name}.{COLLECTION}", {})
+    return {kind: kinds.get(kind, {}).get("count", 0) for kind in ("queries", "insert", "update")}
 
 
-async def test_the_reuse_lookup_reads_two_documents_however_many_jobs_share_the_file(
+async def _operations(infra: Infra, since: dict[str, int]) -> dict[str, int]:
+    now_ = await _collection_top(infra)
+    return {kind: now_[kind] - since[kind] for kind in now_}
+
+
+async def test_the_holder_of_a_file_is_read_alone_however_many_jobs_share_the_file(
     infra: Infra,
 ) -> None:
-    """It runs on every upload: a flood of one file made 3,000 jobs with one fingerprint,
-    and a query on the fingerprint read every one of them (300 ms each on SecantusDB)."""
+    """It runs on every upload of a known file: a flood of one file made 3,000 jobs with one
+    fingerprint, and a query on the fingerprint read every one of them (300 ms each on
+    SecantusDB); only the job holding the claim carries it."""
     jobs = JobRepository(infra.db)
     await jobs.ensure_indexes()
-    same = [_job("completed", "same") for _ in range(300)]
+    same = [_job("completed", "same", claims=i == 7) for i in range(300)]
     await infra.db[COLLECTION].insert_many(same)
-    await jobs.point_reuse_at(same[7])
 
-    found = await lookup(jobs, "same")
-    assert found.prior is not None and found.prior["_id"] == same[7]["_id"]
-    assert not found.point_here
-    pointer = infra.db[REUSE_COLLECTION].find({"_id": reuse_id("acme", "same")})
-    assert (await pointer.explain())["executionStats"]["totalDocsExamined"] == 1
-    target = infra.db[COLLECTION].find({"_id": same[7]["_id"]})
-    assert (await target.explain())["executionStats"]["totalDocsExamined"] == 1
-    assert (await lookup(jobs, "same", tenant="other-tenant")).prior is None
+    holder = await jobs.insert_claiming(_job("queued", "same"))
+    assert holder is not None and holder.prior is not None
+    assert holder.job == same[7]["_id"] and not holder.dead_end
+    read = infra.db[COLLECTION].find({CLAIM: reuse_id("acme", "same")})
+    assert (await read.explain())["executionStats"]["totalDocsExamined"] == 1
+    elsewhere = {**_job("queued", "same"), "tenant": "other-tenant"}
+    assert await jobs.insert_claiming(elsewhere) is None  # each tenant's files are its own
 
 
-async def test_a_new_file_costs_one_write_and_its_job_becomes_the_target(infra: Infra) -> None:
+async def test_a_new_file_costs_one_write_and_its_job_holds_the_claim(infra: Infra) -> None:
     jobs = JobRepository(infra.db)
     await jobs.ensure_indexes()
     first = _job("queued", "new")
-    unseen = await jobs.reuse_lookup("acme", "new", first["_id"], first["expires_at"])
-    assert unseen.prior is None and not unseen.point_here  # pointed already
-    pointer = await infra.db[REUSE_COLLECTION].find_one({"_id": reuse_id("acme", "new")})
-    assert pointer is not None and pointer["job"] == first["_id"]
+    before = await _collection_top(infra)
+    assert await jobs.insert_claiming(first) is None
+    assert await _operations(infra, before) == {"queries": 0, "insert": 1, "update": 0}
+    stored = await infra.db[COLLECTION].find_one({"_id": first["_id"]})
+    assert stored is not None and stored[CLAIM] == reuse_id("acme", "new")
 
-    await infra.db[COLLECTION].insert_one(first)
-    second = await lookup(jobs, "new")  # the first still converting: it stays the target
-    assert second.prior is None and not second.point_here
+    second = _job("queued", "new")
+    in_flight = await jobs.insert_claiming(second)  # the first still converting: it stays
+    assert in_flight is not None and in_flight.in_flight and in_flight.job == first["_id"]
+    assert await infra.db[COLLECTION].find_one({"_id": second["_id"]}) is None  # not inserted
     completed = {"status": "completed", "result": {"key": "k"}}
     await infra.db[COLLECTION].update_one({"_id": first["_id"]}, {"$set": completed})
-    found = await lookup(jobs, "new")
-    assert found.prior is not None and found.prior["_id"] == first["_id"]
+    found = await jobs.insert_claiming(_job("queued", "new"))
+    assert found is not None and found.prior is not None and found.prior["_id"] == first["_id"]
 
 
-async def test_a_completed_job_found_is_kept_a_while_then_asked_for_again(infra: Infra) -> None:
+async def test_a_completed_holder_found_is_kept_a_while_then_asked_for_again(
+    infra: Infra,
+) -> None:
     jobs, uncached = JobRepository(infra.db), JobRepository(infra.db, reuse_cache_s=0)
-    done = _job("completed", "known")
+    await jobs.ensure_indexes()
+    done = _job("completed", "known", claims=True)
     await infra.db[COLLECTION].insert_one(done)
-    await jobs.point_reuse_at(done)
-    assert (await lookup(jobs, "known")).prior is not None
+    assert jobs.remembered_prior("acme", "known") is None  # nothing learned yet
+    assert (await jobs.insert_claiming(_job("queued", "known"))) is not None
     await infra.db[COLLECTION].delete_one({"_id": done["_id"]})  # unseen by this process
-    cached = await lookup(jobs, "known")  # no read: a flood of one file reads it once
-    assert cached.prior is not None and cached.prior["_id"] == done["_id"]
-    assert (await lookup(uncached, "known")).point_here  # a process that keeps nothing reads
-
-    replaced = _job("completed", "known")
-    await infra.db[COLLECTION].insert_one(replaced)
-    await jobs.point_reuse_at(replaced)  # what this process points elsewhere, it forgets
-    moved = await lookup(jobs, "known")
-    assert moved.prior is not None and moved.prior["_id"] == replaced["_id"]
+    before = await _collection_top(infra)
+    cached = jobs.remembered_prior("acme", "known")  # no read: a flood of one file reads once
+    assert cached is not None and cached["_id"] == done["_id"]
+    assert await _operations(infra, before) == {"queries": 0, "insert": 0, "update": 0}
+    assert uncached.remembered_prior("acme", "known") is None
+    assert await uncached.insert_claiming(_job("queued", "known")) is None  # the claim was free
 
 
-async def test_uploads_of_one_new_file_at_once_share_one_claim_and_move_nothing(
-    infra: Infra,
-) -> None:
-    """A flood of one new file: one insert makes the pointer; the others learn it from that
-    claim, and its job, not inserted yet, is taken for in flight, not for a dead end."""
+async def test_uploads_of_one_new_file_at_once_share_one_claim(infra: Infra) -> None:
+    """A flood of one new file: one insert takes the claim; the others wait for it and learn
+    its job, in flight, with one read between them."""
     jobs = JobRepository(infra.db)
-    ids = [f"cv_{uuid.uuid4().hex}" for _ in range(20)]
-    expires = now() + timedelta(hours=24)
-    found = await asyncio.gather(*(jobs.reuse_lookup("acme", "n", i, expires) for i in ids))
-    assert all(f.prior is None and not f.point_here for f in found)
-    pointer = await infra.db[REUSE_COLLECTION].find_one({"_id": reuse_id("acme", "n")})
-    assert pointer is not None and pointer["job"] in ids
+    await jobs.ensure_indexes()
+    uploads = [_job("queued", "n") for _ in range(20)]
+    before = await _collection_top(infra)
+    found = await asyncio.gather(*(jobs.insert_claiming(job) for job in uploads))
+    inserted = [job["_id"] for job, holder in zip(uploads, found, strict=True) if holder is None]
+    assert len(inserted) == 1
+    assert all(h.in_flight and h.job == inserted[0] for h in found if h is not None)
+    assert await _operations(infra, before) == {"queries": 1, "insert": 1, "update": 0}
 
 
-async def test_the_reuse_pointer_stays_on_a_job_in_flight_and_moves_off_a_dead_end(
-    infra: Infra,
-) -> None:
+async def test_the_claim_stays_on_a_job_in_flight_and_moves_off_a_dead_end(infra: Infra) -> None:
     jobs = JobRepository(infra.db)
     await jobs.ensure_indexes()
     queued, failed, expired = (
-        _job("queued", "f"),
-        _job("failed", "g"),
-        _job("completed", "h", expires_in=-timedelta(seconds=1)),
+        _job("queued", "f", claims=True),
+        _job("failed", "g", claims=True),
+        _job("completed", "h", expires_in=-timedelta(seconds=1), claims=True),
     )
     await infra.db[COLLECTION].insert_many([queued, failed, expired])
-    for job in (queued, failed, expired):
-        await jobs.point_reuse_at(job)
 
-    in_flight = await lookup(jobs, "f")
-    assert in_flight.prior is None and not in_flight.point_here  # it will be the one to reuse
-    for dead_end in ("g", "h"):
-        found = await lookup(jobs, dead_end)
-        assert found.prior is None and found.point_here
+    in_flight = await jobs.insert_claiming(_job("queued", "f"))
+    assert in_flight is not None and in_flight.in_flight  # it will be the one to reuse
+    for dead_end, fingerprint in ((failed, "g"), (expired, "h")):
+        holder = await jobs.insert_claiming(_job("queued", fingerprint))
+        assert holder is not None and holder.dead_end and holder.job == dead_end["_id"]
+        await jobs.release("acme", fingerprint, holder)
+        successor = _job("queued", fingerprint)
+        assert await jobs.insert_claiming(successor) is None
+        kept = await infra.db[COLLECTION].find_one({"_id": dead_end["_id"]})
+        assert kept is not None and CLAIM not in kept  # released, the job itself kept
     await infra.db[COLLECTION].delete_one({"_id": queued["_id"]})  # deleted by its user
-    assert not (await lookup(jobs, "f")).point_here  # as good as a job being inserted, yet
-    an_hour_ago = now() - timedelta(hours=1)
-    await infra.db[REUSE_COLLECTION].update_one(
-        {"_id": reuse_id("acme", "f")}, {"$set": {"at": an_hour_ago}}
-    )
-    assert (await lookup(JobRepository(infra.db), "f")).point_here  # a dead end once old
+    assert await JobRepository(infra.db).insert_claiming(_job("queued", "f")) is None
+
+
+async def test_an_upload_whose_id_is_taken_is_refused_as_a_duplicate_job(infra: Infra) -> None:
+    """A racing request with the same Idempotency-Key (the same job id), told apart from a
+    refused claim."""
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    first = _job("queued", "i")
+    assert await jobs.insert_claiming(first) is None
+    twin = {**_job("queued", "other file"), "_id": first["_id"]}
+    with pytest.raises(DuplicateJob):
+        await jobs.insert_claiming(twin)
 
 
 async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> None:

@@ -1,11 +1,11 @@
 """All MongoDB access for conversion jobs (collection ``conversion_jobs``, owned by upload)."""
 
+import asyncio
 import contextlib
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -22,19 +22,20 @@ from shared.singleflight import SingleFlight
 from upload.errors import DuplicateJob
 
 COLLECTION = "conversion_jobs"
-REUSE_COLLECTION = "conversion_reuse"
+# the collection of reuse pointers before a job held its fingerprint's claim itself
+OLD_REUSE_COLLECTION = "conversion_reuse"
 _NO_OUTBOX = {"outbox": 0}
 # a job, the statuses it may leave, and the fields it changes to
 Transition = tuple[str, list[str], dict[str, Any]]
+# the field of the one job whose result identical uploads of its tenant take (unique, sparse)
+CLAIM = "reuse_key"
 _REUSE_FIELDS = {"status": 1, "expires_at": 1, "result": 1, "source.format": 1}
-# how long a process keeps the job a fingerprint's pointer names, and the job once found
+# how long a process keeps the job holding a fingerprint's claim, and the job once found
 # completed, without asking again (a job deleted meanwhile is caught by its result's absence
-# from the store; a pointer moved meanwhile, by the old job being failed or gone), and for how
+# from the store; a claim moved meanwhile, by the old job being failed or gone), and for how
 # many fingerprints
 REUSE_CACHE_S = 30.0
 REUSE_CACHE_ENTRIES = 10_000
-# a pointer this young naming no job is not a dead end: its job's insert follows it
-NEW_JOB = timedelta(seconds=10)
 
 
 def reuse_id(tenant: str, fingerprint: str) -> str:
@@ -43,24 +44,33 @@ def reuse_id(tenant: str, fingerprint: str) -> str:
 
 @dataclass
 class _Target:
-    """The job a reuse pointer names, as this process learned it (``time.monotonic``)."""
+    """The job holding a fingerprint's claim, as this process learned it (``time.monotonic``)."""
 
     job: str
     learned_at: float
-    made_at: datetime | None  # when the pointer was set to it (None: before this was kept)
     prior: dict[str, Any] | None = None  # the job's reuse fields, once found completed
-
-    def just_made(self) -> bool:
-        """Whether the pointer is too young for its job's absence to mean a dead end."""
-        return self.made_at is not None and self.made_at > now() - NEW_JOB
 
 
 @dataclass(frozen=True)
-class ReuseLookup:
-    """What the reuse pointer of a fingerprint says about a new upload with it."""
+class Holder:
+    """The job that holds the claim a new upload could not take."""
 
-    prior: dict[str, Any] | None  # a completed, unexpired job whose result the upload can take
-    point_here: bool  # the pointer leads nowhere useful: the new job should become its target
+    job: str
+    prior: dict[str, Any] | None  # its reuse fields when completed and unexpired
+    in_flight: bool  # queued or converting: it will be the one to reuse
+
+    @property
+    def dead_end(self) -> bool:
+        """Failed, expired or gone: the claim should move to a new job."""
+        return self.prior is None and not self.in_flight
+
+
+def _on_claim(refused: DuplicateKeyError) -> bool:
+    """Whether the insert was refused for its claim (else for its id: an Idempotency-Key)."""
+    details = refused.details or {}
+    if "keyPattern" in details:
+        return CLAIM in details["keyPattern"]
+    return f"index: {CLAIM}_1 " in str(details.get("errmsg", ""))
 
 
 def _matching(ids: Any, change: Change) -> dict[str, Any]:
@@ -79,15 +89,13 @@ class JobRepository:
         worker's notices to the API replicas)."""
         self._on_recorded = on_recorded
         self.reuse_cache_s = reuse_cache_s
-        # what this process learned of each pointer, for ``reuse_cache_s``
+        # what this process learned of each claim, for ``reuse_cache_s``
         self._targets: OrderedDict[str, _Target] = OrderedDict()
-        self._claims: SingleFlight[str, str | None] = SingleFlight("reuse pointers")
+        # the claims this process is inserting: uploads of the same file wait for their outcome
+        self._claiming: dict[str, asyncio.Future[None]] = {}
+        self._reads: SingleFlight[str, dict[str, Any] | None] = SingleFlight("reuse holders")
+        self._db = db
         self._jobs = db[COLLECTION]
-        # one pointer per tenant and fingerprint to the job whose result identical uploads
-        # take: the lookup is by _id however many jobs share the fingerprint (a query on the
-        # jobs' fingerprint reads every one of them on SecantusDB, ``limit`` or not: 300 ms
-        # at 3,000 identical uploads)
-        self._reuse = db[REUSE_COLLECTION]
         self.outbox = OutboxRepository(self._jobs)
 
     async def ensure_indexes(self) -> None:
@@ -102,10 +110,11 @@ class JobRepository:
                 ("_id", DESCENDING),
             ]
         )
-        await self._reuse.create_index("expires_at", expireAfterSeconds=0)
-        # the reuse lookup's index before the pointers, if still there: every write paid for it
+        await self._jobs.create_index(CLAIM, unique=True, sparse=True)
+        # the reuse lookups before the claim, if still there: every write paid for them
         with contextlib.suppress(OperationFailure):
             await self._jobs.drop_index("tenant_1_fingerprint_1_status_1_expires_at_1")
+        await self._db.drop_collection(OLD_REUSE_COLLECTION)
         await self._jobs.create_index("result.key", sparse=True)
         await self._jobs.create_index("expires_at")
         # backstop only: the retention sweeper removes objects and records together well before
@@ -129,94 +138,94 @@ class JobRepository:
     async def by_id(self, job_id: str) -> dict[str, Any] | None:
         return await self._jobs.find_one({"_id": job_id}, _NO_OUTBOX)
 
-    async def reuse_lookup(
-        self, tenant: str, fingerprint: str, job_id: str, expires_at: datetime
-    ) -> ReuseLookup:
-        """Whether an identical earlier upload of the tenant has a result to take.
+    def remembered_prior(self, tenant: str, fingerprint: str) -> dict[str, Any] | None:
+        """The completed job whose result an identical upload takes, as this process last
+        found it (no read: a flood of one known file reads nothing after its first upload)."""
+        known = self._known_target(reuse_id(tenant, fingerprint))
+        return known.prior if known is not None else None
 
-        The pointer is inserted first, naming the new job ``job_id``: a new file's upload
-        (the common case) costs that one write, and its job is the target from then on. A
-        known file's insert is refused and the pointer read instead. Concurrent uploads of
-        one file in this process share one claim (insert or read), and the target learned is
-        kept for ``reuse_cache_s``: later uploads read only the target job, and none once it
-        was found completed (a flood of one file reads the pointer once per process). A
-        pointer to a job still in flight stays: that job will be the one to reuse.
+    async def insert_claiming(self, job: dict[str, Any]) -> Holder | None:
+        """Insert the conversion ``job`` holding its fingerprint's claim; None when inserted,
+        else the job that holds the claim (and ``job`` is not inserted).
+
+        A new file (the common case) costs this one write: the claim is the job's own
+        ``reuse_key``, unique among the jobs. A known file's insert is refused and the holder
+        read instead. Uploads of one file at once in this process wait for the first one's
+        claim and take what it learned; the holder learned is kept for ``reuse_cache_s``.
         """
-        pointer_id = reuse_id(tenant, fingerprint)
-        known = self._known_target(pointer_id)
-        if known is None:
-            claim = partial(self._claim_pointer, pointer_id, job_id, expires_at)
-            target = await self._claims.join(pointer_id, claim)
-            if target is None:  # the pointer expired between the insert and the read
-                return ReuseLookup(None, point_here=True)
-            if target == job_id:
-                return ReuseLookup(None, point_here=False)
-            known = self._known_target(pointer_id)
-        elif known.prior is not None:
-            return ReuseLookup(known.prior, point_here=False)
-        else:
-            target = known.job
-        job = await self._jobs.find_one({"_id": target}, _REUSE_FIELDS)
-        if job is None and known is not None and known.just_made():
-            # a pointer just made names a job whose insert follows it
-            return ReuseLookup(None, point_here=False)
-        if job is None or job["status"] == "failed" or job["expires_at"] <= now():
-            self._targets.pop(pointer_id, None)
-            return ReuseLookup(None, point_here=True)
-        if job["status"] == "completed":
-            made_at = known.made_at if known is not None else None
-            self._remember(pointer_id, _Target(job["_id"], time.monotonic(), made_at, job))
-            return ReuseLookup(job, point_here=False)
-        return ReuseLookup(None, point_here=False)
-
-    async def _claim_pointer(
-        self, pointer_id: str, job_id: str, expires_at: datetime
-    ) -> str | None:
-        """The job the pointer names once this claim is done: ``job_id`` when the insert made
-        it, else the one already named (None: the pointer went meanwhile)."""
-        made_at = now()
+        claim = reuse_id(job["tenant"], job["fingerprint"])
+        while (pending := self._claiming.get(claim)) is not None:
+            await asyncio.wait([pending])
+        known = self._known_target(claim)
+        if known is not None:
+            return await self._holder(claim, known)
+        done = asyncio.get_running_loop().create_future()
+        self._claiming[claim] = done
         try:
-            await self._reuse.insert_one(
-                {"_id": pointer_id, "job": job_id, "expires_at": expires_at, "at": made_at}
-            )
-        except DuplicateKeyError:
-            pointer = await self._reuse.find_one({"_id": pointer_id})
-            if pointer is None:
-                return None
-            target = _Target(pointer["job"], time.monotonic(), pointer.get("at"))
-            self._remember(pointer_id, target)
-            return target.job
-        self._remember(pointer_id, _Target(job_id, time.monotonic(), made_at))
-        return job_id
+            return await self._insert_claim(claim, job)
+        finally:
+            del self._claiming[claim]
+            done.set_result(None)
 
-    def _known_target(self, pointer_id: str) -> "_Target | None":
-        known = self._targets.get(pointer_id)
+    async def _insert_claim(self, claim: str, job: dict[str, Any]) -> Holder | None:
+        try:
+            await self._jobs.insert_one({**job, CLAIM: claim})
+        except DuplicateKeyError as exc:
+            if not _on_claim(exc):
+                raise DuplicateJob(job["_id"]) from None
+            holder = await self._jobs.find_one({CLAIM: claim}, _REUSE_FIELDS)
+            if holder is None:  # released between the insert and the read
+                return Holder("", None, in_flight=False)
+            return self._classified(claim, holder, time.monotonic())
+        self._remember(claim, _Target(job["_id"], time.monotonic()))
+        return None
+
+    async def _holder(self, claim: str, known: _Target) -> Holder:
+        """The holder this process learned, as it is now: one read, shared by the uploads
+        asking at once, unless it was found completed already."""
+        if known.prior is not None:
+            return Holder(known.job, known.prior, in_flight=False)
+        read = partial(self._jobs.find_one, {"_id": known.job}, _REUSE_FIELDS)
+        job = await self._reads.join(known.job, read)
+        if job is None:
+            self._targets.pop(claim, None)
+            return Holder(known.job, None, in_flight=False)
+        return self._classified(claim, job, known.learned_at)
+
+    def _classified(self, claim: str, job: dict[str, Any], learned_at: float) -> Holder:
+        if job["status"] == "completed" and job["expires_at"] > now():
+            self._remember(claim, _Target(job["_id"], learned_at, job))
+            return Holder(job["_id"], job, in_flight=False)
+        if job["status"] in ("queued", "converting"):
+            self._remember(claim, _Target(job["_id"], learned_at))
+            return Holder(job["_id"], None, in_flight=True)
+        self._targets.pop(claim, None)
+        return Holder(job["_id"], None, in_flight=False)
+
+    async def release(self, tenant: str, fingerprint: str, holder: Holder) -> None:
+        """The holder is a dead end (failed, expired, its result gone): the next upload of the
+        file claims it for its own job."""
+        claim = reuse_id(tenant, fingerprint)
+        self._targets.pop(claim, None)
+        if holder.job:
+            await self._jobs.update_one({"_id": holder.job, CLAIM: claim}, {"$unset": {CLAIM: ""}})
+
+    def _known_target(self, claim: str) -> "_Target | None":
+        known = self._targets.get(claim)
         if known is None:
             return None
         if known.learned_at + self.reuse_cache_s <= time.monotonic() or (
             known.prior is not None and known.prior["expires_at"] <= now()
         ):
-            del self._targets[pointer_id]
+            del self._targets[claim]
             return None
         return known
 
-    def _remember(self, pointer_id: str, target: "_Target") -> None:
-        self._targets[pointer_id] = target
-        self._targets.move_to_end(pointer_id)
+    def _remember(self, claim: str, target: "_Target") -> None:
+        self._targets[claim] = target
+        self._targets.move_to_end(claim)
         while len(self._targets) > REUSE_CACHE_ENTRIES:
             self._targets.popitem(last=False)
-
-    async def point_reuse_at(self, job: dict[str, Any]) -> None:
-        """Identical uploads of the job's tenant take this job's result from now on."""
-        pointer_id = reuse_id(job["tenant"], job["fingerprint"])
-        self._targets.pop(pointer_id, None)
-        made_at = now()
-        await self._reuse.update_one(
-            {"_id": pointer_id},
-            {"$set": {"job": job["_id"], "expires_at": job["expires_at"], "at": made_at}},
-            upsert=True,
-        )
-        self._remember(pointer_id, _Target(job["_id"], time.monotonic(), made_at))
 
     async def page(
         self, tenant: str, status: str | None, limit: int, after: Cursor | None

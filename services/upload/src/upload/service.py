@@ -1,6 +1,5 @@
 """Decisions behind the API: what an upload becomes, what a user may read and delete, retention."""
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +8,7 @@ from prometheus_client import Counter
 
 from shared.caching import DocumentCache, Entry
 from shared.clock import now
-from shared.events import ConversionDeleted, Event
+from shared.events import ConversionDeleted
 from shared.logging import bind_ids
 from shared.messaging import Broker, OutboxRelay, encode, outbox_entry
 from shared.pagination import Cursor, Page
@@ -45,6 +44,8 @@ from upload.settings import UploadSettings
 
 log = structlog.get_logger()
 FORM_OVERHEAD = 64 * 1024  # what a multipart body holds besides the file, at the most
+# how often an upload tries to take a file's claim from dead ends before converting without it
+CLAIM_ATTEMPTS = 3
 ACCEPTED = Counter(
     "conversion_jobs_accepted_total",
     "Conversion jobs accepted (reused: an identical earlier result served)",
@@ -115,16 +116,14 @@ class UploadService:
     async def accept(self, upload: Upload, slot: UploadSlot | None = None) -> dict[str, Any]:
         """Record the job with its events in one write, then publish. Returns the job document.
 
-        A paying tenant's job carries its payment; a reused result is completed at once, so
-        its charge is requested in the same write when the payer came with the upload.
+        An identical earlier upload of the tenant whose result is still stored gives its result:
+        the job is recorded completed at once, and a paying tenant's charge is requested in
+        the same write when the payer came with the upload. Otherwise the job is a conversion,
+        and holds the file's claim (identical uploads take its result) unless another job does.
         """
         key = self.files.fingerprint_key
         job_print = fingerprint(upload.source.sha256, upload.options, upload.password, key)
         job = job_document(upload, job_print, now(), self.retention)
-        reuse = await self.jobs.reuse_lookup(
-            upload.tenant, job_print, upload.job_id, job["expires_at"]
-        )
-        prior = await self._still_stored(reuse.prior)
         price = await self._price(upload.tenant)
         if paid := not price.free:
             job["payment"] = new_payment(price)
@@ -132,26 +131,18 @@ class UploadService:
                 job["payer"] = seal_payer(
                     self.files.sealer, upload.tenant, upload.job_id, upload.payer
                 )
-        if prior:
-            job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
-            job["source"]["format"] = prior["source"]["format"]
-            event: Event = reuse_event(upload, prior["result"], paid)
-        else:
-            if slot is not None:  # a conversion to come: it keeps its place in flight
-                slot.keep_place()
-            job["password_key"] = await self.files.store_password(upload)
-            event = request_event(upload, job["password_key"], paid)
-        entries = [outbox_entry(encode(event, SOURCE))]
-        if prior and paid and upload.payer is not None:
-            entries.append(first_charge(job, upload.payer, now().date()))
+        prior = await self._still_stored(self.jobs.remembered_prior(upload.tenant, job_print))
         try:
-            await self.jobs.insert({**job, "outbox": entries})
+            if prior is None:
+                entries, prior = await self._insert_conversion(job, upload, paid)
+            if prior is not None:
+                entries = self._as_reuse(job, prior, upload, paid)
+                await self.jobs.insert({**job, "outbox": entries})
         except DuplicateJob:  # a racing request with the same Idempotency-Key won
             await self.files.discard_inputs(job)
             return await self._existing(upload)
-        except BaseException:  # not recorded: nothing would ever read or remove the password
-            await self.files.discard_password(job)
-            raise
+        if prior is None and slot is not None:  # a conversion to come: it keeps its place
+            slot.keep_place()
         if self.cache is not None:  # the client's next look at its job needs no read
             self.cache.seed(upload.job_id, self.jobs.as_read(job))
         ACCEPTED.labels(upload.format, upload.options.target, str(bool(prior)).lower()).inc()
@@ -163,19 +154,58 @@ class UploadService:
             size=upload.source.size,
             target=upload.options.target,
         )
-        publish = self.relay.flush_or_defer(upload.job_id, entries)
-        if reuse.point_here or (reuse.prior is not None and prior is None):  # result gone
-            await asyncio.gather(publish, self._point_reuse_at(job))
-        else:
-            await publish
+        await self.relay.flush_or_defer(upload.job_id, entries)
         return job
 
-    async def _point_reuse_at(self, job: dict[str, Any]) -> None:
-        """Best effort: without the pointer, identical uploads convert again."""
+    async def _insert_conversion(
+        self, job: dict[str, Any], upload: Upload, paid: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Insert the job as a conversion, with its outbox entries; or, when the job holding
+        the file's claim turns out completed with its result stored, insert nothing and
+        return that job instead (the earlier job, or None)."""
+        job["password_key"] = await self.files.store_password(upload)
+        entries = [outbox_entry(encode(request_event(upload, job["password_key"], paid), SOURCE))]
         try:
-            await self.jobs.point_reuse_at(job)
-        except Exception:
-            log.warning("conversion.reuse_pointer_not_written", job_id=job["_id"], exc_info=True)
+            prior = await self._claim(job, entries)
+        except DuplicateJob:  # the caller discards the inputs
+            raise
+        except BaseException:  # not recorded: nothing would ever read or remove the password
+            await self.files.discard_password(job)
+            raise
+        if prior is not None:
+            await self.files.discard_password(job)
+            del job["password_key"]
+        return entries, prior
+
+    async def _claim(
+        self, job: dict[str, Any], entries: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The conversion job inserted holding the file's claim, or without it while another
+        job holds it in flight; a dead end (failed, expired, its result gone) gives the claim
+        up to this job. None when inserted, else the completed job to take the result of."""
+        recorded = {**job, "outbox": entries}
+        for _ in range(CLAIM_ATTEMPTS):
+            holder = await self.jobs.insert_claiming(recorded)
+            if holder is None:
+                return None
+            if holder.in_flight:
+                break
+            if prior := await self._still_stored(holder.prior):
+                return prior
+            await self.jobs.release(job["tenant"], job["fingerprint"], holder)
+        await self.jobs.insert(recorded)  # converts without the claim
+        return None
+
+    def _as_reuse(
+        self, job: dict[str, Any], prior: dict[str, Any], upload: Upload, paid: bool
+    ) -> list[dict[str, Any]]:
+        """The job completed with ``prior``'s result; its outbox entries."""
+        job.update(status="completed", result=prior["result"], reused_from=prior["_id"])
+        job["source"]["format"] = prior["source"]["format"]
+        entries = [outbox_entry(encode(reuse_event(upload, prior["result"], paid), SOURCE))]
+        if paid and upload.payer is not None:
+            entries.append(first_charge(job, upload.payer, now().date()))
+        return entries
 
     async def _still_stored(self, prior: dict[str, Any] | None) -> dict[str, Any] | None:
         if prior is None:
