@@ -10,7 +10,7 @@ Scenarios, each driven in the open model (``bench/openloop.py``):
 - long polling: users holding ``?wait=30`` on unfinished jobs, answered when they complete;
 - memory: every API process's resident size after each of ``--runs`` repetitions of the reads
   and the flood, 5 s after the flood's jobs are final and again once idle for the APIs'
-  periodic heap trim (a leak shows as growth from run to run).
+  periodic heap trim, after the caches' idle time (a leak shows as growth from run to run).
 
 The report goes into docs/benchmarks.md (section ``load``), with the machine and its load.
 """
@@ -41,6 +41,7 @@ from bench.machine import describe  # noqa: E402
 from bench.markdown import write_section  # noqa: E402
 from bench.openloop import Driver, Outcome, Request, knee, run_open  # noqa: E402
 from bench.procstat import children, cpu_usage, machine_cpu  # noqa: E402
+from shared.caching import IDLE_S as CACHE_IDLE_S  # noqa: E402
 from shared.memory import TRIM_EVERY_S  # noqa: E402
 
 SMALL = ROOT / "tests/fixtures/projects/mpp/generated__task-flags__Xtask-flags-project2003-mpp8.mpp"
@@ -370,7 +371,8 @@ async def measure(system: System, args: argparse.Namespace, figures: Figures) ->
             figures.flood, figures.flood_converted_s = outcome, converted_s
         await asyncio.sleep(5)
         figures.memory_mb.append(memory(system))
-        await asyncio.sleep(TRIM_EVERY_S)  # idle: each API has given back its free heap once
+        # idle: every cached document has gone idle and been swept, and the heap trimmed since
+        await asyncio.sleep(CACHE_IDLE_S + TRIM_EVERY_S + 5)
         figures.memory_settled_mb.append(memory(system))
     step(f"paced uploads: {args.upload_rate:.0f}/s of the fixtures over 5 tenants")
     figures.uploads, figures.uploads_completed_s = await paced_uploads(

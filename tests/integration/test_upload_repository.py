@@ -8,6 +8,7 @@ import pytest
 
 from shared.bootstrap import Infra
 from shared.clock import now
+from shared.memory import release_free_memory
 from shared.messaging.notices import READ_AGAIN, Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
 from upload.errors import DuplicateJob
@@ -101,6 +102,19 @@ async def test_a_completed_holder_found_is_kept_a_while_then_asked_for_again(
     assert await _operations(infra, before) == {"queries": 0, "insert": 0, "update": 0}
     assert uncached.remembered_prior("acme", "known") is None
     assert await uncached.insert_claiming(_job("queued", "known")) is None  # the claim was free
+
+
+async def test_what_a_process_learned_of_claims_is_dropped_before_a_trim(infra: Infra) -> None:
+    """A burst of many files leaves a holder learned for each; nothing asks for them again."""
+    jobs = JobRepository(infra.db, reuse_cache_s=0.2)
+    await jobs.ensure_indexes()
+    for n in range(20):
+        assert await jobs.insert_claiming(_job("queued", f"file {n}")) is None
+    await release_free_memory()
+    assert len(jobs._targets) == 20
+    await asyncio.sleep(0.3)
+    await release_free_memory()
+    assert not jobs._targets
 
 
 async def test_uploads_of_one_new_file_at_once_share_one_claim(infra: Infra) -> None:

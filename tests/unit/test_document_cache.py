@@ -17,6 +17,7 @@ from shared.events import (
     Event,
     Manifest,
 )
+from shared.memory import release_free_memory
 from shared.messaging.envelope import Received
 from shared.messaging.notices import Change
 from upload.cache import SETTLED
@@ -147,6 +148,25 @@ async def test_memory_follows_the_documents_in_use_not_the_history(monkeypatch: 
     reads = table.reads
     await cache.get("hot")
     assert table.reads == reads  # still served from memory
+
+
+async def test_what_went_idle_is_dropped_before_a_trim_though_nothing_reads(
+    monkeypatch: Any,
+) -> None:
+    """After a burst nobody may look at the cache for hours: the trim sweeps it."""
+    clock = [1000.0]
+    monkeypatch.setattr(caching, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    table = Table()
+    table.docs = {f"cv_{n}": {"status": "queued"} for n in range(100)}
+    cache = _cache(table, idle_s=60)
+    for name in table.docs:
+        await cache.get(name)
+    clock[0] += 30
+    await release_free_memory()
+    assert len(cache._entries) == 100  # in use a moment ago
+    clock[0] += 31
+    await release_free_memory()
+    assert not cache._entries
 
 
 async def test_concurrent_misses_share_one_read() -> None:

@@ -32,6 +32,7 @@ import structlog
 from prometheus_client import Counter
 
 from shared.events import Event
+from shared.memory import swept_before_trim
 from shared.messaging.envelope import Received
 from shared.messaging.notices import Recorded, parse_recorded
 from shared.singleflight import SingleFlight
@@ -57,6 +58,7 @@ LOOKUPS = Counter(
     "api_document_cache_lookups_total", "Reads of cached documents by the API", ["cache", "outcome"]
 )
 SWEEP_EVERY_S = 1.0  # how often lookups drop what went idle
+IDLE_S = 60.0  # an entry nobody read for this long is dropped
 # a long poll told of a change the database does not show yet looks again after the first,
 # doubling up to the second (its writer's notice, if it sends them, wakes it before)
 RECHECK_S = (0.02, 0.25)
@@ -106,7 +108,7 @@ class DocumentCache:
         settled: dict[type[Event], Settled],
         max_entries: int = 50_000,
         max_age_s: float = 120.0,
-        idle_s: float = 60.0,
+        idle_s: float = IDLE_S,
         recheck_s: tuple[float, float] = RECHECK_S,
     ) -> None:
         self.load, self.render, self.settled = load, render, settled
@@ -126,6 +128,7 @@ class DocumentCache:
         self._hit = LOOKUPS.labels(name, "hit")
         self._stale = LOOKUPS.labels(name, "stale")
         self._miss = LOOKUPS.labels(name, "miss")
+        swept_before_trim(self)
 
     @property
     def routing_keys(self) -> list[str]:
@@ -182,6 +185,9 @@ class DocumentCache:
         """Keep a document this process just wrote, in the form a read returns it."""
         clock = time.monotonic()
         self._keep(doc_id, Entry.of(doc, self.render), clock)
+
+    def sweep(self) -> None:
+        self._sweep(time.monotonic())
 
     def _sweep(self, clock: float) -> None:
         """Drop the entries and announced changes idle for ``idle_s`` (oldest first in both)."""

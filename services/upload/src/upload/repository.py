@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.clock import now, to_millis
+from shared.memory import swept_before_trim
 from shared.messaging.notices import READ_AGAIN, Change, Recorded
 from shared.messaging.repository import OutboxRepository
 from shared.pagination import NEWEST_FIRST, Cursor
@@ -94,6 +95,7 @@ class JobRepository:
         # the claims this process is inserting: uploads of the same file wait for their outcome
         self._claiming: dict[str, asyncio.Future[None]] = {}
         self._reads: SingleFlight[str, dict[str, Any] | None] = SingleFlight("reuse holders")
+        swept_before_trim(self)
         self._db = db
         self._jobs = db[COLLECTION]
         self.outbox = OutboxRepository(self._jobs)
@@ -214,12 +216,20 @@ class JobRepository:
         known = self._targets.get(claim)
         if known is None:
             return None
-        if known.learned_at + self.reuse_cache_s <= time.monotonic() or (
-            known.prior is not None and known.prior["expires_at"] <= now()
-        ):
+        if self._stale(known):
             del self._targets[claim]
             return None
         return known
+
+    def sweep(self) -> None:
+        """Forget the holders learned longer than ``reuse_cache_s`` ago."""
+        for claim in [c for c, t in self._targets.items() if self._stale(t)]:
+            del self._targets[claim]
+
+    def _stale(self, known: _Target) -> bool:
+        return known.learned_at + self.reuse_cache_s <= time.monotonic() or (
+            known.prior is not None and known.prior["expires_at"] <= now()
+        )
 
     def _remember(self, claim: str, target: "_Target") -> None:
         self._targets[claim] = target
