@@ -58,7 +58,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="folder of *.mpp files")
     parser.add_argument("--passes", type=positive_int, default=5, help="timed raw MPXJ passes")
     parser.add_argument("--sample", type=positive_int, default=10, help="files, one JVM each")
-    parser.add_argument("--concurrency", type=positive_int, default=16, help="throughput clients")
+    parser.add_argument("--concurrency", type=positive_int, default=32, help="throughput clients")
+    parser.add_argument(
+        "--tenants", type=positive_int, default=5, help="tenants uploading every file, per round"
+    )
     parser.add_argument(
         "--poll-ms", type=float, default=0, help="poll, throughput (0: long polling)"
     )
@@ -109,9 +112,11 @@ def round_trips(pipe: Pipeline) -> dict[str, float]:
 def warm_up(pipe: Pipeline, contents: dict[Path, bytes], args: argparse.Namespace) -> list[Run]:
     """One round per JVM worker, so each JVM converts about as many files as the raw warm-up."""
     step(f"pipeline: {len(pipe.jvm_workers())} warm-up rounds (not counted)")
-    return [
-        measured(pipe, contents, args.concurrency, args.poll_ms / 1000) for _ in pipe.jvm_workers()
-    ]
+    return [throughput_round(pipe, contents, args) for _ in pipe.jvm_workers()]
+
+
+def throughput_round(pipe: Pipeline, contents: dict[Path, bytes], args: argparse.Namespace) -> Run:
+    return measured(pipe, contents, args.concurrency, args.poll_ms / 1000, args.tenants)
 
 
 def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -> PipelineRuns:
@@ -124,7 +129,7 @@ def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -
     rounds = []
     for number in range(1, args.rounds + 1):
         settle()
-        rounds.append(measured(pipe, contents, args.concurrency, args.poll_ms / 1000))
+        rounds.append(throughput_round(pipe, contents, args))
         step(f"pipeline round {number}: {rounds[-1].files_per_s:.1f} files/s")
     settle()
     latency = measured(pipe, contents, 1, latency_poll)
@@ -158,11 +163,13 @@ def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[
         "fixtures": os.path.relpath(args.fixtures, ROOT),
         "megabytes": f"{sum(path.stat().st_size for path in files) / 1e6:.1f}",
         "concurrency": str(args.concurrency),
+        "tenants": str(args.tenants),
         "jvm_workers": str(workers),
         "pipeline": (
             f"{workers} JVM workers ({source}{per_core}), {workers} warm-up "
-            f"rounds before the measured ones, {args.concurrency} clients "
-            f"{polling(args.poll_ms)} in the throughput rounds, polling every "
+            f"rounds before the measured ones; in each throughput round {args.tenants} new "
+            f"tenants upload every file, {args.concurrency} clients "
+            f"{polling(args.poll_ms)}; polling every "
             f"{args.latency_poll_ms:g} ms in the latency run"
         ),
     }

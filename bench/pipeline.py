@@ -4,12 +4,13 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymongo
+from aiohttp import ClientSession
 from bootstrap import Secantus
 from system import System, running_system
 
@@ -88,14 +89,17 @@ def _monitor(database: Secantus) -> pymongo.MongoClient[dict[str, Any]]:
     return pymongo.MongoClient(database.url)
 
 
-def measured(pipe: Pipeline, files: dict[Path, bytes], concurrency: int, poll_s: float) -> Run:
-    """A fresh tenant converts every file, ``concurrency`` clients at a time."""
+def measured(
+    pipe: Pipeline, files: dict[Path, bytes], concurrency: int, poll_s: float, tenants: int = 1
+) -> Run:
+    """``tenants`` fresh tenants each convert every file, ``concurrency`` clients at a time
+    (the tenants' uploads of each file one after the other)."""
     base_url = pipe.system.base_url
-    key = asyncio.run(new_tenant(base_url, pipe.system.admin_key))
+    keys = [asyncio.run(new_tenant(base_url, pipe.system.admin_key)) for _ in range(tenants)]
     db_before, http_before = db_operations(pipe.monitor), http_requests(base_url)
     top_before = db_top(pipe.monitor)
     with cpu_usage(pipe.process_groups()) as cpu:
-        outcomes = asyncio.run(_convert_all(base_url, key, files, concurrency, poll_s))
+        outcomes = asyncio.run(_convert_all(base_url, keys, files, concurrency, poll_s))
     db_after = db_operations(pipe.monitor)
     db_ops = {name: db_after[name] - db_before[name] for name in db_after}
     collections = top_between(top_before, db_top(pipe.monitor))
@@ -104,17 +108,19 @@ def measured(pipe: Pipeline, files: dict[Path, bytes], concurrency: int, poll_s:
 
 
 async def _convert_all(
-    base_url: str, key: str, files: dict[Path, bytes], concurrency: int, poll_s: float
+    base_url: str, keys: list[str], files: dict[Path, bytes], concurrency: int, poll_s: float
 ) -> list[Outcome]:
-    queue: asyncio.Queue[Path] = asyncio.Queue()
-    for path in files:
-        queue.put_nowait(path)
     outcomes: list[Outcome] = []
-    async with client(base_url, key) as api:
+    async with AsyncExitStack() as stack:
+        apis = [await stack.enter_async_context(client(base_url, key)) for key in keys]
+        queue: asyncio.Queue[tuple[ClientSession, Path]] = asyncio.Queue()
+        for path in files:
+            for api in apis:
+                queue.put_nowait((api, path))
 
         async def worker() -> None:
             while not queue.empty():
-                path = queue.get_nowait()
+                api, path = queue.get_nowait()
                 outcomes.append(await convert(api, path, files[path], poll_s))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))

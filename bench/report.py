@@ -125,7 +125,9 @@ def _figures(r: Results) -> str:
             f"{1 / r.jvm_per_file_mean_s:.2f} files/s",
         ),
         (
-            f"Pipeline throughput, {r.settings['concurrency']} clients, median of {len(r.rounds)}",
+            f"Pipeline throughput, {r.settings['concurrency']} clients, "
+            f"{r.settings.get('tenants', '1')} tenants x {r.settings['files']} files, "
+            f"median of {len(r.rounds)}",
             f"**{r.pipeline_files_per_s:.1f} files/s** (rounds: {rounds}; {_statuses(r.rounds)}; "
             f"other processes took {_others(r, r.rounds)} of the CPU); first warm-up round "
             f"{r.first_round.files_per_s:.1f}",
