@@ -6,7 +6,7 @@
 The system as ``make run`` starts it (the upload API with 2 processes). The 76 MPP fixtures
 are uploaded at ``--rate`` per second over 5 new tenants (open model, ``bench/openloop.py``)
 on the empty database; then ``--jobs`` earlier jobs are inserted directly (copies of a real
-job document, each with a reuse pointer of its own, over 50 tenants), the database is left
+job document, each holding its file's reuse claim, over 50 tenants), the database is left
 ``--settle`` seconds, and the same uploads run again over 5 other new tenants (nothing to
 reuse). Writes the ``history`` section of docs/benchmarks.md.
 """
@@ -36,6 +36,7 @@ from bench.machine import describe, summary  # noqa: E402
 from bench.markdown import met, table, write_section  # noqa: E402
 from bench.openloop import Outcome  # noqa: E402
 from bench.procstat import cpu_usage  # noqa: E402
+from upload.repository import CLAIM, reuse_id  # noqa: E402
 
 DATABASE = "bench_history"  # development_system names it after its vhost
 P95_MS = 150.0  # the upload bar: 202 p95 at most this
@@ -66,7 +67,8 @@ async def new_keys(system: System, count: int) -> list[str]:
 
 
 def insert_history(url: str, count: int) -> float:
-    """``count`` copies of a job the first run made, with reuse pointers; seconds taken."""
+    """``count`` copies of a job the first run made, each holding its file's reuse claim;
+    seconds taken."""
     started = time.monotonic()
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url)
     with client:
@@ -74,22 +76,15 @@ def insert_history(url: str, count: int) -> float:
         model = db.conversion_jobs.find_one({"status": "completed"}, {"outbox": 0})
         assert model is not None, "the first run completed no job to copy"
         for first in range(0, count, 500):
-            jobs, pointers = [], []
+            jobs = []
             for number in range(first, min(first + 500, count)):
                 job: dict[str, Any] = copy.deepcopy(model)
                 job["_id"] = f"cv_{uuid.uuid4().hex}"
                 job["tenant"] = f"history-{number % 50:02d}"
                 job["fingerprint"] = secrets.token_hex(32)
+                job[CLAIM] = reuse_id(job["tenant"], job["fingerprint"])
                 jobs.append(job)
-                pointers.append(
-                    {
-                        "_id": f"{job['tenant']}:{job['fingerprint']}",
-                        "job": job["_id"],
-                        "expires_at": job["expires_at"],
-                    }
-                )
             db.conversion_jobs.insert_many(jobs)
-            db.conversion_reuse.insert_many(pointers)
     return time.monotonic() - started
 
 
@@ -133,8 +128,8 @@ def render(
             f"{summary(machine)}. The system as `make run` starts it, the upload API with 2 "
             f"processes; the 76 MPP fixtures uploaded at {args.rate:g}/s over 5 new tenants "
             "(open model, latency from the scheduled send) on the empty database, then again "
-            f"over 5 other new tenants after {args.jobs:,} earlier jobs and their reuse "
-            f"pointers were inserted (in {inserted_s:.0f} s) and the database left "
+            f"over 5 other new tenants after {args.jobs:,} earlier jobs, each holding its "
+            f"file's reuse claim, were inserted (in {inserted_s:.0f} s) and the database left "
             f"{args.settle:g} s. Rerun with `uv run python bench/history.py`.",
             "",
             table(["Bar", "Measured", "Target", "Met"], bars),
@@ -144,8 +139,8 @@ def render(
                 [row(name, outcome, cpu) for name, outcome, cpu in runs],
             ),
             "",
-            "- What bounds it: the upload path reads and writes by `_id` only (the job's "
-            "insert, its reuse pointer's insert), so the history adds no work per upload; "
+            "- What bounds it: a new file's upload is the job's insert alone (its reuse claim "
+            "is a unique index on the job), so the history adds no work per upload; "
             "what it adds is the database's own: larger collections and indexes to write "
             "into, and the stall SecantusDB takes after a burst of writes (see the "
             "hand-written notes).",

@@ -191,9 +191,10 @@ class ConverterPool:
         """Returns once the worker's folder and the job's output use more than the budget."""
         folder = _folder(self.work_dir, worker.process.pid)
         while True:
+            # first after a while: most jobs are over within it, and cost no walk of the disk
+            await asyncio.sleep(_WATCH_EVERY_S)
             if await asyncio.to_thread(_disk_use, folder, output) > self.disk_budget_bytes:
                 return
-            await asyncio.sleep(_WATCH_EVERY_S)
 
     def _let_finish(self, worker: _Worker, started: float) -> None:
         """A cancelled conversion still runs in its JVM: the worker goes back to the pool once
