@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
-import httpx
-import segno
 import structlog
 
 from shared.clock import now
@@ -143,6 +141,8 @@ class Payments:
         code = (await self._issued(tenant, job_id)).get("pix_copia_e_cola")
         if not code:
             raise PaymentNotReady("this conversion's charge has no Pix code")
+        import segno  # loaded by the first Pix code shown, not at start
+
         svg = BytesIO()
         segno.make(code, error="m").save(svg, kind="svg", scale=4, border=2)
         return svg.getvalue()
@@ -159,6 +159,8 @@ class Payments:
         if not payment.get("charge_id"):
             raise PaymentNotReady("the bank has not issued this conversion's charge yet")
         url = f"{self.sandbox_bank_url.rstrip('/')}/_sim/charges/{payment['charge_id']}/pagar"
+        import httpx  # development only: not loaded by every API process
+
         try:
             async with httpx.AsyncClient(timeout=SIMULATE_TIMEOUT_S) as client:
                 answer = await client.post(url)
