@@ -36,13 +36,11 @@ from system import System  # noqa: E402
 from bench.boleto_load import PAYER  # noqa: E402
 from bench.cli import positive_float, positive_int, step  # noqa: E402
 from bench.infrastructure import development_system  # noqa: E402
-from bench.load_report import KNEE_P95_MS, Figures, render  # noqa: E402
+from bench.load_report import IDLE_READING_S, KNEE_P95_MS, Figures, render  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from bench.markdown import write_section  # noqa: E402
 from bench.openloop import Driver, Outcome, Request, knee, run_open  # noqa: E402
 from bench.procstat import children, cpu_usage, machine_cpu  # noqa: E402
-from shared.caching import IDLE_S as CACHE_IDLE_S  # noqa: E402
-from shared.memory import TRIM_EVERY_S  # noqa: E402
 
 SMALL = ROOT / "tests/fixtures/projects/mpp/generated__task-flags__Xtask-flags-project2003-mpp8.mpp"
 FIXTURES = ROOT / "tests/fixtures/projects/mpp"
@@ -372,7 +370,7 @@ async def measure(system: System, args: argparse.Namespace, figures: Figures) ->
         await asyncio.sleep(5)
         figures.memory_mb.append(memory(system))
         # idle: every cached document has gone idle and been swept, and the heap trimmed since
-        await asyncio.sleep(CACHE_IDLE_S + TRIM_EVERY_S + 5)
+        await asyncio.sleep(IDLE_READING_S)
         figures.memory_settled_mb.append(memory(system))
     step(f"paced uploads: {args.upload_rate:.0f}/s of the fixtures over 5 tenants")
     figures.uploads, figures.uploads_completed_s = await paced_uploads(
