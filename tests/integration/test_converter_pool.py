@@ -4,6 +4,7 @@ workers killed from outside."""
 import asyncio
 import multiprocessing
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from prometheus_client import REGISTRY
 from converter.errors import ConversionError
 from converter.pool import ConverterPool
 from tests.support.schedules import huge_mspdi
-from tests.support.worker_kills import kill_the_worker_reading
+from tests.support.worker_kills import kill_the_worker_reading, open_when_read
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +191,30 @@ async def test_a_file_that_kills_every_worker_fails_as_crashed_after_the_bound(
     assert pool.restarts == 2
     manifest = await pool.convert(_job(mpp_files[0], tmp_path / "after.xml"))
     assert manifest["read"]["tasks"] > 0
+    await _until(lambda: pool.warm == 2)
+
+
+async def test_every_worker_killed_at_once_is_blamed_once_on_the_job_one_held(
+    pool: ConverterPool, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    """As the OOM killer or a kill of the process group would: the job goes to a replacement,
+    not to the other worker killed with its own (which would count a second crash against
+    the file and fail it as crashed)."""
+    source = tmp_path / "source.mpp"
+    os.mkfifo(source)
+    converting = asyncio.create_task(pool.convert(_job(source, tmp_path / "out.xml")))
+    writer = await open_when_read(source)
+    try:
+        source.unlink()  # the worker keeps the FIFO it opened; the next attempt reads the file
+        shutil.copyfile(mpp_files[0], source)
+        for worker in list(pool._all):
+            assert worker.process.pid is not None
+            os.kill(worker.process.pid, signal.SIGKILL)
+    finally:
+        os.close(writer)
+    manifest = await asyncio.wait_for(converting, 60)
+    assert manifest["read"]["tasks"] == manifest["written"]["tasks"] > 0
+    assert pool.restarts == 2
     await _until(lambda: pool.warm == 2)
 
 

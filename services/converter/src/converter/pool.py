@@ -37,6 +37,7 @@ log = structlog.get_logger()
 _SPAWN = multiprocessing.get_context("spawn")  # a JVM does not survive fork
 _OOM_EXIT = 3
 _WATCH_EVERY_S = 0.2
+_AFTER_DEATH_S = 0.05
 
 
 @dataclass(eq=False)
@@ -116,7 +117,10 @@ class ConverterPool:
             try:
                 return await self._convert_in_one_worker(job, in_worker)
             except WorkerDied:
-                continue  # retried at once: the next worker is warm, or waits for a respawn
+                # a death seldom comes alone (the OOM killer, a kill of the process group):
+                # the next worker is taken once the others' deaths show, so that a worker
+                # killed with this one is replaced rather than given the job and blamed
+                await asyncio.sleep(_AFTER_DEATH_S)
         times = "once" if self.max_crashes == 1 else f"{self.max_crashes} times"
         raise ConversionError(
             "crashed", f"the file crashed the converter {times}; it was not converted"
@@ -221,7 +225,9 @@ class ConverterPool:
         the job it would have been given."""
         while True:
             worker = await self._idle.get()
-            if worker.process.is_alive():
+            # an idle worker says nothing: a readable pipe is its end (EOF), seen before the
+            # process is reaped
+            if worker.process.is_alive() and not worker.conn.poll():
                 return worker
             self._replace(worker, "died_idle")
 
