@@ -132,6 +132,18 @@ async def test_events_recorded_at_once_share_one_write_and_keep_one_copy_each(
     assert kept == {"ev-1": {"n": 1}, "ev-2": {"n": 1}}
 
 
+async def test_events_arriving_within_a_millisecond_replay_in_the_order_they_came(
+    notifier: Notifier,
+) -> None:
+    """Handlers started together (as the consumer starts them, in arrival order) stamp the
+    replay in that order, though MongoDB keeps only milliseconds and ids are random."""
+    ids = [str(uuid.uuid4()) for _ in range(20)]
+    await asyncio.gather(*(notifier.event(event_id) for event_id in ids))
+    replayed = await notifier.repos.replay.after(TENANT, None, limit=100)
+    assert [d["_id"] for d in replayed] == ids
+    assert [d["_id"] for d in await notifier.repos.replay.after(TENANT, ids[9], 100)] == ids[10:]
+
+
 async def test_a_redelivered_event_records_one_delivery_per_subscription(
     notifier: Notifier,
 ) -> None:

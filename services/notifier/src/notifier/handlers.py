@@ -114,6 +114,7 @@ def targets_of(subscriptions: list[dict[str, Any]], name: str, cap: int) -> list
 
 async def fan_out(event: Event, delivery: Delivery, deps: FanOutDeps) -> None:
     received = now()
+    replayed_at = deps.replay.stamp()
     body, content_type = structured(event, delivery.event_id, delivery.time, delivery.source)
     name = type(event).name
     subscriptions = await deps.subscriptions.enabled(event.tenant_id)
@@ -134,7 +135,7 @@ async def fan_out(event: Event, delivery: Delivery, deps: FanOutDeps) -> None:
             "tenant": event.tenant_id,
             "type": event.routing_key(),
             "data": compact(body),
-            "at": received,
+            "at": replayed_at,
         },
         deps.replay_window,
     )

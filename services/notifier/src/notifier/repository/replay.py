@@ -1,20 +1,31 @@
 """``notifier_replay``: each tenant's recent events, for a live stream that resumes."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.batching import Batcher
-from shared.clock import now
+from shared.clock import now, to_millis
 from shared.mongo import insert_new
+
+_TICK = timedelta(milliseconds=1)
 
 
 class ReplayRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["notifier_replay"]
         self._writes: Batcher[dict[str, Any], set[int]] = Batcher(self._insert_new)
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def stamp(self) -> datetime:
+        """Where an event received now sits in the replay: after every event this process
+        stamped before, to the millisecond MongoDB keeps. Taken when the event arrives, so
+        events that arrive within one millisecond replay in the order they came, not in the
+        order of their random ids."""
+        self._last = max(to_millis(now()), self._last + _TICK)
+        return self._last
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index(
