@@ -113,14 +113,15 @@ class ConverterPool:
     ) -> dict[str, Any]:
         """Run one conversion in an idle worker; raises ConversionError with a stable code.
         ``in_worker`` is awaited each time the job is about to go to a worker."""
-        for _ in range(self.max_crashes):
+        for attempt in range(1, self.max_crashes + 1):
             try:
                 return await self._convert_in_one_worker(job, in_worker)
             except WorkerDied:
                 # a death seldom comes alone (the OOM killer, a kill of the process group):
                 # the next worker is taken once the others' deaths show, so that a worker
                 # killed with this one is replaced rather than given the job and blamed
-                await asyncio.sleep(_AFTER_DEATH_S)
+                if attempt < self.max_crashes:
+                    await asyncio.sleep(_AFTER_DEATH_S)
         times = "once" if self.max_crashes == 1 else f"{self.max_crashes} times"
         raise ConversionError(
             "crashed", f"the file crashed the converter {times}; it was not converted"
