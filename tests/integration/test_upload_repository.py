@@ -155,6 +155,20 @@ async def test_the_claim_stays_on_a_job_in_flight_and_moves_off_a_dead_end(infra
     assert await JobRepository(infra.db).insert_claiming(_job("queued", "f")) is None
 
 
+async def test_a_learned_holder_since_deleted_is_let_go_without_a_write(infra: Infra) -> None:
+    jobs = JobRepository(infra.db)
+    await jobs.ensure_indexes()
+    first = _job("queued", "f")
+    assert await jobs.insert_claiming(first) is None  # this process learns it holds the claim
+    await infra.db[COLLECTION].delete_one({"_id": first["_id"]})  # unseen by this process
+    before = await _collection_top(infra)
+    holder = await jobs.insert_claiming(_job("queued", "f"))
+    assert holder is not None and holder.dead_end and not holder.job
+    await jobs.release("acme", "f", holder)
+    assert await _operations(infra, before) == {"queries": 1, "insert": 0, "update": 0}
+    assert await jobs.insert_claiming(_job("queued", "f")) is None  # the next takes the claim
+
+
 async def test_an_upload_whose_id_is_taken_is_refused_as_a_duplicate_job(infra: Infra) -> None:
     """A racing request with the same Idempotency-Key (the same job id), told apart from a
     refused claim."""

@@ -189,9 +189,9 @@ class JobRepository:
             return Holder(known.job, known.prior, in_flight=False)
         read = partial(self._jobs.find_one, {"_id": known.job}, _REUSE_FIELDS)
         job = await self._reads.join(known.job, read)
-        if job is None:
+        if job is None:  # deleted, and its claim with it: nothing to release
             self._targets.pop(claim, None)
-            return Holder(known.job, None, in_flight=False)
+            return Holder("", None, in_flight=False)
         return self._classified(claim, job, known.learned_at)
 
     def _classified(self, claim: str, job: dict[str, Any], learned_at: float) -> Holder:
