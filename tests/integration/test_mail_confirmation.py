@@ -21,6 +21,7 @@ from notifier.settings import NotifierSettings
 from shared.bootstrap import Infra
 from shared.messaging import Delivery
 from shared.settings import InfraSettings
+from tests.support.hangs import stacks_if_longer_than
 from tests.support.mail import Inbox, smtp_server
 from tests.support.notifier import completed, eventually
 from tests.support.notifier_api import notifier_replica
@@ -63,7 +64,10 @@ async def mailing(infra: Infra, infra_settings: InfraSettings) -> AsyncIterator[
         repos.subscriptions, repos.deliveries, repos.replay, timedelta(hours=1), sending
     )
     with smtp_server(port, Inbox()) as inbox:
+        # the teardown of one case hung until pytest-timeout in two of four clean-checkout
+        # runs of the whole suite (never alone): what it waits on is printed if it happens
         async with (
+            stacks_if_longer_than(60, "the mailing fixture"),
             notifier_replica(infra_settings, settings, KEY, api_port) as url,
             httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as api,
         ):
