@@ -64,8 +64,9 @@ async def mailing(infra: Infra, infra_settings: InfraSettings) -> AsyncIterator[
         repos.subscriptions, repos.deliveries, repos.replay, timedelta(hours=1), sending
     )
     with smtp_server(port, Inbox()) as inbox:
-        # the teardown of one case hung until pytest-timeout in two of four clean-checkout
-        # runs of the whole suite (never alone): what it waits on is printed if it happens
+        # the teardown of one case once hung in about one whole-suite run in two: the
+        # dispatcher's sweep had lost its cancellation (shared.cancellation); should a
+        # teardown hang again, what it waits on is printed
         async with (
             stacks_if_longer_than(60, "the mailing fixture"),
             notifier_replica(infra_settings, settings, KEY, api_port) as url,

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import structlog
 import uvicorn
 
+from shared.cancellation import raise_lost_cancel
 from shared.http.ops import Readiness
 from shared.messaging import Subscription
 from shared.metrics import shared_between_processes
@@ -70,6 +71,7 @@ async def serve_until_stopped(
 async def every(interval: float, action: Callable[[], Awaitable[object]], name: str) -> None:
     """Run ``action`` periodically; a failure is logged and retried at the next tick."""
     while True:
+        raise_lost_cancel()
         try:
             await action()
         except Exception:

@@ -18,6 +18,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import Counter
 
+from shared.cancellation import raise_lost_cancel
 from shared.tenants import TenantLimits
 from upload.errors import Refused
 from upload.quota_repository import Lease, QuotaRepository
@@ -134,6 +135,7 @@ class UploadQuotas:
 
     async def _renew(self, tenant: str, lease: Lease) -> None:
         while True:
+            raise_lost_cancel()
             await asyncio.sleep(self.lease_s / 2)
             try:
                 await self.places.renew(tenant, lease, self.lease_s)

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from shared.auth.dependencies import bearer_key
 from shared.auth.service import ApiKeys
+from shared.cancellation import raise_lost_cancel
 from shared.runtime import Stopping
 
 log = structlog.get_logger()
@@ -39,6 +40,7 @@ async def until_revoked(request: Request, body: AsyncIterator[T]) -> AsyncIterat
 
 async def _watch(keys: ApiKeys, key: str, revoked: Stopping) -> None:
     while True:
+        raise_lost_cancel()
         await asyncio.sleep(max(keys.cache_seconds, MIN_RECHECK_S))
         try:
             principal = await keys.authenticate(key)

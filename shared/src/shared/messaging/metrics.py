@@ -13,6 +13,7 @@ import structlog
 from aio_pika.abc import AbstractRobustChannel
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.cancellation import raise_lost_cancel
 from shared.messaging.broker import Broker
 from shared.messaging.repository import OutboxRepository
 
@@ -115,6 +116,7 @@ async def sample_every(interval_s: float, samplers: Sequence[QueueSampler | Outb
     """Refresh every sampler every ``interval_s`` until cancelled; the first time one interval
     after the start, once the worker's subscriptions have declared their queues."""
     while True:
+        raise_lost_cancel()
         await asyncio.sleep(interval_s)
         for sampler in samplers:
             await sampler.sample()

@@ -29,6 +29,7 @@ from notifier.delivery.receivers import Receivers
 from notifier.delivery.schedule import next_delay
 from notifier.delivery.senders import Outcome, Sender
 from notifier.repository.deliveries import DeliveryRepository
+from shared.cancellation import raise_lost_cancel
 from shared.clock import now
 from shared.logging import bind_ids
 from shared.telemetry import continued
@@ -105,6 +106,7 @@ class Dispatcher:
     async def run(self) -> None:
         next_sweep = 0.0
         while True:
+            raise_lost_cancel()
             if time.monotonic() >= next_sweep:
                 await self._sweep()
                 next_sweep = time.monotonic() + self.limits.sweep_interval_s

@@ -17,6 +17,7 @@ import structlog
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.cancellation import raise_lost_cancel
 from shared.clock import now
 
 log = structlog.get_logger()
@@ -62,6 +63,7 @@ class StreamSlots:
     async def run(self) -> None:
         """Renew this replica's leases every period; a failed renewal is tried next period."""
         while True:
+            raise_lost_cancel()
             await asyncio.sleep(self.period_s)
             try:
                 await self.renew()
