@@ -1,6 +1,7 @@
 """FilesystemStore on a temporary directory: the same contract the S3 adapter is held to."""
 
 import hashlib
+import io
 import os
 import sys
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ import pytest
 
 from shared.storage import ObjectNotFound, StoredObject
 from shared.storage.filesystem import FilesystemStore
+from shared.storage.port import write_all
 from tests.support.memory import run_memory_probe
 
 MiB = 1 << 20
@@ -139,3 +141,17 @@ def test_64_mib_object_in_1_mib_chunks_keeps_memory_flat(tmp_path: Path) -> None
     assert report["size"] == report["size_in_store"] == 64 * MiB
     assert report["read_sha256"] == report["sha256"]
     assert report["growth"] < 40 * MiB, f"peak RSS grew by {report['growth'] / MiB:.1f} MiB"
+
+
+class _Trickle(io.BytesIO):
+    """A file whose every write takes at most 3 bytes, as a raw write may."""
+
+    def write(self, data: object) -> int:
+        return super().write(bytes(memoryview(data)[:3]))  # type: ignore[arg-type]
+
+
+def test_a_write_that_took_part_of_a_chunk_goes_on_with_the_rest() -> None:
+    spool = _Trickle()
+    write_all(spool, b"0123456789")
+    write_all(spool, b"abcd")
+    assert spool.getvalue() == b"0123456789abcd"

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import uuid4
 
-from shared.storage.port import CHUNK, ObjectNotFound, ObjectStore, ObjectWriter
+from shared.storage.port import CHUNK, ObjectNotFound, ObjectStore, ObjectWriter, write_all
 
 
 class FilesystemWriter(ObjectWriter):
@@ -15,16 +15,15 @@ class FilesystemWriter(ObjectWriter):
         self.target = target
         target.parent.mkdir(parents=True, exist_ok=True)
         self.temp = target.parent / f".{target.name}.{uuid4().hex}.part"
-        self._fh = self.temp.open("wb", buffering=CHUNK)
+        self._fh = self.temp.open("wb", buffering=0)
 
     def _write(self, chunk: bytes) -> None:
-        self._fh.write(chunk)
+        write_all(self._fh, chunk)
 
     async def _commit(self) -> None:
         await asyncio.to_thread(self._finish)
 
     def _finish(self) -> None:
-        self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self.temp, self.target)

@@ -5,8 +5,20 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 CHUNK = 1 << 20
+
+
+def write_all(fh: IO[bytes], chunk: bytes) -> None:
+    """``chunk`` into a file opened unbuffered, whose one write may take only part of it.
+
+    Writers spool unbuffered: the chunks arrive as the request's body does (tens of KiB), and
+    a buffer per open writer (1 MiB before) made every upload in flight hold its file a second
+    time in memory until its commit: the upload API's peak under a flood of small files."""
+    view = memoryview(chunk)
+    while view:
+        view = view[fh.write(view) :]
 
 
 class ObjectNotFound(KeyError):

@@ -22,7 +22,7 @@ from minio.error import MinioException, S3Error
 from urllib3 import BaseHTTPResponse
 
 from shared.settings import InfraSettings
-from shared.storage.port import CHUNK, ObjectNotFound, ObjectStore, ObjectWriter
+from shared.storage.port import CHUNK, ObjectNotFound, ObjectStore, ObjectWriter, write_all
 
 log = structlog.get_logger(__name__)
 
@@ -39,12 +39,12 @@ class S3Writer(ObjectWriter):
         self._store = store
         self._object_name = object_name
         self._spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed on commit or abort
-            "wb", buffering=CHUNK, prefix=".s3-spool-", dir=store.spool_dir, delete=False
+            "wb", buffering=0, prefix=".s3-spool-", dir=store.spool_dir, delete=False
         )
         self.spool_path = Path(self._spool.name)
 
     def _write(self, chunk: bytes) -> None:
-        self._spool.write(chunk)
+        write_all(self._spool, chunk)
 
     async def _commit(self) -> None:
         await asyncio.to_thread(self._upload)
