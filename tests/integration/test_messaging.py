@@ -22,6 +22,7 @@ from shared.messaging import (
     outbox_entry,
 )
 from shared.messaging.repository import OutboxRepository
+from tests.support.notifier import eventually
 
 
 def _queue() -> str:
@@ -270,6 +271,36 @@ async def test_a_hot_path_relay_clears_many_documents_in_one_write(infra: Infra)
     await relay.drain()  # waits for the window's one write
     assert outbox.writes == 1
     assert [d["outbox"] async for d in collection.find({})] == [[]] * 5
+
+
+async def test_a_delayed_relay_clears_only_what_is_due_and_drains_the_rest_at_once(
+    infra: Infra,
+) -> None:
+    """``clear_after_s``: an entry stays until it is due, so a later write of its document
+    can clear it first; at shutdown the rest is cleared at once, due or not."""
+    collection = infra.db["outbox_delay_test"]
+    outbox = CountingOutbox(collection)
+    entries = {
+        f"doc{i}": outbox_entry(encode(ConversionStarted(tenant_id="t", job_id=f"j{i}"), "/test"))
+        for i in range(3)
+    }
+    for doc_id, entry in entries.items():
+        await collection.insert_one({"_id": doc_id, "outbox": [entry]})
+    soon = OutboxRelay(outbox, infra.broker, clear_every_s=0.05, clear_after_s=0.2)
+    late = OutboxRelay(outbox, infra.broker, clear_every_s=0.05, clear_after_s=600)
+
+    await soon.flush("doc0", [entries["doc0"]])
+    for doc_id in ("doc1", "doc2"):
+        await late.flush(doc_id, [entries[doc_id]])
+    await eventually(lambda: outbox.writes > 0, 10, "doc0 due after 0.2 s")
+    await asyncio.sleep(0.3)  # any other write of the relays would come now
+    assert outbox.writes == 1  # doc0 alone: the others are not due for ten minutes
+    left = {d["_id"]: [e["id"] for e in d["outbox"]] async for d in collection.find({})}
+    assert left == {"doc0": [], "doc1": [entries["doc1"]["id"]], "doc2": [entries["doc2"]["id"]]}
+
+    await asyncio.wait_for(late.drain(), 10)  # does not sleep until they are due
+    assert outbox.writes == 2
+    assert [d["outbox"] async for d in collection.find({})] == [[]] * 3
 
 
 async def test_an_outage_burns_no_attempt_and_holds_the_message_until_the_probe(

@@ -2,13 +2,15 @@
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from shared.bootstrap import Infra
 from shared.clock import now
+from shared.events import ConversionOptions, ConversionRequested, PaymentRequested
 from shared.memory import release_free_memory
+from shared.messaging import encode, outbox_entry
 from shared.messaging.notices import READ_AGAIN, Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
 from upload.errors import DuplicateJob
@@ -195,6 +197,46 @@ async def test_a_transition_applies_only_from_the_states_given(infra: Infra) -> 
     assert await jobs.transition_many([gone, ("cv_2", ["x"], {"status": "y"})]) == {"cv_gone"}
     statuses = {d["_id"]: d["status"] async for d in infra.db[COLLECTION].find({})}
     assert statuses == {"cv_1": "converting", "cv_2": "y"}  # each change applied on its own
+
+
+async def test_a_status_change_clears_the_request_and_keeps_the_other_entries(
+    infra: Infra,
+) -> None:
+    """The converter had the request, so its first status change clears it from the outbox;
+    an entry of another kind (a charge) stays for its own relay."""
+    jobs = JobRepository(infra.db)
+    request = outbox_entry(
+        encode(
+            ConversionRequested(
+                tenant_id="acme",
+                job_id="x",
+                source_key="k",
+                source_sha256="0" * 64,
+                source_size=1,
+                filename="a.mpp",
+                options=ConversionOptions(),
+                result_key="r",
+            ),
+            "/t",
+        )
+    )
+    charge = outbox_entry(
+        encode(
+            PaymentRequested(
+                tenant_id="acme", job_id="x", amount_cents=100, due_date=date.today(), payer={}
+            ),
+            "/t",
+        )
+    )
+    starting, finishing = _job("queued", "a"), _job("queued", "b")
+    for job in (starting, finishing):
+        await infra.db[COLLECTION].insert_one({**job, "outbox": [request, charge]})
+
+    await jobs.mark_converting([starting["_id"]])
+    await jobs.transition_many([(finishing["_id"], ["queued"], {"status": "failed"})])
+
+    async for doc in infra.db[COLLECTION].find({}):
+        assert [entry["id"] for entry in doc["outbox"]] == [charge["id"]], doc["_id"]
 
 
 async def test_a_page_of_the_list_reads_only_the_tenants_jobs_through_its_index(

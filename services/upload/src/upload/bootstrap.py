@@ -30,6 +30,10 @@ from upload.settings import UploadSettings
 
 REQUEST_ABANDONED_AFTER = timedelta(seconds=90)
 DEFERRED_RETRY_S = 1.0  # how soon after the broker is back the API publishes what it deferred
+# how long a published request waits before the API clears it: by then the job's first status
+# change (written by the worker, which pulls the request along) has usually come, and the
+# API's own write finds nothing to change. Well under REQUEST_ABANDONED_AFTER.
+REQUEST_CLEAR_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,14 @@ async def api(infra: Infra, settings: UploadSettings) -> AsyncIterator[ApiDeps]:
         raise ValueError("UPLOAD_SANDBOX_BANK_URL is refused when ENVIRONMENT=production")
     jobs = await _repository(infra)
     cache = job_cache(jobs.by_id)
-    # each upload's request is cleared with the others of the last 250 ms, in one update
-    relay = OutboxRelay(jobs.outbox, infra.broker, clear_every_s=HOT_PATH_CLEAR_S)
+    # each upload's request is cleared REQUEST_CLEAR_AFTER_S after its publication, unless
+    # the job's first status change cleared it already, with the others due within 250 ms
+    relay = OutboxRelay(
+        jobs.outbox,
+        infra.broker,
+        clear_every_s=HOT_PATH_CLEAR_S,
+        clear_after_s=REQUEST_CLEAR_AFTER_S,
+    )
     payments = Payments(
         PaymentRepository(infra.db, partial(announce_recorded, infra.broker, COLLECTION)),
         relay,

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.clock import now, to_millis
+from shared.events import ConversionRequested
 from shared.memory import swept_before_trim
 from shared.messaging.notices import READ_AGAIN, Change, Recorded
 from shared.messaging.repository import OutboxRepository
@@ -31,6 +32,9 @@ Transition = tuple[str, list[str], dict[str, Any]]
 # the field of the one job whose result identical uploads of its tenant take (unique, sparse)
 CLAIM = "reuse_key"
 _REUSE_FIELDS = {"status": 1, "expires_at": 1, "result": 1, "source.format": 1}
+# a status change comes from the converter, which had the job's request: the change clears the
+# request from the outbox, where the API's relay would have spent a write of its own on it
+_REQUEST_PUBLISHED = {"$pull": {"outbox": {"routing_key": ConversionRequested.routing_key()}}}
 # how long a process keeps the job holding a fingerprint's claim, and the job once found
 # completed, without asking again (a job deleted meanwhile is caught by its result's absence
 # from the store; a claim moved meanwhile, by the old job being failed or gone), and for how
@@ -265,7 +269,7 @@ class JobRepository:
         ]
         result = await self._jobs.bulk_write(
             [
-                UpdateOne(_matching(job_id, change), {"$set": change.fields})
+                UpdateOne(_matching(job_id, change), {"$set": change.fields, **_REQUEST_PUBLISHED})
                 for job_id, change in updates
             ],
             ordered=False,
@@ -287,7 +291,9 @@ class JobRepository:
         """The jobs still queued are converting: one update for all of them."""
         at = to_millis(now())
         change = Change({"status": ["queued"]}, {"status": "converting", "updated_at": at})
-        await self._jobs.update_many(_matching({"$in": job_ids}, change), {"$set": change.fields})
+        await self._jobs.update_many(
+            _matching({"$in": job_ids}, change), {"$set": change.fields, **_REQUEST_PUBLISHED}
+        )
         await self._recorded(dict.fromkeys(job_ids, change))
 
     async def _recorded(self, updates: Recorded) -> None:

@@ -7,11 +7,14 @@ CloudEvents id, so the effect happens exactly once.
 """
 
 import asyncio
+import time
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
 import structlog
 
+from shared.cancellation import raise_lost_cancel
 from shared.clock import now
 from shared.messaging.broker import Broker
 from shared.messaging.envelope import Envelope
@@ -37,6 +40,12 @@ class OutboxRelay:
     sweep, once older than ``abandoned_after``, and consumers dedupe it on the event id. Its
     writer must be done with an entry by then: a request under load can take far longer than
     a message handler.
+
+    With ``clear_after_s`` as well, an entry is cleared no sooner than that long after its
+    publication: time for a later write of the document, which usually comes, to clear it
+    along the way (the upload worker's outcome clears the job's request), and the relay's
+    update then finds nothing left to change. It must stay well under ``abandoned_after``
+    of the sweeping process, or the sweep publishes the entry again.
     """
 
     def __init__(
@@ -45,13 +54,18 @@ class OutboxRelay:
         broker: Broker,
         clear_every_s: float = 0.0,
         abandoned_after: timedelta = timedelta(seconds=5),
+        clear_after_s: float = 0.0,
     ) -> None:
         self.outbox = outbox
         self.broker = broker
         self.clear_every_s = clear_every_s
         self.abandoned_after = abandoned_after
-        self._published: dict[Any, list[str]] = {}
+        self.clear_after_s = clear_after_s
+        self._published: dict[Any, list[str]] = {}  # cleared by the next write
+        # published entries not yet due for clearing: (due, time.monotonic(); document; ids)
+        self._waiting: deque[tuple[float, Any, list[str]]] = deque()
         self._clearing: asyncio.Task[None] | None = None
+        self._writing = False  # the clearing task is in its write, which is not to be cancelled
         self._deferred: dict[Any, list[dict[str, Any]]] = {}
         self._published_count = OUTBOX_PUBLISHED.labels(outbox.name)  # 0 from the start
 
@@ -65,13 +79,31 @@ class OutboxRelay:
         if not self.clear_every_s:
             await self.outbox.remove(doc_id, entry_ids)
             return
-        self._published.setdefault(doc_id, []).extend(entry_ids)
+        if self.clear_after_s:
+            self._waiting.append((time.monotonic() + self.clear_after_s, doc_id, entry_ids))
+        else:
+            self._published.setdefault(doc_id, []).extend(entry_ids)
         if self._clearing is None or self._clearing.done():
             self._clearing = asyncio.get_running_loop().create_task(self._clear_later())
 
     async def _clear_later(self) -> None:
-        await asyncio.sleep(self.clear_every_s)
-        await self._clear()
+        """Until nothing is left: wait for the next entries due and those due within
+        ``clear_every_s`` after them, then clear them in one write."""
+        while self._waiting or self._published:
+            raise_lost_cancel()
+            first_due = self._waiting[0][0] if self._waiting and not self._published else 0.0
+            await asyncio.sleep(max(first_due - time.monotonic(), 0.0) + self.clear_every_s)
+            self._take_due(time.monotonic())
+            self._writing = True
+            try:
+                await self._clear()
+            finally:
+                self._writing = False
+
+    def _take_due(self, until: float) -> None:
+        while self._waiting and self._waiting[0][0] <= until:
+            _, doc_id, entry_ids = self._waiting.popleft()
+            self._published.setdefault(doc_id, []).extend(entry_ids)
 
     async def _clear(self) -> None:
         published, self._published = self._published, {}
@@ -120,10 +152,15 @@ class OutboxRelay:
         return published
 
     async def drain(self) -> None:
-        """Clear what was published and not cleared yet (at shutdown: waits for the batch in
-        progress rather than cancelling its write, which would leave its entries behind)."""
-        if self._clearing is not None and not self._clearing.done():
-            await asyncio.gather(self._clearing, return_exceptions=True)
+        """Clear what was published and not cleared yet, due or not (at shutdown: waits for
+        the write in progress rather than cancelling it, which would leave its entries
+        behind)."""
+        self._take_due(float("inf"))
+        task = self._clearing
+        if task is not None and not task.done():
+            if not self._writing:  # asleep: nothing of its own to finish
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self._clear()
 
     async def sweep(self, older_than: timedelta | None = None, limit: int = 500) -> int:
