@@ -11,8 +11,8 @@ from shared.bootstrap import Infra
 from shared.clock import now
 from shared.events import ConversionOptions
 from upload import bootstrap
-from upload.model import Upload
-from upload.repository import COLLECTION, JobRepository
+from upload.model import PURGE_GRACE, Upload
+from upload.repository import COLLECTION, JobRepository, expired_at
 from upload.service import UploadService
 from upload.settings import UploadSettings
 
@@ -38,8 +38,9 @@ async def _accepted(infra: Infra, service: UploadService, job_id: str, content: 
 
 
 async def _expire(infra: Infra, job_id: str) -> None:
+    expired = now() - timedelta(seconds=1)
     await infra.db[COLLECTION].update_one(
-        {"_id": job_id}, {"$set": {"expires_at": now() - timedelta(seconds=1)}}
+        {"_id": job_id}, {"$set": {"expires_at": expired, "purge_at": expired + PURGE_GRACE}}
     )
 
 
@@ -58,6 +59,30 @@ async def test_purge_removes_expired_jobs_with_their_objects(
     assert not (root / "cv_old").exists() or not any((root / "cv_old").iterdir())
     assert (root / "cv_fresh" / "source").exists()
     assert fresh["status"] == "queued"
+
+
+async def test_expired_jobs_are_found_through_the_ttl_index_alone(
+    infra: Infra, jobs: JobRepository
+) -> None:
+    """The sweeper's query reads the expired jobs only, however many are retained (the job
+    collection has no index on ``expires_at``: every write would pay for it)."""
+    await jobs.ensure_indexes()
+    start = now()
+    retained = [
+        {"_id": f"cv_{i}", "tenant": "acme", "expires_at": start + timedelta(hours=i % 24 + 1)}
+        for i in range(60)
+    ]
+    expired = [{"_id": f"cv_old{i}", "expires_at": start - timedelta(minutes=i)} for i in range(3)]
+    await infra.db[COLLECTION].insert_many(
+        [{**job, "purge_at": job["expires_at"] + PURGE_GRACE} for job in [*retained, *expired]]
+    )
+
+    plan = await infra.db[COLLECTION].find(expired_at(now())).explain()
+    assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"]), plan
+    assert plan["executionStats"]["totalDocsExamined"] == len(expired)
+    assert sorted(job["_id"] for job in await jobs.expired()) == sorted(j["_id"] for j in expired)
+    indexes = await infra.db[COLLECTION].index_information()
+    assert not [name for name, spec in indexes.items() if spec["key"] == [("expires_at", 1)]]
 
 
 async def _completed(infra: Infra, jobs: JobRepository, job_id: str) -> str:

@@ -81,6 +81,11 @@ def fingerprint(sha256: str, options: ConversionOptions, password: str | None, k
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# how long after its expiry a job the retention sweeper missed is removed by the TTL index; the
+# sweeper finds expired jobs through that index too, which is always this far ahead
+PURGE_GRACE = timedelta(hours=1)
+
+
 def job_document(
     upload: Upload, job_print: str, created: datetime, retention: timedelta
 ) -> dict[str, Any]:
@@ -91,7 +96,7 @@ def job_document(
         "created_at": created,
         "updated_at": created,
         "expires_at": created + retention,
-        "purge_at": created + retention + timedelta(hours=1),
+        "purge_at": created + retention + PURGE_GRACE,
         "options": upload.options.model_dump(),
         "fingerprint": job_print,
         "source": {

@@ -6,6 +6,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,7 @@ from shared.messaging.repository import OutboxRepository
 from shared.pagination import NEWEST_FIRST, Cursor
 from shared.singleflight import SingleFlight
 from upload.errors import DuplicateJob
+from upload.model import PURGE_GRACE
 
 COLLECTION = "conversion_jobs"
 # the collection of reuse pointers before a job held its fingerprint's claim itself
@@ -78,6 +80,12 @@ def _on_claim(refused: DuplicateKeyError) -> bool:
     return f"index: {CLAIM}_1 " in str(details.get("errmsg", ""))
 
 
+def expired_at(at: datetime) -> dict[str, Any]:
+    """The jobs expired at ``at``: through the TTL index's field, always ``PURGE_GRACE`` after
+    ``expires_at`` (the field alone: SecantusDB scans the collection for a second condition)."""
+    return {"purge_at": {"$lt": at + PURGE_GRACE}}
+
+
 def _matching(ids: Any, change: Change) -> dict[str, Any]:
     """The filter of ``change``'s update, for the jobs ``ids`` matches."""
     return {"_id": ids, **{name: {"$in": values} for name, values in change.condition.items()}}
@@ -122,8 +130,12 @@ class JobRepository:
             await self._jobs.drop_index("tenant_1_fingerprint_1_status_1_expires_at_1")
         await self._db.drop_collection(OLD_REUSE_COLLECTION)
         await self._jobs.create_index("result.key", sparse=True)
-        await self._jobs.create_index("expires_at")
-        # backstop only: the retention sweeper removes objects and records together well before
+        # the sweeper's own index, until it looked for expired jobs through ``purge_at``'s: each
+        # index costs every write of a job (SecantusDB rewrites them all on an update)
+        with contextlib.suppress(OperationFailure):
+            await self._jobs.drop_index("expires_at_1")
+        # the retention sweeper's, and a backstop: the sweeper removes objects and records
+        # together well before the TTL removes a job it missed
         await self._jobs.create_index("purge_at", expireAfterSeconds=0)
         await self.outbox.ensure_indexes()
 
@@ -306,7 +318,7 @@ class JobRepository:
         )
 
     async def expired(self, limit: int = 200) -> list[dict[str, Any]]:
-        cursor = self._jobs.find({"expires_at": {"$lt": now()}}, _NO_OUTBOX).limit(limit)
+        cursor = self._jobs.find(expired_at(now()), _NO_OUTBOX).limit(limit)
         return await cursor.to_list(limit)
 
     async def remove(self, job_id: str) -> None:
