@@ -85,19 +85,22 @@ def sample(files: list[Path], failed: list[str], size: int) -> list[Path]:
     return converted[::stride][:size]
 
 
-def references(args: argparse.Namespace, files: list[Path]) -> References:
-    step("raw MPXJ, one warm JVM, 1 thread")
-    raw = reference.raw_mpxj(files, 1, args.passes)
+def references(
+    args: argparse.Namespace, files: list[Path], raw: reference.Interleaved
+) -> tuple[RawRun, RawRun, list[float]]:
+    """The references measured before the pipeline starts: the engine, raw MPXJ in every
+    core, a JVM per file. Raw MPXJ in one thread, the bar's, has only had its warm-up pass
+    (``raw``: its timed passes come between the rounds)."""
     if len(raw.failed) == len(files):
         fail(f"raw MPXJ converted none of the {len(files)} files in {args.fixtures}")
-    step(f"raw MPXJ, 1 thread: {raw.files_per_s:.1f} files/s; converter engine, 1 thread")
+    step("converter engine, 1 thread")
     engine = reference.raw_mpxj(files, 1, args.passes, engine=True)
     threads = os.cpu_count() or 1
     step(f"engine: {engine.files_per_s:.1f} files/s; raw MPXJ, {threads} threads")
     threaded = reference.raw_mpxj(files, threads, args.passes)
     step(f"raw MPXJ, {threads} threads: {threaded.files_per_s:.1f} files/s; one JVM per file")
     jvm_per_file = reference.jvm_per_file(sample(files, raw.failed, args.sample))
-    return References(raw, engine, threaded, jvm_per_file)
+    return engine, threaded, jvm_per_file
 
 
 def round_trips(pipe: Pipeline) -> dict[str, float]:
@@ -119,7 +122,17 @@ def throughput_round(pipe: Pipeline, contents: dict[Path, bytes], args: argparse
     return measured(pipe, contents, args.concurrency, args.poll_ms / 1000, args.tenants)
 
 
-def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -> PipelineRuns:
+def raw_pass(raw: reference.Interleaved) -> None:
+    settle()
+    step(f"raw MPXJ, 1 thread, timed pass {raw.passes + 1}")
+    step(f"raw MPXJ, 1 thread: {raw.one_pass():.1f} files/s")
+
+
+def pipeline_runs(
+    args: argparse.Namespace, pipe: Pipeline, files: list[Path], raw: reference.Interleaved
+) -> PipelineRuns:
+    """The pipeline's runs, and the reference's timed passes between its measured rounds:
+    one before each round and one after the last."""
     contents = {path: path.read_bytes() for path in files}
     latency_poll = args.latency_poll_ms / 1000
     probes = round_trips(pipe)
@@ -128,9 +141,11 @@ def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -
     warm_up_rounds = warm_up(pipe, contents, args)
     rounds = []
     for number in range(1, args.rounds + 1):
+        raw_pass(raw)
         settle()
         rounds.append(throughput_round(pipe, contents, args))
         step(f"pipeline round {number}: {rounds[-1].files_per_s:.1f} files/s")
+    raw_pass(raw)
     settle()
     latency = measured(pipe, contents, 1, latency_poll)
     settle()  # the converter's last log lines
@@ -140,17 +155,23 @@ def pipeline_runs(args: argparse.Namespace, pipe: Pipeline, files: list[Path]) -
 
 def run(args: argparse.Namespace, files: list[Path]) -> Results:
     machine = describe()
-    refs = references(args, files)
-    root = Path(tempfile.mkdtemp(prefix="bench-conversion-"))
-    step(f"starting the system under {root}")
+    step("raw MPXJ, one JVM kept warm for the run, 1 thread: its warm-up pass")
+    raw = reference.Interleaved(files)
     try:
-        with pipeline(root) as pipe:
-            runs = pipeline_runs(args, pipe, files)
-            workers = len(pipe.jvm_workers())
-    except BaseException:
-        step(f"failed; logs kept in {root / 'logs'}")
-        raise
+        early = references(args, files, raw)
+        root = Path(tempfile.mkdtemp(prefix="bench-conversion-"))
+        step(f"starting the system under {root}")
+        try:
+            with pipeline(root) as pipe:
+                runs = pipeline_runs(args, pipe, files, raw)
+                workers = len(pipe.jvm_workers())
+        except BaseException:
+            step(f"failed; logs kept in {root / 'logs'}")
+            raise
+    finally:
+        raw.close()
     shutil.rmtree(root, ignore_errors=True)
+    refs = References(raw.result(), *early)
     return Results(machine, settings(args, files, workers), **refs._asdict(), **runs._asdict())
 
 
@@ -171,6 +192,13 @@ def settings(args: argparse.Namespace, files: list[Path], workers: int) -> dict[
             f"tenants upload every file, {args.concurrency} clients "
             f"{polling(args.poll_ms)}; polling every "
             f"{args.latency_poll_ms:g} ms in the latency run"
+        ),
+        "reference": (
+            "raw MPXJ in one thread, the bar's reference, runs in one JVM kept warm for the "
+            "whole run: after its warm-up pass (not counted), one timed pass before each "
+            f"measured round and one after the last ({args.rounds + 1} passes), so that it and "
+            "the pipeline are measured over the same minutes; the other references ran before "
+            f"the pipeline started, {args.passes} timed passes each after one warm-up pass"
         ),
     }
 

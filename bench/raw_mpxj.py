@@ -6,6 +6,13 @@ One warm-up pass (class loading, JIT), then timed passes over the same files, ev
 every pass. With ``--engine`` each file goes through the converter's own ``engine.convert``
 (MPXJ plus the fidelity manifest) instead of the bare reader and writer, which tells how
 much the converter adds inside its JVM process.
+
+    python bench/raw_mpxj.py --serve [--threads N] FILE...
+
+keeps the JVM: after the warm-up pass it writes ``ready``, then runs one timed pass for each
+line read from its standard input and writes its result as one line of JSON, until the input
+ends. The benchmark asks for its passes between the pipeline's rounds, so the reference and
+the pipeline are measured over the same minutes of a machine whose speed drifts.
 """
 
 import argparse
@@ -72,18 +79,34 @@ def runner(threads: int) -> Iterator[Callable[..., Iterator[tuple[float, bool]]]
         yield pool.map
 
 
-def measure(make: Callable[[], Convert], files: list[Path], threads: int, passes: int) -> dict:
+Pass = tuple[float, list[tuple[float, bool]]]  # wall seconds; each file's seconds and success
+
+
+@contextmanager
+def passes_of(
+    make: Callable[[], Convert], files: list[Path], threads: int
+) -> Iterator[Callable[[], Pass]]:
+    """One pass over every file per call, in a JVM started for them."""
     with tempfile.TemporaryDirectory(prefix="raw-mpxj-") as tmp, runner(threads) as run:
         start_jvm(Path(tmp))
         convert = make()
         outputs = [Path(tmp) / f"{index}.out" for index in range(len(files))]
 
-        def one_pass() -> tuple[float, list[tuple[float, bool]]]:
+        def one_pass() -> Pass:
             started = time.perf_counter()
             results = list(run(lambda s, o: timed(convert, s, o), files, outputs))
             return time.perf_counter() - started, results
 
-        _, warm_up = one_pass()
+        yield one_pass
+
+
+def failures(files: list[Path], warm_up: Pass) -> list[str]:
+    return [str(path) for path, (_, ok) in zip(files, warm_up[1], strict=True) if not ok]
+
+
+def measure(make: Callable[[], Convert], files: list[Path], threads: int, passes: int) -> dict:
+    with passes_of(make, files, threads) as one_pass:
+        warm_up = one_pass()
         cpu_before = time.process_time()
         timed_passes = [one_pass() for _ in range(passes)]
         cpu = time.process_time() - cpu_before
@@ -97,8 +120,25 @@ def measure(make: Callable[[], Convert], files: list[Path], threads: int, passes
             str(path): statistics.median(t for t, _ in runs) * 1000
             for path, runs in zip(files, per_file, strict=True)
         },
-        "failed": [str(path) for path, (_, ok) in zip(files, warm_up, strict=True) if not ok],
+        "failed": failures(files, warm_up),
     }
+
+
+def serve(make: Callable[[], Convert], files: list[Path], threads: int) -> None:
+    """``--serve``: the warm-up pass, then a timed pass per line of input (see above)."""
+    with passes_of(make, files, threads) as one_pass:
+        warm_up = one_pass()
+        _say({"ready": True, "failed": failures(files, warm_up)})
+        for _ in sys.stdin:
+            cpu_before = time.process_time()
+            wall, results = one_pass()
+            cpu = time.process_time() - cpu_before
+            _say({"seconds": wall, "cpu_seconds": cpu, "file_seconds": [t for t, _ in results]})
+
+
+def _say(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -107,11 +147,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--engine", action="store_true")
+    parser.add_argument("--serve", action="store_true", help="a timed pass per input line")
     args = parser.parse_args()
     if missing := [str(path) for path in args.files if not path.is_file()]:
         parser.error(f"no such file: {', '.join(missing)}")
     make = converter_engine if args.engine else bare_mpxj
-    json.dump(measure(make, args.files, args.threads, args.passes), sys.stdout)
+    if args.serve:
+        serve(make, args.files, args.threads)
+    else:
+        json.dump(measure(make, args.files, args.threads, args.passes), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,82 @@ def raw_mpxj(files: list[Path], threads: int = 1, passes: int = 5, engine: bool 
     return RawRun(**json.loads(done.stdout), others_cpu=others, elapsed=elapsed)
 
 
+class Interleaved:
+    """Raw MPXJ in one JVM kept warm for the whole run (``raw_mpxj.py --serve``), asked for
+    a timed pass at a time: between the pipeline's rounds, so that both are measured over
+    the same minutes. A shared machine's speed drifts by a fifth or more within minutes
+    (docs/benchmarks.md), and a reference measured before the pipeline carried that drift
+    into their ratio."""
+
+    def __init__(self, files: list[Path], threads: int = 1) -> None:
+        self.files = files
+        self.threads = threads
+        self._process = subprocess.Popen(
+            [sys.executable, str(RAW_SCRIPT), "--serve", "--threads", str(threads)]
+            + [str(path) for path in files],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._failed: list[str] = self._read()["failed"]  # after the warm-up pass
+        self._passes: list[dict] = []
+        self._others_cpu = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        """The files its warm-up pass could not convert."""
+        return self._failed
+
+    @property
+    def passes(self) -> int:
+        return len(self._passes)
+
+    def one_pass(self) -> float:
+        """A timed pass; its files/s."""
+        assert self._process.stdin is not None
+        busy = machine_cpu()
+        self._process.stdin.write("pass\n")
+        self._process.stdin.flush()
+        done = self._read()
+        self._others_cpu += max(machine_cpu() - busy - done["cpu_seconds"], 0.0)
+        self._passes.append(done)
+        return len(self.files) / done["seconds"]
+
+    def result(self) -> RawRun:
+        """The timed passes so far, as one run (the warm-up pass not among them)."""
+        per_file = zip(*(done["file_seconds"] for done in self._passes), strict=True)
+        return RawRun(
+            threads=self.threads,
+            files=len(self.files),
+            pass_seconds=[done["seconds"] for done in self._passes],
+            cpu_seconds=sum(done["cpu_seconds"] for done in self._passes),
+            per_file_ms={
+                str(path): statistics.median(seconds) * 1000
+                for path, seconds in zip(self.files, per_file, strict=True)
+            },
+            failed=self._failed,
+            others_cpu=self._others_cpu,
+            elapsed=sum(done["seconds"] for done in self._passes),
+        )
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def _read(self) -> dict:
+        """The server's next message (lines that are not JSON, if the JVM writes any, skipped)."""
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.startswith("{"):
+                return dict(json.loads(line))
+        raise RuntimeError(f"raw MPXJ server ended (exit status {self._process.wait()})")
+
+
 def jvm_per_file(files: list[Path]) -> list[float]:
     """Seconds per file when each conversion starts its own Python and JVM."""
     seconds = []

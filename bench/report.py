@@ -41,7 +41,8 @@ def _header(r: Results) -> str:
     s = r.settings
     return (
         f"{summary(r.machine, java=True)}. Files: the {s['files']} MPP fixtures "
-        f"({s['fixtures']}, {s['megabytes']} MB). Pipeline settings: {s['pipeline']}."
+        f"({s['fixtures']}, {s['megabytes']} MB). Pipeline settings: {s['pipeline']}. "
+        f"References: {s['reference']}."
     )
 
 
