@@ -148,6 +148,39 @@ def ensure_chromium() -> dict[str, str]:
     return _ensure_tools(BROWSER_TOOLS, "The web page's browser tests")
 
 
+# The memory allocator of every service process but the converter (scripts/system.py, and
+# deploy/Dockerfile the same): jemalloc, which gives a process's freed pages back to the
+# system a second after a burst, and all of Python's objects through it (PYTHONMALLOC=malloc).
+# Python's own small-object arenas and glibc's heap kept an API process at the highest size
+# a flood of uploads ever drove it to (docs/benchmarks.md, "Load: hand-written notes").
+JEMALLOC_PACKAGE = "libjemalloc2"
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1"
+
+
+def jemalloc_library() -> Path | None:
+    """Debian's jemalloc, if installed (its folder names the machine's architecture)."""
+    return next(iter(sorted(Path("/usr/lib").glob("*-linux-gnu/libjemalloc.so.2"))), None)
+
+
+def ensure_jemalloc() -> Path:
+    """jemalloc, installed from Debian when missing: the library's path."""
+    if (library := jemalloc_library()) is None:
+        install_packages([JEMALLOC_PACKAGE], "The services' memory allocator")
+        library = jemalloc_library()
+    if library is None:
+        raise BootstrapError(f"{JEMALLOC_PACKAGE} installed, and still no libjemalloc.so.2")
+    return library
+
+
+def allocator_env() -> dict[str, str]:
+    """The environment that runs a Python process on jemalloc; none without the library (a
+    machine that never ran bootstrap: the process keeps Python's and glibc's allocators)."""
+    library = jemalloc_library()
+    if library is None:
+        return {}
+    return {"LD_PRELOAD": str(library), "PYTHONMALLOC": "malloc", "MALLOC_CONF": JEMALLOC_CONF}
+
+
 def _ensure_tools(tools: dict[str, str], needed_by: str) -> dict[str, str]:
     """The binaries ``tools`` names (binary: its Debian package), the packages of those
     missing installed first: the paths, by name."""
@@ -331,6 +364,7 @@ def _spawn_secantus(storage: Path, log_file: Path, port: int) -> subprocess.Pope
 if __name__ == "__main__":
     try:
         ensure_rabbitmq()
+        ensure_jemalloc()
         ensure_monitoring_tools()
         ensure_chromium()
     except (BootstrapError, subprocess.CalledProcessError) as exc:

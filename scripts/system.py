@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bootstrap import free_port
+from bootstrap import allocator_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # the bank's stand-in is no part of the platform and serves no /metrics
 UNSCRAPED = {"inter-simulator"}
+# the processes that keep the default allocators: the converter hosts JVMs, whose native
+# memory was measured with them (bootstrap.JEMALLOC_CONF for the others)
+DEFAULT_ALLOCATORS = {"converter"}
 
 
 @dataclass
@@ -46,7 +49,8 @@ class System:
         wait: bool = True,
     ) -> None:
         """Start a process; with ``wait``, return once its /readyz answers 200."""
-        env = {**self.env, **(extra_env or {})}
+        allocator = {} if args[0] in DEFAULT_ALLOCATORS else allocator_env()
+        env = {**self.env, **allocator, **(extra_env or {})}
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", *args],
