@@ -3,6 +3,9 @@
 After a burst (a flood of uploads, each holding its request's chunks) glibc keeps the freed
 pages of the heap, and the API process stays at its peak resident size. ``malloc_trim``
 returns every free page; it takes a few milliseconds, so the APIs run it every half minute.
+The service processes run on jemalloc where it is installed (scripts/bootstrap.py,
+``JEMALLOC_CONF``), whose background thread gives pages back by itself: there the trim finds
+glibc's heap nearly empty, and the sweep below is what counts.
 
 What a process keeps in memory for a while (cached documents, what it learned of reuse
 claims) is swept just before: a cache sweeps itself when it is used, and after a burst
