@@ -56,7 +56,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=positive_int, default=3, help="measured rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="folder of *.mpp files")
-    parser.add_argument("--passes", type=positive_int, default=5, help="timed raw MPXJ passes")
+    parser.add_argument(
+        "--passes",
+        type=positive_int,
+        default=5,
+        help="timed passes of the engine and of raw MPXJ in every core (raw MPXJ in one "
+        "thread, the bar's reference, has one before each round and one after the last)",
+    )
     parser.add_argument("--sample", type=positive_int, default=10, help="files, one JVM each")
     parser.add_argument("--concurrency", type=positive_int, default=32, help="throughput clients")
     parser.add_argument(
