@@ -4,6 +4,7 @@ RabbitMQ: reuse one that accepts connections; otherwise install it with apt when
 and start it detached. SecantusDB: a MongoDB-wire server on a free port, data in a folder.
 """
 
+import functools
 import os
 import pwd
 import random
@@ -172,6 +173,7 @@ def ensure_jemalloc() -> Path:
     return library
 
 
+@functools.cache
 def allocator_env() -> dict[str, str]:
     """The environment that runs a Python process on jemalloc; none without the library (a
     machine that never ran bootstrap: the process keeps Python's and glibc's allocators)."""

@@ -2,17 +2,18 @@
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from shared.bootstrap import Infra
 from shared.clock import now
-from shared.events import ConversionOptions, ConversionRequested, PaymentRequested
+from shared.events import ConversionOptions, ConversionRequested
 from shared.memory import release_free_memory
 from shared.messaging import encode, outbox_entry
 from shared.messaging.notices import READ_AGAIN, Recorded, encode_recorded, parse_recorded
 from shared.pagination import NEWEST_FIRST
+from tests.support.notifier import payment_requested
 from upload.errors import DuplicateJob
 from upload.repository import CLAIM, COLLECTION, JobRepository, reuse_id
 
@@ -220,14 +221,7 @@ async def test_a_status_change_clears_the_request_and_keeps_the_other_entries(
             "/t",
         )
     )
-    charge = outbox_entry(
-        encode(
-            PaymentRequested(
-                tenant_id="acme", job_id="x", amount_cents=100, due_date=date.today(), payer={}
-            ),
-            "/t",
-        )
-    )
+    charge = outbox_entry(encode(payment_requested("acme", "x"), "/t"))
     starting, finishing = _job("queued", "a"), _job("queued", "b")
     for job in (starting, finishing):
         await infra.db[COLLECTION].insert_one({**job, "outbox": [request, charge]})
