@@ -22,8 +22,9 @@ from converter.handlers import conversion_dead, conversion_requested
 from converter.pool import ConverterPool
 from converter.repository import ConversionRecords
 from shared.bootstrap import Infra
-from shared.events import ConversionOptions, ConversionRequested
-from shared.messaging import Delivery, OutboxRelay
+from shared.clock import now
+from shared.events import ConversionFailed, ConversionOptions, ConversionRequested
+from shared.messaging import Delivery, OutboxRelay, encode, outbox_entry
 from shared.storage import ObjectNotFound
 from tests.support.events import captured_bodies
 from tests.support.worker_kills import kill_the_worker_reading, open_when_read
@@ -122,6 +123,36 @@ async def test_a_redelivered_request_of_a_converted_job_is_not_converted_again(
     assert len(announced) == 1
     with pytest.raises(ObjectNotFound):  # no conversion wrote it again
         await infra.store.size(request.result_key)
+
+
+async def test_a_redelivery_leaves_a_fresh_outcome_to_its_writer_and_publishes_an_abandoned_one(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
+) -> None:
+    """The outcome is recorded, not yet published: its writer is still at it (a redelivery
+    publishing it too would send it twice), or died (once the entry is older than the relay's
+    ``abandoned_after``, the redelivery publishes it, as the sweep would)."""
+    connection, announced = await _outcomes(infra)
+    try:
+        request = await _request(infra, mpp_files[1])
+        failed = ConversionFailed(
+            tenant_id="acme", job_id=request.job_id, code="internal", message="x"
+        )
+        entry = outbox_entry(encode(failed, "/test"))
+        await deps.records.finish(request.job_id, "acme", failed.model_dump(mode="json"), entry)
+        await conversion_requested(request, _delivery(redelivered=True), deps)
+        await asyncio.sleep(0.5)
+        assert announced == [], "its writer's to publish"
+        abandoned = now() - deps.relay.abandoned_after - timedelta(seconds=1)
+        await infra.db["converter_records"].update_one(
+            {"_id": request.job_id}, {"$set": {"outbox.0.queued_at": abandoned}}
+        )
+        await conversion_requested(request, _delivery(redelivered=True), deps)
+        await _settle(announced, 1)
+    finally:
+        await connection.close()
+    assert [json.loads(body)["code"] for body in announced] == ["internal"]
+    record = await deps.records.get(request.job_id)
+    assert record is not None and record["outbox"] == []
 
 
 async def test_a_replayed_request_of_a_job_that_gave_up_converts_it_then_never_again(

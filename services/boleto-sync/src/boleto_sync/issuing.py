@@ -37,7 +37,8 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
         raise PermanentError(f"unknown boleto {event.boleto_id}")
     bind_ids(job_id=boleto["pdf"].get("sync_job_id"))  # the job the boleto's creation started
     if boleto["inter"].get("codigo_solicitacao") or boleto["status"] == "FAILED":
-        await deps.relay.flush_or_defer(boleto["_id"], boleto.get("outbox", []))
+        left = deps.relay.left_behind(boleto.get("outbox", []))
+        await deps.relay.flush_or_defer(boleto["_id"], left)
         return
     try:
         codigo = await _issue_once(boleto, deps.inter)

@@ -51,8 +51,9 @@ async def request_payment(event: PaymentRequested, _: Delivery, deps: "WorkerDep
         await deps.relay.flush_or_defer(boleto_id, boleto["outbox"])
         log.info("boleto.payment_accepted", boleto_id=boleto_id, attempt=event.attempt)
         return
-    existing = await deps.repo.by_id(boleto_id)  # a redelivery: what is left of its outbox
-    await deps.relay.flush_or_defer(boleto_id, (existing or {}).get("outbox", []))
+    existing = await deps.repo.by_id(boleto_id)  # a redelivery: what its writers left behind
+    left = deps.relay.left_behind((existing or {}).get("outbox", []))
+    await deps.relay.flush_or_defer(boleto_id, left)
 
 
 def payment_charge(event: PaymentRequested, seu_numero: str, agenda_days: int) -> dict[str, Any]:

@@ -33,7 +33,8 @@ async def sync_pdf(event: BoletoSyncRequested, delivery: Delivery, deps: "Worker
         any(v.get("job_id") == event.job_id for v in boleto["pdf"]["versions"])
         or boleto["pdf"].get("sync_job_id") != event.job_id
     ):
-        await deps.relay.flush_or_defer(boleto["_id"], boleto.get("outbox", []))
+        left = deps.relay.left_behind(boleto.get("outbox", []))
+        await deps.relay.flush_or_defer(boleto["_id"], left)
         await _settle_job(event.job_id, boleto, deps)
         return
     await deps.repo.set_job(event.job_id, "running")

@@ -42,7 +42,7 @@ async def conversion_requested(
     if delivery.attempt > 1 or delivery.redelivered or delivery.replayed:  # perhaps converted
         record = await deps.records.get(event.job_id)
         if record is not None:  # only make sure its outcome was announced
-            await deps.relay.flush(event.job_id, record.get("outbox", []))
+            await deps.relay.flush(event.job_id, deps.relay.left_behind(record.get("outbox", [])))
             log.info("conversion.duplicate_skipped", job_id=event.job_id, attempt=delivery.attempt)
             await _forget_password(event, deps)
             return
@@ -73,6 +73,8 @@ async def record_outcome(
     )
     if entry in recorded:
         finished(labels, outcome)
+    else:  # the first copy's outcome: announced by its handler unless that one died
+        recorded = deps.relay.left_behind(recorded)
     await deps.relay.flush(job_id, recorded)
     log.info(
         "conversion.finished",

@@ -138,6 +138,14 @@ class OutboxRelay:
             return False
         return True
 
+    def left_behind(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Of the entries another handler wrote (a redelivery or a second copy finds them in
+        the document), those that look abandoned: a fresher one is its writer's to publish,
+        or the sweep's if that writer died, and publishing it here as well would send it a
+        second time, racing the writer's own flush."""
+        cutoff = now() - self.abandoned_after
+        return [entry for entry in entries if entry["queued_at"] < cutoff]
+
     async def retry_deferred(self) -> int:
         """Publish again what this process deferred, once the broker is back: the sweep of
         another process leaves entries alone until they look abandoned, which for uploads
