@@ -311,6 +311,13 @@ def rabbitmq_user(amqp_url: str, password: str) -> Iterator[str]:
         _rabbitmqctl("delete_user", user)
 
 
+# SecantusDB keeps the reply of every retryable write for 30 min, up to 10,000 of them, and
+# scans them all on each write: a write's CPU grows from 0.9 to 2.1 ms over the first 9,000,
+# and sorting the full registry then makes every write cost 7 ms (measured 2026-12-02,
+# docs/benchmarks.md). A one-node server gains nothing from them; a replica set keeps them.
+RETRYABLE_WRITES_OFF = "retryWrites=false"
+
+
 @dataclass
 class Secantus:
     process: subprocess.Popen[bytes]
@@ -320,7 +327,8 @@ class Secantus:
 
     @property
     def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}"
+        """Without retryable writes (``RETRYABLE_WRITES_OFF``)."""
+        return f"mongodb://127.0.0.1:{self.port}/?{RETRYABLE_WRITES_OFF}"
 
     def restart(self) -> subprocess.Popen[bytes]:
         """A new server on the same port and data, so clients reconnect to the address they
