@@ -107,6 +107,16 @@ async def test_a_request_published_twice_is_announced_once(
     assert record is not None and record["outcome"]["job_id"] == request.job_id
 
 
+async def test_a_conversion_leaves_no_files_in_the_work_folder(
+    infra: Infra, deps: WorkerDeps, mpp_files: list[Path], tmp_path: Path
+) -> None:
+    garbage = tmp_path / "garbage.mpp"
+    garbage.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4000))
+    for source in (mpp_files[0], garbage):  # a completion and a failure
+        await conversion_requested(await _request(infra, source), _delivery(), deps)
+    assert sorted(path.name for path in deps.work_dir.glob("job-*")) == []
+
+
 async def test_a_redelivered_request_of_a_converted_job_is_not_converted_again(
     infra: Infra, deps: WorkerDeps, mpp_files: list[Path]
 ) -> None:

@@ -302,3 +302,28 @@ async def test_the_pool_serves_while_its_jvms_are_replaced(
         await asyncio.sleep(0.05)
     assert (await conversion)["read"]["tasks"] > 0
     assert all(states) and pool.serving
+
+
+async def test_a_start_removes_what_dead_converters_left_and_keeps_a_live_ones(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    gone = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    gone.start()
+    gone.join()
+    dead, live = gone.pid, os.getpid()
+    (work / f"jvm-{dead}").mkdir()
+    (work / f"jvm-{dead}" / "scratch.tmp").write_bytes(b"x")
+    left = [work / f"job-{dead}-0a1b.source", work / f"job-{dead}-0a1b.result"]
+    kept = work / f"job-{live}-2c3d.result"  # a converter still running on this folder
+    for file in [*left, kept]:
+        file.write_bytes(b"x")
+
+    converter = ConverterPool(1, 256, 60, work)
+    await converter.start()
+    await converter.close()
+
+    assert not (work / f"jvm-{dead}").exists()
+    assert [file.exists() for file in left] == [False, False]
+    assert kept.exists()

@@ -38,6 +38,7 @@ _SPAWN = multiprocessing.get_context("spawn")  # a JVM does not survive fork
 _OOM_EXIT = 3
 _WATCH_EVERY_S = 0.2
 _AFTER_DEATH_S = 0.05
+JOB_FILE_PREFIX = "job-"  # a job's files in the work folder: job-<converter pid>-<random>.*
 
 
 @dataclass(eq=False)
@@ -94,7 +95,7 @@ class ConverterPool:
 
     async def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_folders(self.work_dir)
+        _remove_stale(self.work_dir)
         workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         for worker in workers:
             self._idle.put_nowait(worker)
@@ -338,10 +339,16 @@ def _blocks(path: Path) -> int:
         return 0
 
 
-def _remove_stale_folders(work_dir: Path) -> None:
-    """The folders of JVM workers that are gone (a converter that crashed left them)."""
+def _remove_stale(work_dir: Path) -> None:
+    """The folders of JVM workers that are gone, and the job files of converters that are
+    (a converter that crashed left them)."""
     for folder in work_dir.glob("jvm-*"):
         pid = folder.name.removeprefix("jvm-")
         if not pid.isdigit() or not alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             log.info("pool.stale_folder_removed", folder=folder.name)
+    for file in work_dir.glob(f"{JOB_FILE_PREFIX}*"):
+        pid = file.name.removeprefix(JOB_FILE_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or not alive(int(pid)):
+            file.unlink(missing_ok=True)
+            log.info("pool.stale_job_file_removed", file=file.name)
