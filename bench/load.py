@@ -92,10 +92,10 @@ def resident_mb(pid: int) -> float:
     return 0.0
 
 
-def memory(system: System) -> dict[str, float]:
-    """The largest resident size among each API's processes, in MB."""
+def memory(system: System) -> dict[str, dict[int, float]]:
+    """The resident size of each API's processes, in MB, by pid."""
     return {
-        name: max(resident_mb(pid) for pid in api_processes(system, name))
+        name: {pid: resident_mb(pid) for pid in api_processes(system, name)}
         for name in ("upload-api", "boleto-api", "notifier-api")
         if name in system.processes
     }

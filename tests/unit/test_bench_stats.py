@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.load_report import memory_growth
 from bench.markdown import table, write_section
 from bench.stats import percentile
 
@@ -84,3 +85,16 @@ def test_write_section_appends_missing_markers_and_creates_the_file(tmp_path: Pa
     c = "<!-- c:begin -->\nfirst\n<!-- c:end -->\n"
     d = "<!-- d:begin -->\nsecond\n<!-- d:end -->\n"
     assert text.endswith(f"{c}\n{d}")
+
+
+def test_memory_growth_compares_each_process_with_itself() -> None:
+    # process 11 peaks in run 2 and is back by run 3: one MB more is the most either kept
+    runs = [
+        {"upload-api": {10: 103.0, 11: 96.0}},
+        {"upload-api": {10: 104.0, 11: 108.0}},
+        {"upload-api": {10: 104.0, 11: 97.0}},
+    ]
+    assert memory_growth(runs) == 1.0
+    runs[-1]["upload-api"][11] = 105.0  # this one kept 9 MB more
+    assert memory_growth(runs) == 9.0
+    assert memory_growth([{"upload-api": {10: 1.0}}, {"upload-api": {12: 1.0}}]) == float("inf")
