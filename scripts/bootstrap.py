@@ -312,7 +312,7 @@ def rabbitmq_user(amqp_url: str, password: str) -> Iterator[str]:
 
 
 # SecantusDB keeps the reply of every retryable write for 30 min, up to 10,000 of them, and
-# scans them all on each write: a write's CPU grows from 0.9 to 2.1 ms over the first 9,000,
+# scans them all on each write: a write's CPU grows from 0.9 to 2.2 ms over the first 9,000,
 # and sorting the full registry then makes every write cost 7 ms (measured 2026-12-02,
 # docs/benchmarks.md). A one-node server gains nothing from them; a replica set keeps them.
 RETRYABLE_WRITES_OFF = "retryWrites=false"
