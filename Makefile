@@ -54,6 +54,7 @@ bench: venv
 	$(PY) bench/telemetry.py
 	$(PY) bench/ratelimit.py
 	$(PY) bench/history.py
+	$(PY) bench/retryable_writes.py
 
 bench-load: venv
 	$(PY) scripts/bootstrap.py
