@@ -60,9 +60,7 @@ async def measure(blocks: int, per_block: int) -> list[tuple[int, float, float]]
     server = start_secantus(root / "mongo", root / "secantusdb.log")
     plain = f"mongodb://127.0.0.1:{server.port}"
     clients = {
-        retrying: AsyncMongoClient(
-            server.url if not retrying else plain, journal=True, tz_aware=True
-        )
+        retrying: AsyncMongoClient(plain if retrying else server.url, journal=True, tz_aware=True)
         for retrying in (True, False)
     }
     try:
