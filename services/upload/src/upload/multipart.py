@@ -1,6 +1,6 @@
 """Push parsing of multipart/form-data, so a file part streams to storage chunk by chunk."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -19,12 +19,71 @@ class Part:
     filename: str | None
 
 
-@dataclass
 class _Collector:
-    events: list[tuple[str, object]] = field(default_factory=list)
-    header_field: bytearray = field(default_factory=bytearray)
-    header_value: bytearray = field(default_factory=bytearray)
-    headers: dict[str, bytes] = field(default_factory=dict)
+    """The parser's callbacks and what they gather. The parser holds these, and nothing here
+    holds the parser: no reference cycle keeps a finished upload's parser alive until the
+    garbage collector's next full pass."""
+
+    def __init__(self, max_parts: int) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.header_field = bytearray()
+        self.header_value = bytearray()
+        self.headers: dict[str, bytes] = {}
+        self.parts_left = max_parts
+        self.ended = False
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field_data,
+            "on_header_value": self.header_value_data,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+            "on_end": self.end,
+        }
+
+    def part_begin(self) -> None:
+        if self.parts_left == 0:
+            raise TooManyParts("the form has more parts than it may hold")
+        self.parts_left -= 1
+        self.headers = {}
+
+    def header_field_data(self, data: bytes, start: int, end: int) -> None:
+        self.header_field.extend(data[start:end])
+
+    def header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self.header_value.extend(data[start:end])
+
+    def header_end(self) -> None:
+        self.headers[bytes(self.header_field).lower().decode("latin-1")] = bytes(self.header_value)
+        self.header_field.clear()
+        self.header_value.clear()
+
+    def headers_finished(self) -> None:
+        disposition, params = parse_options_header(self.headers.get("content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in params:
+            raise MalformedForm("a part has no form-data name")
+        filename = params.get(b"filename")
+        self.events.append(
+            (
+                "part",
+                Part(
+                    params[b"name"].decode("utf-8", "replace"),
+                    filename.decode("utf-8", "replace") if filename is not None else None,
+                ),
+            )
+        )
+
+    def part_data(self, data: bytes, start: int, end: int) -> None:
+        self.events.append(("data", bytes(data[start:end])))
+
+    def part_end(self) -> None:
+        self.events.append(("end", None))
+
+    def end(self) -> None:
+        self.ended = True
 
 
 class FormStream:
@@ -35,28 +94,11 @@ class FormStream:
         boundary = params.get(b"boundary")
         if ctype != b"multipart/form-data" or not boundary:
             raise MalformedForm("expected multipart/form-data with a boundary")
-        self._c = _Collector()
-        self._parts_left = max_parts
-        self._ended = False
+        self._c = _Collector(max_parts)
         try:
-            self._parser = self._parser_of(boundary)
+            self._parser = MultipartParser(boundary, callbacks=self._c.callbacks())  # type: ignore[arg-type]
         except Exception as exc:  # a boundary the parser turns down (over 256 bytes)
             raise MalformedForm(f"unusable boundary: {exc}") from exc
-
-    def _parser_of(self, boundary: bytes) -> MultipartParser:
-        return MultipartParser(
-            boundary,
-            callbacks={  # type: ignore[arg-type]
-                "on_part_begin": self._part_begin,
-                "on_header_field": lambda d, s, e: self._c.header_field.extend(d[s:e]),
-                "on_header_value": lambda d, s, e: self._c.header_value.extend(d[s:e]),
-                "on_header_end": self._header_end,
-                "on_headers_finished": self._headers_finished,
-                "on_part_data": lambda d, s, e: self._c.events.append(("data", bytes(d[s:e]))),
-                "on_part_end": lambda: self._c.events.append(("end", None)),
-                "on_end": self._end,
-            },
-        )
 
     def feed(self, chunk: bytes) -> list[tuple[str, object]]:
         try:
@@ -71,36 +113,5 @@ class FormStream:
     def finish(self) -> None:
         """The body is over: a form that never reached its closing boundary was cut short."""
         self._parser.finalize()
-        if not self._ended:
+        if not self._c.ended:
             raise MalformedForm("the body ends before the form's closing boundary")
-
-    def _end(self) -> None:
-        self._ended = True
-
-    def _part_begin(self) -> None:
-        if self._parts_left == 0:
-            raise TooManyParts("the form has more parts than it may hold")
-        self._parts_left -= 1
-        self._c.headers = {}
-
-    def _header_end(self) -> None:
-        self._c.headers[bytes(self._c.header_field).lower().decode("latin-1")] = bytes(
-            self._c.header_value
-        )
-        self._c.header_field.clear()
-        self._c.header_value.clear()
-
-    def _headers_finished(self) -> None:
-        disposition, params = parse_options_header(self._c.headers.get("content-disposition", b""))
-        if disposition != b"form-data" or b"name" not in params:
-            raise MalformedForm("a part has no form-data name")
-        filename = params.get(b"filename")
-        self._c.events.append(
-            (
-                "part",
-                Part(
-                    params[b"name"].decode("utf-8", "replace"),
-                    filename.decode("utf-8", "replace") if filename is not None else None,
-                ),
-            )
-        )
