@@ -13,7 +13,7 @@ from shared.circuit import Outages
 from shared.crypto import Sealer
 from shared.http.ops import Check, Readiness
 from shared.messaging import Broker
-from shared.mongo import connect, database
+from shared.mongo import STARTUP_WAIT_S, connect, database, reachable
 from shared.settings import InfraSettings
 from shared.storage import ObjectStore, create_store
 from shared.storage.guarded import GuardedStore
@@ -34,6 +34,7 @@ class Infra:
     async def open(cls, settings: InfraSettings) -> "Infra":
         outages = Outages()
         mongo = connect(settings, outages.mongodb)
+        await reachable(mongo, STARTUP_WAIT_S)
         broker = Broker(settings.rabbitmq_url, settings.events_exchange)
         await broker.connect()
         store = GuardedStore(create_store(settings), outages.storage)

@@ -1,17 +1,23 @@
 """MongoDB through PyMongo's async API (AsyncMongoClient); Motor is end-of-life."""
 
+import time
 from typing import Any
 
+import structlog
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ServerSelectionTimeoutError
 
 from shared.circuit import Circuit
 from shared.settings import InfraSettings
 from shared.telemetry import database_listeners
 
 DUPLICATE_KEY = 11000
+# how long a process starting up waits for the database before it gives up and exits
+STARTUP_WAIT_S = 30.0
+
+log = structlog.get_logger()
 
 
 def connect(
@@ -50,6 +56,23 @@ def connect(
         journal=settings.mongodb_journal,
         event_listeners=listeners,
     )
+
+
+async def reachable(client: AsyncMongoClient[dict[str, Any]], within_s: float) -> None:
+    """Wait, at start-up, until the server answers. The selection timeout is kept short so a
+    request fails fast during an outage, but a process starting along with every other one
+    on a busy machine (``make run``, a node restarting its pods) may not have its first
+    answer from the server that soon, and used to exit there. Raises the last
+    ``ServerSelectionTimeoutError`` once ``within_s`` have passed."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            await client.admin.command("ping")
+            return
+        except ServerSelectionTimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("mongodb.waiting", within_s=within_s)
 
 
 class _CircuitListener(monitoring.CommandListener):
