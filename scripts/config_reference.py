@@ -269,7 +269,8 @@ DESCRIPTIONS: dict[str, str] = {
     "InfraSettings.mongodb_db": "Database name",
     "InfraSettings.mongodb_max_pool_size": "Connections to MongoDB one process keeps at most",
     "InfraSettings.mongodb_server_selection_timeout_ms": (
-        "How long an operation waits for a reachable MongoDB server before it fails"
+        "How long an operation waits for a reachable MongoDB server before it fails (a process"
+        " starting up waits up to 30 s for the first answer)"
     ),
     "InfraSettings.mongodb_heartbeat_ms": "How often the driver checks the servers' state",
     "InfraSettings.mongodb_max_idle_ms": "An idle connection to MongoDB is closed after this",
