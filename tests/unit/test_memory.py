@@ -1,9 +1,11 @@
 import ctypes
 import ctypes.util
+import gc
+import weakref
 
 import pytest
 
-from shared.memory import release_free_memory
+from shared.memory import release_free_memory, startup_objects_frozen
 
 
 def _resident_kb() -> int:
@@ -25,3 +27,35 @@ async def test_freed_heap_goes_back_to_the_system() -> None:
     after = _resident_kb()
     assert keep is not None
     assert before - after > 20_000, (before, after)
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_the_trim_collects_the_cycles_a_burst_left() -> None:
+    """Left to Python, cycles among old objects wait for a rare full collection."""
+    gc.disable()
+    try:
+        gone = weakref.ref(_Cycle())
+        assert gone() is not None  # nothing has collected it yet
+        await release_free_memory()
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_start_up_objects_are_frozen_until_the_service_ends() -> None:
+    gc.disable()
+    try:
+        garbage = weakref.ref(_Cycle())
+        with startup_objects_frozen():
+            assert garbage() is None  # collected before freezing, not kept for good
+            assert gc.get_freeze_count() > 0
+            kept = weakref.ref(_Cycle())
+            gc.collect()
+            assert kept() is None  # what comes after start-up is collected as usual
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.enable()

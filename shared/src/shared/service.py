@@ -17,7 +17,7 @@ from shared.events import Event
 from shared.http.app import attach_infra, build_app
 from shared.http.ops import Check, serve_ops
 from shared.logging import configure_logging
-from shared.memory import TRIM_EVERY_S, release_free_memory
+from shared.memory import TRIM_EVERY_S, release_free_memory, startup_objects_frozen
 from shared.messaging import OutboxRelay, Subscription
 from shared.messaging.consumer import DeadHandler, Handler
 from shared.messaging.metrics import OutboxSampler, QueueSampler, sample_every
@@ -47,8 +47,8 @@ def service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         infra = await Infra.open(infra_settings)
-        trimming = asyncio.create_task(every(TRIM_EVERY_S, release_free_memory, "memory"))
         app.state.stopping = stopping = Stopping()
+        trimming: asyncio.Task[None] | None = None
 
         def stop() -> None:
             stopping.set()
@@ -58,12 +58,16 @@ def service_app(
             await attach_infra(app, infra)
             async with wire(infra) as deps:
                 app.state.deps = deps
-                app.state.readiness.serving = True
-                with on_stop_signal(stop):
+                with startup_objects_frozen(), on_stop_signal(stop):
+                    trimming = asyncio.create_task(
+                        every(TRIM_EVERY_S, release_free_memory, "memory")
+                    )
+                    app.state.readiness.serving = True
                     yield
                 app.state.readiness.serving = False
         finally:
-            trimming.cancel()
+            if trimming is not None:
+                trimming.cancel()
             await infra.close()
             process_exiting()
             shutdown_telemetry()  # the last requests' spans, before the process ends
