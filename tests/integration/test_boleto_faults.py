@@ -180,8 +180,15 @@ async def test_5xx_timeouts_slow_and_malformed_answers_end_synced_or_failed_with
             "timeout_seconds": 2,  # held past the service's timeout, then 504
             "malformed_rate": 0.1,
             "issue_failure_rate": 0.15,  # the bank accepts, then the charge ends FALHA_EMISSAO
-            # unreadable answers to issue and get have tests of their own below
-            "groups": {"issue": {"malformed_rate": 0.0}, "get": {"malformed_rate": 0.0}},
+            # unreadable answers to issue and get have tests of their own below. A run draws
+            # some thirty PDF answers (31-38 measured), so at this rate one or more of them is
+            # unreadable in all but about one run in millions (0.6 ** 30); at the 0.1 of the
+            # other groups a run drew none in CI once
+            "groups": {
+                "issue": {"malformed_rate": 0.0},
+                "get": {"malformed_rate": 0.0},
+                "pdf": {"malformed_rate": 0.4},
+            },
             "seed": 7,
         },
     )
