@@ -1,7 +1,7 @@
 """Reconciliation with the bank: a charge whose issue answer was lost until its retries ran out
 is adopted (ISSUED: the bank's A_RECEBER, its PDF synced) and never issued twice; a payment
 callback that never reached us is recovered from the bank's callback history; admins read the
-bank's summary."""
+bank's summary. The payer is kept until the bank holds the charge, and no longer."""
 
 import asyncio
 import uuid
@@ -11,8 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from system import System
 
+from boleto_sync.repository import BoletoRepository
 from tests.support import boleto
 from tests.support.api import api_client
 from tests.support.infra import system_of_components
@@ -50,6 +53,22 @@ async def bank(system: System) -> AsyncIterator[httpx.AsyncClient]:
         client.headers.update(await token(client))
         yield client
         await configure(client, faults=NO_FAULTS)
+
+
+@pytest.fixture
+async def db(system: System) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """boleto-sync's database, as the services write it."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(system.env["MONGODB_URL"])
+    try:
+        yield client[system.env["MONGODB_DB"]]
+    finally:
+        await client.close()
+
+
+async def stored_payer(db: AsyncDatabase[dict[str, Any]], boleto_id: str) -> Any:
+    stored = await db["boletos"].find_one({"_id": boleto_id})
+    assert stored is not None, boleto_id
+    return stored["charge"].get("pagador")
 
 
 async def reconciled(admin: httpx.AsyncClient) -> dict[str, Any]:
@@ -106,7 +125,10 @@ async def fill(bank: httpx.AsyncClient, count: int) -> None:
 
 
 async def test_a_charge_whose_issue_answer_was_lost_is_adopted_and_issued_once(
-    api: httpx.AsyncClient, admin: httpx.AsyncClient, bank: httpx.AsyncClient
+    api: httpx.AsyncClient,
+    admin: httpx.AsyncClient,
+    bank: httpx.AsyncClient,
+    db: AsyncDatabase[dict[str, Any]],
 ) -> None:
     await fill(bank, 1000)
     # the bank makes the charge but its answer is unreadable, and the list the service looks
@@ -119,6 +141,7 @@ async def test_a_charge_whose_issue_answer_was_lost_is_adopted_and_issued_once(
     failed = await record_when(api, boleto_id, lambda r: r["status"] == "FAILED", 120)
     await configure(bank, faults=NO_FAULTS)
     assert failed["error"]["code"] == "issue_failed" and not failed["inter"]["codigo_solicitacao"]
+    assert (await stored_payer(db, boleto_id))["nome"] == "João da Silva"  # a replay issues it
     [charge] = await charges_of(bank, seu_numero)  # the bank has it all the same
     first_page = await bank.get(
         CHARGES,
@@ -138,12 +161,47 @@ async def test_a_charge_whose_issue_answer_was_lost_is_adopted_and_issued_once(
     assert record["inter"]["linha_digitavel"]
     job = (await api.get(f"/v1/jobs/{job_id}")).json()
     assert job["status"] == "completed", job
+    assert await stored_payer(db, boleto_id) is None  # the bank holds it now
 
     again = await reconciled(admin)
     assert again["adopted"] == 0, again
     assert [c["codigoSolicitacao"] for c in await charges_of(bank, seu_numero)] == [
         charge["codigoSolicitacao"]
     ]  # issued once
+
+
+async def test_an_issued_charge_keeps_its_payer_at_the_bank_only(
+    api: httpx.AsyncClient, bank: httpx.AsyncClient, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    seu_numero = f"P{uuid.uuid4().hex[:12]}"
+    body = charge_body(seuNumero=seu_numero, pagador={"nome": "Maria Payer Retention"})
+    boleto_id = (await api.post("/v1/boletos", json=body)).json()["id"]
+    await pdf_ready(api, boleto_id)
+    [charge] = await charges_of(bank, seu_numero)
+    assert charge["pagador"]["nome"] == "Maria Payer Retention"
+    stored = await db["boletos"].find_one({"_id": boleto_id})
+    assert stored is not None and stored["inter"]["codigo_solicitacao"]
+    assert "pagador" not in stored["charge"] and stored["charge"]["seuNumero"] == seu_numero
+    assert "Maria Payer Retention" not in repr(stored)
+    assert body["pagador"]["cpfCnpj"] not in repr(stored)
+
+
+async def test_a_start_drops_the_payers_that_earlier_versions_kept_after_the_issue(
+    db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    payer = charge_body()["pagador"]
+    issued, pending = f"old-issued-{uuid.uuid4().hex}", f"old-pending-{uuid.uuid4().hex}"
+    await db["boletos"].insert_many(
+        [
+            {"_id": issued, "charge": {"pagador": payer}, "inter": {"codigo_solicitacao": "c1"}},
+            {"_id": pending, "charge": {"pagador": payer}, "inter": {}},
+        ]
+    )
+    repo = BoletoRepository(db)
+    assert await repo.forget_issued_payers() >= 1
+    assert await stored_payer(db, issued) is None
+    assert await stored_payer(db, pending) == payer  # its issue still needs it
+    assert await repo.forget_issued_payers() == 0
 
 
 async def test_a_payment_callback_that_never_arrived_is_recovered_from_the_history(

@@ -49,9 +49,7 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
         await _issue_refused(boleto, exc, deps)
         return
     entries = issued_entries(boleto, codigo, PROCESSING, boleto["pdf"]["sync_job_id"])
-    await deps.repo.update(
-        boleto["_id"], {"inter.codigo_solicitacao": codigo, "status": PROCESSING}, entries
-    )
+    await deps.repo.issued(boleto["_id"], codigo, PROCESSING, entries)
     await deps.relay.flush_or_defer(boleto["_id"], entries)
     log.info("boleto.issued", boleto_id=boleto["_id"], codigo=codigo)
 

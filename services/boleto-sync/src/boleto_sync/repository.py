@@ -16,6 +16,12 @@ from shared.admin.summary_repository import JobSummaryRepository
 from shared.clock import now
 from shared.messaging.repository import OutboxRepository
 
+# the payer's name, document and address: needed until the bank holds the charge, which keeps
+# them; the update that records the charge's issue drops them (personal data kept no longer
+# than it serves)
+PAYER = "charge.pagador"
+FORGET_PAYER = {"$unset": {PAYER: ""}}
+
 
 class BoletoRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -29,6 +35,15 @@ class BoletoRepository:
         await self._boletos.create_index("inter.codigo_solicitacao", sparse=True)
         await self._jobs.create_index([("status", ASCENDING), ("kind", ASCENDING)])
         await self.outbox.ensure_indexes()
+        await self.forget_issued_payers()
+
+    async def forget_issued_payers(self) -> int:
+        """Drop the payer of every charge the bank has issued, which versions before kept for
+        good; returns how many boletos changed."""
+        result = await self._boletos.update_many(
+            {PAYER: {"$exists": True}, "inter.codigo_solicitacao": {"$ne": None}}, FORGET_PAYER
+        )
+        return result.modified_count
 
     async def add(self, boleto: dict[str, Any], job: dict[str, Any]) -> None:
         await self._jobs.insert_one(job)
@@ -90,6 +105,24 @@ class BoletoRepository:
             update["$push"] = {"outbox": {"$each": entries}}
         result = await self._boletos.update_one({"_id": boleto_id, **(only_if or {})}, update)
         return result.modified_count == 1
+
+    async def issued(
+        self, boleto_id: str, codigo: str, situacao: str, entries: list[dict[str, Any]]
+    ) -> None:
+        """The bank holds the charge: its id and situacao recorded with ``entries``, and the
+        payer dropped."""
+        await self._boletos.update_one(
+            {"_id": boleto_id},
+            {
+                "$set": {
+                    "inter.codigo_solicitacao": codigo,
+                    "status": situacao,
+                    "updated_at": now(),
+                },
+                "$push": {"outbox": {"$each": entries}},
+                **FORGET_PAYER,
+            },
+        )
 
     async def add_version(
         self,
@@ -218,6 +251,7 @@ class BoletoRepository:
                     "updated_at": now(),
                 },
                 "$push": {"outbox": {"$each": entries}},
+                **FORGET_PAYER,
             },
         )
         if adopted.modified_count:
