@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import ServerSelectionTimeoutError
+from structlog.testing import capture_logs
 
-from shared.mongo import connect, reachable
+from shared.mongo import WAITING_LOG_EVERY_S, connect, reachable
 from shared.settings import InfraSettings
 from tests.support.faultproxy import FaultProxy
 
@@ -50,6 +51,9 @@ async def test_start_up_gives_up_on_a_database_that_never_answers(
 ) -> None:
     _, client = cut_off
     started = time.monotonic()
-    with pytest.raises(ServerSelectionTimeoutError):
+    with capture_logs() as lines, pytest.raises(ServerSelectionTimeoutError):
         await reachable(client, within_s=1.5)
     assert 1.5 <= time.monotonic() - started < 5
+    # several selection timeouts went by, and the log says so once (then every few seconds)
+    assert WAITING_LOG_EVERY_S > 1.5
+    assert [line["event"] for line in lines] == ["mongodb.waiting"], lines

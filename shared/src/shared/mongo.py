@@ -16,6 +16,8 @@ from shared.telemetry import database_listeners
 DUPLICATE_KEY = 11000
 # how long a process starting up waits for the database before it gives up and exits
 STARTUP_WAIT_S = 30.0
+# meanwhile it says so at its first miss and then this often, not at every selection timeout
+WAITING_LOG_EVERY_S = 5.0
 
 log = structlog.get_logger()
 
@@ -64,15 +66,19 @@ async def reachable(client: AsyncMongoClient[dict[str, Any]], within_s: float) -
     on a busy machine (``make run``, a node restarting its pods) may not have its first
     answer from the server that soon, and used to exit there. Raises the last
     ``ServerSelectionTimeoutError`` once ``within_s`` have passed."""
-    deadline = time.monotonic() + within_s
+    started = time.monotonic()
+    said_at = -WAITING_LOG_EVERY_S
     while True:
         try:
             await client.admin.command("ping")
             return
         except ServerSelectionTimeoutError:
-            if time.monotonic() >= deadline:
+            waited = time.monotonic() - started
+            if waited >= within_s:
                 raise
-            log.warning("mongodb.waiting", within_s=within_s)
+            if waited - said_at >= WAITING_LOG_EVERY_S:
+                log.warning("mongodb.waiting", waited_s=round(waited, 1), within_s=within_s)
+                said_at = waited
 
 
 class _CircuitListener(monitoring.CommandListener):
