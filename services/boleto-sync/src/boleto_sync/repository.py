@@ -38,7 +38,7 @@ class BoletoRepository:
         await self.forget_issued_payers()
 
     async def forget_issued_payers(self) -> int:
-        """Drop the payer of every charge the bank has issued, which versions before kept for
+        """Drop the payer of every charge the bank has issued, which earlier versions kept for
         good; returns how many boletos changed."""
         result = await self._boletos.update_many(
             {PAYER: {"$exists": True}, "inter.codigo_solicitacao": {"$ne": None}}, FORGET_PAYER
