@@ -12,6 +12,7 @@ from boleto_sync.inter.client import PROCESSING, InterClient
 from boleto_sync.inter.errors import InterDuplicate, InterRejected, InterUnavailable
 from boleto_sync.outbox import entry
 from boleto_sync.payments import payment_gave_up
+from boleto_sync.repository import PAYER
 from shared.events import (
     BoletoSyncRequested,
     ChargeIssued,
@@ -49,7 +50,8 @@ async def issue_charge(event: ChargeIssueRequested, delivery: Delivery, deps: "W
         await _issue_refused(boleto, exc, deps)
         return
     entries = issued_entries(boleto, codigo, PROCESSING, boleto["pdf"]["sync_job_id"])
-    await deps.repo.issued(boleto["_id"], codigo, PROCESSING, entries)
+    issued = {"inter.codigo_solicitacao": codigo, "status": PROCESSING}
+    await deps.repo.update(boleto["_id"], issued, entries, forget=(PAYER,))  # the bank has it
     await deps.relay.flush_or_defer(boleto["_id"], entries)
     log.info("boleto.issued", boleto_id=boleto["_id"], codigo=codigo)
 

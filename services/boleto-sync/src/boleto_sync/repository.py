@@ -20,7 +20,6 @@ from shared.messaging.repository import OutboxRepository
 # them; the update that records the charge's issue drops them (personal data kept no longer
 # than it serves)
 PAYER = "charge.pagador"
-FORGET_PAYER = {"$unset": {PAYER: ""}}
 
 
 class BoletoRepository:
@@ -41,7 +40,8 @@ class BoletoRepository:
         """Drop the payer of every charge the bank has issued, which earlier versions kept for
         good; returns how many boletos changed."""
         result = await self._boletos.update_many(
-            {PAYER: {"$exists": True}, "inter.codigo_solicitacao": {"$ne": None}}, FORGET_PAYER
+            {PAYER: {"$exists": True}, "inter.codigo_solicitacao": {"$ne": None}},
+            {"$unset": {PAYER: ""}},
         )
         return result.modified_count
 
@@ -99,30 +99,15 @@ class BoletoRepository:
         changes: dict[str, Any],
         entries: list[dict[str, Any]] | None = None,
         only_if: dict[str, Any] | None = None,
+        forget: tuple[str, ...] = (),
     ) -> bool:
         update: dict[str, Any] = {"$set": {**changes, "updated_at": now()}}
         if entries:
             update["$push"] = {"outbox": {"$each": entries}}
+        if forget:
+            update["$unset"] = dict.fromkeys(forget, "")
         result = await self._boletos.update_one({"_id": boleto_id, **(only_if or {})}, update)
         return result.modified_count == 1
-
-    async def issued(
-        self, boleto_id: str, codigo: str, situacao: str, entries: list[dict[str, Any]]
-    ) -> None:
-        """The bank holds the charge: its id and situacao recorded with ``entries``, and the
-        payer dropped."""
-        await self._boletos.update_one(
-            {"_id": boleto_id},
-            {
-                "$set": {
-                    "inter.codigo_solicitacao": codigo,
-                    "status": situacao,
-                    "updated_at": now(),
-                },
-                "$push": {"outbox": {"$each": entries}},
-                **FORGET_PAYER,
-            },
-        )
 
     async def add_version(
         self,
@@ -251,7 +236,7 @@ class BoletoRepository:
                     "updated_at": now(),
                 },
                 "$push": {"outbox": {"$each": entries}},
-                **FORGET_PAYER,
+                "$unset": {PAYER: ""},
             },
         )
         if adopted.modified_count:
