@@ -97,6 +97,7 @@ async def api(infra: Infra, settings: BoletoSettings) -> AsyncIterator[ApiDeps]:
 async def worker(infra: Infra, settings: BoletoSettings) -> Worker:
     require_callback_secret(infra.settings.environment, settings.webhook_token)
     repo = await _repository(infra)
+    await repo.forget_issued_payers()  # once per worker start, not per API replica too
     relay = OutboxRelay(repo.outbox, infra.broker)
     http = _inter_http(settings)
     inter = _inter_client(infra, settings, http, _limiter(infra, settings))

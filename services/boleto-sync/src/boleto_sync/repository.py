@@ -34,7 +34,6 @@ class BoletoRepository:
         await self._boletos.create_index("inter.codigo_solicitacao", sparse=True)
         await self._jobs.create_index([("status", ASCENDING), ("kind", ASCENDING)])
         await self.outbox.ensure_indexes()
-        await self.forget_issued_payers()
 
     async def forget_issued_payers(self) -> int:
         """Drop the payer of every charge the bank has issued, which earlier versions kept for
